@@ -1,0 +1,376 @@
+"""Ingest: read, validate and join incident files, then merge them into the store.
+
+An ingest run accounts for every input row: it is new, an update of a stored incident,
+unchanged (already stored exactly so), or rejected with a reason written to ``rejects/``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from layers._errors import InputFileError, StoreError
+from layers.join import assign_areas
+from layers.sources import BoundaryLayer, read_boundaries, read_incident_file
+from layers.store import (
+    current_version,
+    open_store,
+    write_frame_atomic,
+    write_snapshot,
+    write_text_atomic,
+)
+from layers.taxonomy import Taxonomy, load_taxonomy
+from layers.validate import Extent, to_geodataframe, validate_incidents
+
+Progress = Callable[[str, float], None]
+CONTENT_COLUMNS = (
+    "incident_id", "agency", "category", "collaboration_area", "occurred_at", "reported_at",
+    "status", "description", "lon", "lat",
+)  # fmt: skip
+
+
+@dataclass
+class FileReport:
+    """What happened to the rows of one incident file."""
+
+    file: str
+    read: int = 0
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    rejects_file: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def accepted(self) -> int:
+        return self.new + self.updated + self.unchanged
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+
+@dataclass
+class IngestReport:
+    """The summary of one ingest run."""
+
+    store: str
+    version: str | None
+    files: list[FileReport]
+    boundary_warnings: list[str]
+    total_incidents: int
+    seconds: float
+
+    def totals(self) -> dict[str, int]:
+        """Read, accepted, new, updated, unchanged and rejected over all files."""
+        keys = ("read", "accepted", "new", "updated", "unchanged", "rejected_total")
+        return {k.removesuffix("_total"): sum(getattr(f, k) for f in self.files) for k in keys}
+
+    def rejected_by_reason(self) -> Counter[str]:
+        counts: Counter[str] = Counter()
+        for report in self.files:
+            counts.update(report.rejected)
+        return counts
+
+    def as_text(self) -> str:
+        """A printable summary."""
+        t = self.totals()
+        lines = [
+            f"Store {self.store} (version {self.version}): {self.total_incidents:,} incidents.",
+            f"Read {t['read']:,} rows: accepted {t['accepted']:,} (new {t['new']:,}, updated "
+            f"{t['updated']:,}, unchanged {t['unchanged']:,}); rejected {t['rejected']:,}.",
+        ]
+        for reason, count in self.rejected_by_reason().most_common():
+            lines.append(f"  rejected {count:>7,}  {reason}")
+        for report in self.files:
+            status = (
+                f"ERROR: {report.error}"
+                if report.error
+                else (
+                    f"{report.read:,} read, {report.accepted:,} accepted, "
+                    f"{report.rejected_total:,} rejected"
+                )
+            )
+            lines.append(f"- {report.file}: {status}")
+            if report.rejects_file:
+                lines.append(f"    rejected rows: {report.rejects_file}")
+            lines.extend(f"    note: {w}" for w in report.warnings)
+        lines.extend(f"note: {w}" for w in self.boundary_warnings)
+        lines.append(f"Took {self.seconds:.1f} s.")
+        return "\n".join(lines)
+
+    def as_dict(self) -> dict[str, object]:
+        return {**asdict(self), "totals": self.totals()}
+
+
+def ingest(
+    store: Path | str,
+    incident_files: Sequence[Path | str],
+    *,
+    precincts: Path | str | None = None,
+    wards: Path | str | None = None,
+    precinct_field: str | None = None,
+    ward_field: str | None = None,
+    column_map: Mapping[str, str] | None = None,
+    defaults: Mapping[str, str] | None = None,
+    coords_crs: str | None = None,
+    taxonomy: Taxonomy | None = None,
+    margin_km: float = 50.0,
+    synthetic: bool = False,
+    progress: Progress | None = None,
+    now: pd.Timestamp | None = None,
+) -> IngestReport:
+    """Validate incident files, join them to precincts and wards, and merge them into a store.
+
+    Parameters
+    ----------
+    store : path-like
+        Store directory; created if missing.
+    incident_files : sequence of path-like
+        Incident extracts, ingested in order (a later file's row updates an earlier one).
+    precincts, wards : path-like, optional
+        Boundary files. Required for a new store; when given for an existing store the
+        stored incidents are joined again to the new boundaries.
+    precinct_field, ward_field : str, optional
+        Attribute naming each area; detected when not given.
+    column_map, defaults, coords_crs
+        Passed to :func:`layers.validate.validate_incidents`.
+    taxonomy : Taxonomy, optional
+        Collaboration areas; the configured file by default.
+    margin_km : float
+        Points further than this beyond the boundaries' extent are rejected.
+    synthetic : bool
+        Mark the store as built from synthetic demo data.
+    progress : callable, optional
+        Called with a message and a fraction done, for progress bars.
+    now : pandas.Timestamp, optional
+        Reference time for the "in the future" check.
+
+    Returns
+    -------
+    IngestReport
+    """
+    started = datetime.now(UTC)
+    store = Path(store)
+    say = progress or (lambda _msg, _frac: None)
+    taxonomy = taxonomy or load_taxonomy()
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
+
+    say("Reading boundaries", 0.0)
+    existing = open_store(store) if current_version(store) else None
+    layers, boundary_notes, rejoin = _boundaries(
+        existing, precincts, wards, precinct_field, ward_field
+    )
+    precinct_areas, ward_areas = layers["precinct"], layers["ward"]
+    extent = Extent.of(_union_bounds(precinct_areas, ward_areas), margin_km=margin_km)
+
+    incidents = _existing_incidents(existing)
+    reports: list[FileReport] = []
+    for number, path in enumerate(map(Path, incident_files)):
+        say(f"Validating {path.name}", 0.1 + 0.7 * number / max(len(incident_files), 1))
+        report = FileReport(file=str(path))
+        reports.append(report)
+        try:
+            table = read_incident_file(path)
+            checked = validate_incidents(
+                table, taxonomy=taxonomy, extent=extent, column_map=column_map,
+                defaults=defaults, coords_crs=coords_crs, now=now,
+            )  # fmt: skip
+        except InputFileError as err:
+            report.error = str(err)
+            continue
+        report.read = checked.read
+        report.warnings = checked.warnings
+        report.rejected = dict(Counter(checked.rejected["reject_reason"]))
+        if len(checked.rejected):
+            report.rejects_file = str(_write_rejects(store, path, checked.rejected, started))
+        fresh = checked.accepted.assign(source_file=path.name)
+        incidents, counts = merge_incidents(incidents, fresh)
+        report.new, report.updated, report.unchanged = counts
+
+    say("Joining to precincts and wards", 0.85)
+    incidents = _join_pending(incidents, precinct_areas, ward_areas, rejoin=rejoin)
+    meta = _meta(existing, layers, synthetic, reports, len(incidents))
+    say("Writing the store", 0.92)
+    changed = rejoin or any(r.new or r.updated for r in reports) or existing is None
+    version = existing.version if existing is not None else None
+    if changed:
+        version = write_snapshot(
+            store,
+            incidents=to_geodataframe(incidents.drop(columns="_pending")),
+            precincts=precinct_areas,
+            wards=ward_areas,
+            meta=meta,
+        )
+    report = IngestReport(
+        store=str(store),
+        version=version,
+        files=reports,
+        boundary_warnings=boundary_notes,
+        total_incidents=len(incidents),
+        seconds=(datetime.now(UTC) - started).total_seconds(),
+    )
+    _write_report(store, report, started)
+    say("Done", 1.0)
+    return report
+
+
+def merge_incidents(
+    stored: pd.DataFrame, incoming: pd.DataFrame
+) -> tuple[pd.DataFrame, tuple[int, int, int]]:
+    """Merge incoming incidents into stored ones by (agency, incident_id).
+
+    An incoming row whose content equals the stored row is unchanged; one that differs
+    replaces it (an update); one with a new key is appended. Rows that need a spatial join
+    are marked in the ``_pending`` column.
+
+    Returns
+    -------
+    (pandas.DataFrame, (int, int, int))
+        The merged frame, and the counts of new, updated and unchanged rows.
+    """
+    incoming = incoming.assign(row_hash=row_hashes(incoming), _pending=True)
+    if stored.empty:
+        return incoming.reset_index(drop=True), (len(incoming), 0, 0)
+    stored_keys = pd.Index(_keys(stored))
+    position = stored_keys.get_indexer(_keys(incoming))
+    matched = position >= 0
+    same = np.zeros(len(incoming), dtype=bool)
+    same[matched] = (
+        stored["row_hash"].to_numpy()[position[matched]] == incoming["row_hash"].to_numpy()[matched]
+    )
+    updates = matched & ~same
+    keep = np.ones(len(stored), dtype=bool)
+    keep[position[updates]] = False
+    merged = pd.concat([stored.loc[keep], incoming.loc[~same]], ignore_index=True)
+    return merged, (int((~matched).sum()), int(updates.sum()), int(same.sum()))
+
+
+def row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each row's content, to tell an update from a repeat."""
+    content = frame.loc[:, list(CONTENT_COLUMNS)].astype(
+        {c: "string" for c in ("incident_id", "agency", "category", "collaboration_area")}
+    )
+    return pd.util.hash_pandas_object(content, index=False).to_numpy()
+
+
+def _keys(frame: pd.DataFrame) -> pd.Series:
+    return frame["agency"].astype("string") + "\x1f" + frame["incident_id"].astype("string")
+
+
+def _existing_incidents(existing: object) -> pd.DataFrame:
+    if existing is None:
+        return pd.DataFrame()
+    frame = pd.DataFrame(existing.incidents.drop(columns="geometry"))
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].astype(object)
+    return frame.assign(_pending=False)
+
+
+def _join_pending(
+    incidents: pd.DataFrame, precincts: gpd.GeoDataFrame, wards: gpd.GeoDataFrame, *, rejoin: bool
+) -> pd.DataFrame:
+    if incidents.empty:
+        return incidents.assign(
+            precinct=pd.Series(dtype=object), ward=pd.Series(dtype=object), _pending=False
+        )
+    todo = np.ones(len(incidents), dtype=bool) if rejoin else incidents["_pending"].to_numpy(bool)
+    out = incidents.copy()
+    for column in ("precinct", "ward"):
+        if column not in out.columns:
+            out[column] = None
+    lon = out["lon"].to_numpy(dtype=float)[todo]
+    lat = out["lat"].to_numpy(dtype=float)[todo]
+    out.loc[todo, "precinct"] = assign_areas(lon, lat, precincts)
+    out.loc[todo, "ward"] = assign_areas(lon, lat, wards)
+    return out
+
+
+def _boundaries(
+    existing: object,
+    precincts: Path | str | None,
+    wards: Path | str | None,
+    precinct_field: str | None,
+    ward_field: str | None,
+) -> tuple[dict[str, gpd.GeoDataFrame], list[str], bool]:
+    """Boundary layers to use, notes about them, and whether stored incidents need a rejoin."""
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    notes: list[str] = []
+    rejoin = False
+    given = {"precinct": (precincts, precinct_field), "ward": (wards, ward_field)}
+    for kind, (path, name_field) in given.items():
+        if path is not None:
+            layer: BoundaryLayer = read_boundaries(path, name_field=name_field, kind=kind)
+            layers[kind] = layer.areas.assign(source=Path(path).name)
+            notes.extend(layer.warnings)
+            stored = getattr(existing, f"{kind}s", None)
+            rejoin = rejoin or stored is None or not _same_layer(stored, layers[kind])
+        elif existing is not None:
+            layers[kind] = getattr(existing, f"{kind}s")
+        else:
+            raise StoreError(
+                f"A new store needs {kind} boundaries: give --{kind}s FILE "
+                "(zipped Shapefile, .shp, GeoPackage or GeoJSON)."
+            )
+    return layers, notes, rejoin and existing is not None
+
+
+def _same_layer(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> bool:
+    return len(a) == len(b) and bool(
+        (a["name"].to_numpy() == b["name"].to_numpy()).all()
+        and a.geometry.geom_equals_exact(b.geometry, tolerance=1e-9).all()
+    )
+
+
+def _union_bounds(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
+    ax0, ay0, ax1, ay1 = a.total_bounds
+    bx0, by0, bx1, by1 = b.total_bounds
+    return min(ax0, bx0), min(ay0, by0), max(ax1, bx1), max(ay1, by1)
+
+
+def _meta(
+    existing: object,
+    layers: dict[str, gpd.GeoDataFrame],
+    synthetic: bool,
+    reports: list[FileReport],
+    total: int,
+) -> dict[str, object]:
+    previous = dict(getattr(existing, "meta", {}) or {})
+    sources = list(previous.get("incident_sources", []))
+    sources += [r.file for r in reports if r.error is None and r.file not in sources]
+    return {
+        "synthetic": bool(previous.get("synthetic", False)) or synthetic,
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "incidents": total,
+        "precinct_source": str(layers["precinct"]["source"].iloc[0])
+        if len(layers["precinct"])
+        else None,
+        "ward_source": str(layers["ward"]["source"].iloc[0]) if len(layers["ward"]) else None,
+        "incident_sources": sources,
+    }
+
+
+def _write_rejects(store: Path, path: Path, rejected: pd.DataFrame, started: datetime) -> Path:
+    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", path.name)
+    target = store / "rejects" / f"{stamp}_{safe}.csv"
+    write_frame_atomic(rejected, target)
+    return target
+
+
+def _write_report(store: Path, report: IngestReport, started: datetime) -> None:
+    stamp = started.strftime("%Y%m%dT%H%M%S%fZ")
+    target = store / "reports" / f"{stamp}.json"
+    write_text_atomic(target, json.dumps(report.as_dict(), indent=2, default=str))

@@ -1,0 +1,60 @@
+"""Joining incident points to boundary areas (SAPS precincts, City wards)."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+OUTSIDE = "Outside boundaries"
+
+
+def assign_areas(
+    lon: np.ndarray, lat: np.ndarray, areas: gpd.GeoDataFrame, *, outside: str = OUTSIDE
+) -> np.ndarray:
+    """Name of the area holding each point; exactly one per point.
+
+    A point on an edge shared by two areas touches both; it goes to the area that comes first
+    in ``areas``' row order, so the result is deterministic (layers are stored sorted by name).
+    Points in no area get ``outside``: they are kept and shown, never dropped.
+
+    Parameters
+    ----------
+    lon, lat : numpy.ndarray
+        Point coordinates in EPSG:4326.
+    areas : geopandas.GeoDataFrame
+        Polygons in EPSG:4326 with a ``name`` column.
+    outside : str
+        The value for points outside every polygon.
+
+    Returns
+    -------
+    numpy.ndarray
+        Area names (object array) aligned to the points.
+    """
+    if areas.crs is not None and not areas.crs.equals("EPSG:4326"):
+        raise ValueError("`areas` must be in EPSG:4326; reproject with `to_crs(4326)` first.")
+    points = shapely.points(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+    tree = shapely.STRtree(areas.geometry.array)
+    point_idx, area_idx = tree.query(points, predicate="intersects")
+    # Sort by point, then area order, and keep the first area for each point.
+    order = np.lexsort((area_idx, point_idx))
+    point_idx, area_idx = point_idx[order], area_idx[order]
+    first = np.ones(len(point_idx), dtype=bool)
+    first[1:] = point_idx[1:] != point_idx[:-1]
+    names = np.full(len(points), outside, dtype=object)
+    names[point_idx[first]] = areas["name"].to_numpy(dtype=object)[area_idx[first]]
+    return names
+
+
+def join_incidents(
+    incidents: pd.DataFrame, *, precincts: gpd.GeoDataFrame, wards: gpd.GeoDataFrame
+) -> pd.DataFrame:
+    """A copy of ``incidents`` with ``precinct`` and ``ward`` columns from their lon/lat."""
+    lon = incidents["lon"].to_numpy(dtype=float)
+    lat = incidents["lat"].to_numpy(dtype=float)
+    joined = incidents.copy()
+    joined["precinct"] = assign_areas(lon, lat, precincts)
+    joined["ward"] = assign_areas(lon, lat, wards)
+    return joined

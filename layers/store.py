@@ -1,0 +1,189 @@
+"""The incident store: GeoParquet files with the join results, written atomically.
+
+Layout of a store directory::
+
+    CURRENT                      name of the live version (replaced atomically)
+    versions/<version>/          one complete snapshot
+        incidents.parquet        GeoParquet, EPSG:4326, with precinct and ward columns
+        precincts.parquet        GeoParquet boundary layers (name, geometry)
+        wards.parquet
+        meta.json                provenance: sources, counts, synthetic flag
+    rejects/                     rejected rows per ingested file, as CSV
+    reports/                     one JSON summary per ingest run
+
+A writer builds a new version in a temporary folder, renames it into place and only then
+points ``CURRENT`` at it, so a reader (or a crash) sees the old snapshot or the new one, never
+a half-written one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from layers._errors import StoreError
+
+SCHEMA_VERSION = 1
+CATEGORICAL_COLUMNS = (
+    "agency",
+    "category",
+    "collaboration_area",
+    "precinct",
+    "ward",
+    "source_file",
+)
+KEEP_VERSIONS = 2
+
+
+@dataclass(frozen=True)
+class StoreSnapshot:
+    """One consistent version of a store, as loaded into memory."""
+
+    path: Path
+    version: str
+    incidents: gpd.GeoDataFrame
+    precincts: gpd.GeoDataFrame
+    wards: gpd.GeoDataFrame
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def synthetic(self) -> bool:
+        """True when the store was built from the project's synthetic demo data."""
+        return bool(self.meta.get("synthetic", False))
+
+
+def current_version(path: Path | str) -> str | None:
+    """The live version of the store at ``path``, or None when there is no store yet."""
+    pointer = Path(path) / "CURRENT"
+    try:
+        version = pointer.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return version or None
+
+
+def open_store(path: Path | str) -> StoreSnapshot:
+    """Load the live version of a store.
+
+    Parameters
+    ----------
+    path : path-like
+        The store directory, as given to ``python -m layers ingest --store``.
+
+    Returns
+    -------
+    StoreSnapshot
+    """
+    path = Path(path)
+    version = current_version(path)
+    if version is None:
+        raise StoreError(
+            f"No incident store at {path}. Build one with `python -m layers ingest --store {path} "
+            "--precincts FILE --wards FILE INCIDENTS...`, or `python -m layers demo`."
+        )
+    folder = path / "versions" / version
+    try:
+        incidents = gpd.read_parquet(folder / "incidents.parquet")
+        precincts = gpd.read_parquet(folder / "precincts.parquet")
+        wards = gpd.read_parquet(folder / "wards.parquet")
+        meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise StoreError(f"Store {path} version {version} is incomplete: {err.filename}.") from err
+    return StoreSnapshot(path, version, incidents, precincts, wards, meta)
+
+
+def write_snapshot(
+    path: Path | str,
+    *,
+    incidents: gpd.GeoDataFrame,
+    precincts: gpd.GeoDataFrame,
+    wards: gpd.GeoDataFrame,
+    meta: dict[str, Any],
+) -> str:
+    """Write a new store version atomically and make it the live one.
+
+    Returns
+    -------
+    str
+        The new version's name.
+    """
+    path = Path(path)
+    versions = path / "versions"
+    versions.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    version = f"{stamp}-{uuid.uuid4().hex[:8]}"
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=versions))
+    try:
+        _prepare_incidents(incidents).to_parquet(staging / "incidents.parquet", index=False)
+        precincts.to_parquet(staging / "precincts.parquet", index=False)
+        wards.to_parquet(staging / "wards.parquet", index=False)
+        meta = {**meta, "schema_version": SCHEMA_VERSION, "version": version}
+        (staging / "meta.json").write_text(json.dumps(meta, indent=2, default=str), "utf-8")
+        _fsync_tree(staging)
+        os.rename(staging, versions / version)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    write_text_atomic(path / "CURRENT", version + "\n")
+    _prune(versions, keep=version)
+    return version
+
+
+def _prepare_incidents(incidents: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Dictionary-encode the low-cardinality text columns: smaller files, faster filters."""
+    out = incidents.reset_index(drop=True)
+    for column in CATEGORICAL_COLUMNS:
+        if column in out.columns:
+            out[column] = out[column].astype("category")
+    return out
+
+
+def write_text_atomic(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` through a temporary file and an atomic rename."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_frame_atomic(frame: pd.DataFrame, target: Path, **to_csv: Any) -> None:
+    """Write a CSV through a temporary file and an atomic rename."""
+    write_text_atomic(target, frame.to_csv(index=False, **to_csv))
+
+
+def _fsync_tree(folder: Path) -> None:
+    for child in folder.iterdir():
+        with open(child, "rb") as handle:
+            os.fsync(handle.fileno())
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _prune(versions: Path, *, keep: str) -> None:
+    """Remove old versions, keeping the newest few for readers still holding them."""
+    done = sorted(p for p in versions.iterdir() if p.is_dir() and not p.name.startswith("."))
+    for old in done[:-KEEP_VERSIONS]:
+        if old.name != keep:
+            shutil.rmtree(old, ignore_errors=True)
