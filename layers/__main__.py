@@ -1,0 +1,9 @@
+"""``python -m layers``."""
+
+from __future__ import annotations
+
+import sys
+
+from layers.cli import main
+
+sys.exit(main())

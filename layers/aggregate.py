@@ -1,0 +1,138 @@
+"""Aggregating filtered incidents: heat cells, counts per area, trends and headline figures.
+
+The browser never receives incident points: the heat layer gets one weighted point per
+occupied grid cell, with cells smaller than the heat radius so the picture matches a heat map
+of every point.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from layers.join import OUTSIDE
+
+LOCAL_TZ = "Africa/Johannesburg"
+TILE_SIZE = 256
+
+
+def heat_cells(
+    lon: np.ndarray, lat: np.ndarray, *, zoom: int, cell_px: float = 6.0
+) -> pd.DataFrame:
+    """Aggregate points to square cells of ``cell_px`` screen pixels at ``zoom``.
+
+    Cells are laid out in Web Mercator pixel space, the space Leaflet draws in, so a cell is
+    the same on-screen size everywhere. Each occupied cell becomes one point at the mean
+    position of its incidents, weighted by their number. With cells a fraction of the heat
+    radius (leaflet.heat itself bins at radius / 2), the heat map drawn from the cells matches
+    the one drawn from every point.
+
+    Parameters
+    ----------
+    lon, lat : numpy.ndarray
+        Incident coordinates in EPSG:4326.
+    zoom : int
+        Web map zoom level the cells are sized for.
+    cell_px : float
+        Cell edge in screen pixels at ``zoom``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``lat``, ``lon`` and ``weight`` (incident count), one row per occupied cell,
+        sorted by weight, heaviest first.
+    """
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    if len(lon) == 0:
+        return pd.DataFrame({"lat": [], "lon": [], "weight": []})
+    x, y = _mercator_pixels(lon, lat, zoom)
+    cx = np.floor(x / cell_px).astype(np.int64)
+    cy = np.floor(y / cell_px).astype(np.int64)
+    _, inverse, counts = np.unique(cx * (1 << 31) + cy, return_inverse=True, return_counts=True)
+    mean_lon = np.bincount(inverse, weights=lon) / counts
+    mean_lat = np.bincount(inverse, weights=lat) / counts
+    frame = pd.DataFrame({"lat": mean_lat, "lon": mean_lon, "weight": counts.astype(np.int64)})
+    return frame.sort_values("weight", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _mercator_pixels(lon: np.ndarray, lat: np.ndarray, zoom: int) -> tuple[np.ndarray, np.ndarray]:
+    scale = TILE_SIZE * 2.0**zoom
+    phi = np.deg2rad(np.clip(lat, -85.05112878, 85.05112878))
+    x = (lon + 180.0) / 360.0 * scale
+    y = (1.0 - np.log(np.tan(phi) + 1.0 / np.cos(phi)) / np.pi) / 2.0 * scale
+    return x, y
+
+
+def counts_by_area(incidents: pd.DataFrame, *, by: str, names: pd.Series) -> pd.Series:
+    """Incident count for every area, zero where none; plus "Outside boundaries" when any.
+
+    Parameters
+    ----------
+    incidents : pandas.DataFrame
+        Filtered incidents with a ``precinct`` or ``ward`` column.
+    by : {"precinct", "ward"}
+        The area column to count by.
+    names : pandas.Series
+        Every area's name, in display order.
+
+    Returns
+    -------
+    pandas.Series
+        Counts indexed by area name, named ``count``.
+    """
+    counts = incidents[by].astype(object).value_counts()
+    index = list(names)
+    if counts.get(OUTSIDE, 0):
+        index.append(OUTSIDE)
+    return counts.reindex(index, fill_value=0).astype(np.int64).rename("count")
+
+
+def areas_with_counts(
+    areas: gpd.GeoDataFrame, incidents: pd.DataFrame, *, by: str
+) -> gpd.GeoDataFrame:
+    """Boundary polygons with a ``count`` column of filtered incidents."""
+    counts = counts_by_area(incidents, by=by, names=areas["name"])
+    return areas[["name", "geometry"]].assign(count=counts.reindex(areas["name"]).to_numpy())
+
+
+def top_areas(incidents: pd.DataFrame, *, by: str, n: int = 10) -> pd.DataFrame:
+    """The ``n`` areas with most incidents, with their count and share of the total."""
+    counts = incidents[by].astype(object).value_counts().head(n)
+    total = max(len(incidents), 1)
+    return pd.DataFrame(
+        {by: counts.index, "incidents": counts.to_numpy(), "share": counts.to_numpy() / total}
+    )
+
+
+def weekly_counts(incidents: pd.DataFrame, *, by: str = "agency") -> pd.DataFrame:
+    """Incidents per local week (starting Monday) and ``by`` value, weeks as rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index ``week`` (local date of the Monday), one column per ``by`` value, zero-filled.
+    """
+    if incidents.empty:
+        return pd.DataFrame(index=pd.Index([], name="week"))
+    local = incidents["occurred_at"].dt.tz_convert(LOCAL_TZ).dt.tz_localize(None)
+    week = local.dt.to_period("W-SUN").dt.start_time.rename("week")
+    table = pd.crosstab(week, incidents[by].astype(object))
+    full = pd.date_range(table.index.min(), table.index.max(), freq="7D", name="week")
+    return table.reindex(full, fill_value=0)
+
+
+def headline(incidents: pd.DataFrame) -> dict[str, object]:
+    """Headline figures for the filtered incidents."""
+    if incidents.empty:
+        return {"incidents": 0, "agencies": 0, "first": None, "last": None, "outside": 0}
+    local = incidents["occurred_at"].dt.tz_convert(LOCAL_TZ)
+    outside = int((incidents["precinct"].astype(object) == OUTSIDE).sum())
+    return {
+        "incidents": len(incidents),
+        "agencies": int(incidents["agency"].astype(object).nunique()),
+        "first": local.min(),
+        "last": local.max(),
+        "outside": outside,
+    }

@@ -1,0 +1,207 @@
+"""Command line: ``python -m layers {demo,ingest,export,map,assets}``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from layers._errors import LayersError
+from layers.filters import IncidentFilter
+
+DEFAULT_DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except LayersError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m layers", description="Incident mapping for the Cape Town safety cluster."
+    )
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="write the synthetic demo data (and build a store)")
+    demo.add_argument("--out", type=Path, default=DEFAULT_DEMO_DIR, help="folder for demo files")
+    demo.add_argument("--seed", type=int, default=20240801, help="random seed (default 20240801)")
+    demo.add_argument("--incidents", type=int, default=50_000, help="valid incidents to generate")
+    demo.add_argument("--store", type=Path, help="also ingest the demo files into this store")
+    demo.set_defaults(run=_run_demo)
+
+    ingest = commands.add_parser("ingest", help="validate, join and store incident files")
+    ingest.add_argument("--store", type=Path, required=True, help="store folder (created)")
+    ingest.add_argument("--precincts", type=Path, help="SAPS precinct boundary file")
+    ingest.add_argument("--wards", type=Path, help="City ward boundary file")
+    ingest.add_argument("--precinct-field", help="field naming each precinct (detected)")
+    ingest.add_argument("--ward-field", help="field naming each ward (detected)")
+    ingest.add_argument(
+        "--map", action="append", default=[], metavar="FIELD=COLUMN", dest="column_map",
+        help="read canonical FIELD from COLUMN, e.g. --map occurred_at=DateTime (repeatable)",
+    )  # fmt: skip
+    ingest.add_argument(
+        "--default", action="append", default=[], metavar="FIELD=VALUE", dest="defaults",
+        help="value for a field the files lack, e.g. --default agency=SAPS (repeatable)",
+    )  # fmt: skip
+    ingest.add_argument("--coords-crs", help="CRS of lat/lon or X/Y columns if not WGS84")
+    ingest.add_argument("--taxonomy", type=Path, help="collaboration-area TOML file")
+    ingest.add_argument(
+        "--margin-km", type=float, default=50.0,
+        help="reject points further than this beyond the boundaries (default 50)",
+    )  # fmt: skip
+    ingest.add_argument("files", nargs="+", type=Path, metavar="INCIDENT_FILE")
+    ingest.set_defaults(run=_run_ingest)
+
+    export = commands.add_parser("export", help="write filtered incidents to a file")
+    export.add_argument("--store", type=Path, required=True)
+    export.add_argument("--out", type=Path, required=True, help="FILE.csv, .gpkg, .parquet")
+    add_filter_arguments(export)
+    export.set_defaults(run=_run_export)
+
+    map_ = commands.add_parser("map", help="write the map as one self-contained HTML file")
+    map_.add_argument("--store", type=Path, required=True)
+    map_.add_argument("--out", type=Path, required=True, help="FILE.html")
+    map_.add_argument("--boundary", choices=("precinct", "ward"), default="precinct")
+    map_.add_argument("--style", choices=("outline", "choropleth"), default="outline")
+    map_.add_argument("--tiles", default="none", help="tile URL template, or 'none' (default)")
+    add_filter_arguments(map_)
+    map_.set_defaults(run=_run_map)
+
+    assets = commands.add_parser("assets", help="copy Leaflet and plugins into static/vendor")
+    assets.set_defaults(run=_run_assets)
+    return parser
+
+
+def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
+    """The filter flags shared by every command that reads the store."""
+    group = parser.add_argument_group("filters")
+    for flag, help_ in (
+        ("--agency", "agency, e.g. SAPS"),
+        ("--area", "collaboration area"),
+        ("--category", "incident category"),
+        ("--precinct", "precinct name"),
+        ("--ward", "ward name"),
+    ):
+        group.add_argument(flag, action="append", default=[], help=f"{help_} (repeatable)")
+    group.add_argument("--since", type=date.fromisoformat, help="first day, YYYY-MM-DD")
+    group.add_argument("--until", type=date.fromisoformat, help="last day, YYYY-MM-DD")
+    group.add_argument("--hours", help="local time of day START-END, e.g. 22-4")
+
+
+def filter_from_args(args: argparse.Namespace) -> IncidentFilter:
+    """The :class:`IncidentFilter` the filter flags describe."""
+    hours = None
+    if args.hours:
+        try:
+            start, end = (int(p) for p in args.hours.split("-"))
+        except ValueError as err:
+            raise LayersError(f"--hours must look like 22-4, not {args.hours!r}.") from err
+        hours = (start, end)
+    try:
+        return IncidentFilter(
+            agencies=tuple(args.agency), areas=tuple(args.area), categories=tuple(args.category),
+            precincts=tuple(args.precinct), wards=tuple(args.ward),
+            since=args.since, until=args.until, hours=hours,
+        )  # fmt: skip
+    except ValueError as err:
+        raise LayersError(str(err)) from err
+
+
+def _pairs(items: Sequence[str], flag: str) -> dict[str, str]:
+    pairs = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise LayersError(f"{flag} takes FIELD=VALUE, not {item!r}.")
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def _progress(message: str, fraction: float) -> None:
+    print(f"[{fraction:4.0%}] {message}", file=sys.stderr)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from layers.demo import build_demo_store, generate_demo
+
+    manifest = generate_demo(args.out, seed=args.seed, incidents=args.incidents)
+    print(
+        f"Wrote SYNTHETIC demo data to {manifest.out_dir}: {manifest.n_incidents:,} incidents "
+        f"in {len(manifest.incident_paths)} files, precincts and wards."
+    )
+    if args.store:
+        report = build_demo_store(args.store, manifest, progress=_progress)
+        print(report.as_text())
+    return 0
+
+
+def _run_ingest(args: argparse.Namespace) -> int:
+    from layers.ingest import ingest
+    from layers.taxonomy import load_taxonomy
+
+    report = ingest(
+        args.store,
+        args.files,
+        precincts=args.precincts,
+        wards=args.wards,
+        precinct_field=args.precinct_field,
+        ward_field=args.ward_field,
+        column_map=_pairs(args.column_map, "--map"),
+        defaults=_pairs(args.defaults, "--default"),
+        coords_crs=args.coords_crs,
+        taxonomy=load_taxonomy(args.taxonomy) if args.taxonomy else None,
+        margin_km=args.margin_km,
+        progress=_progress,
+    )
+    print(report.as_text())
+    return 1 if any(f.error for f in report.files) else 0
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from layers.export import export_incidents
+    from layers.filters import apply_filter
+    from layers.store import open_store
+
+    flt = filter_from_args(args)
+    snapshot = open_store(args.store)
+    rows = apply_filter(snapshot.incidents, flt)
+    out = export_incidents(rows, args.out)
+    print(f"Wrote {len(rows):,} incidents ({flt.describe()}) to {out}.")
+    return 0
+
+
+def _run_map(args: argparse.Namespace) -> int:
+    from layers.assets import standalone_html
+    from layers.store import open_store, write_text_atomic
+    from layers.view import prepare_map
+    from layers.webmap import build_map
+
+    flt = filter_from_args(args)
+    snapshot = open_store(args.store)
+    data = prepare_map(snapshot, flt, boundary=args.boundary)
+    tiles = None if args.tiles.lower() == "none" else args.tiles
+    fmap = build_map(
+        data.areas, data.heat, area_label=args.boundary.capitalize(), style=args.style,
+        tiles=tiles, center=data.center, zoom=data.zoom, synthetic=snapshot.synthetic,
+        title=f"{data.incidents:,} incidents: {flt.describe()}", assets="inline",
+    )  # fmt: skip
+    write_text_atomic(args.out, standalone_html(fmap))
+    print(f"Wrote a map of {data.incidents:,} incidents ({flt.describe()}) to {args.out}.")
+    return 0
+
+
+def _run_assets(args: argparse.Namespace) -> int:
+    from layers.assets import vendor_assets
+
+    for path in vendor_assets():
+        print(path)
+    return 0

@@ -1,0 +1,98 @@
+"""Exporting filtered incidents to files other GIS tools and spreadsheets read."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from layers._errors import InputFileError
+
+LOCAL_TZ = "Africa/Johannesburg"
+EXPORT_COLUMNS = (
+    "incident_id", "agency", "category", "collaboration_area", "occurred_at", "reported_at",
+    "status", "description", "lat", "lon", "precinct", "ward", "source_file",
+)  # fmt: skip
+EXPORT_SUFFIXES = (".csv", ".gpkg", ".parquet", ".geojson")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def export_table(incidents: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The incidents as exported: canonical columns, local ISO 8601 times, plain text values."""
+    columns = [c for c in EXPORT_COLUMNS if c in incidents.columns]
+    out = gpd.GeoDataFrame(
+        incidents[columns].copy(), geometry=incidents.geometry, crs=incidents.crs
+    )
+    for column in ("occurred_at", "reported_at"):
+        if column in out:
+            local = out[column].dt.tz_convert(LOCAL_TZ)
+            out[column] = local.dt.strftime("%Y-%m-%dT%H:%M:%S%z").str.replace(
+                r"(\d{2})(\d{2})$", r"\1:\2", regex=True
+            )
+    for column in out.columns:
+        if isinstance(out[column].dtype, pd.CategoricalDtype):
+            out[column] = out[column].astype(object)
+    return out
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Prefix text cells a spreadsheet would run as a formula with a quote.
+
+    Cells starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return are CSV-injection
+    vectors; numeric columns (coordinates) are left alone.
+    """
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column].dtype):
+            text = out[column].astype("string")
+            risky = text.str.startswith(_FORMULA_START).fillna(False)
+            out[column] = text.where(~risky, "'" + text)
+    return out
+
+
+def export_incidents(incidents: gpd.GeoDataFrame, out: Path | str) -> Path:
+    """Write incidents to CSV, GeoPackage, GeoParquet or GeoJSON, chosen by ``out``'s suffix.
+
+    The write is atomic: a temporary file in the same folder is renamed over ``out``.
+
+    Parameters
+    ----------
+    incidents : geopandas.GeoDataFrame
+        Filtered incidents with ``precinct`` and ``ward`` columns, in EPSG:4326.
+    out : path-like
+        Target file.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in EXPORT_SUFFIXES:
+        raise InputFileError(
+            f"Cannot export to {out.name}: use a file ending in {', '.join(EXPORT_SUFFIXES)}."
+        )
+    table = export_table(incidents)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=suffix, dir=out.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        if suffix == ".csv":
+            plain = pd.DataFrame(table.drop(columns=table.geometry.name))
+            neutralise_formulas(plain).to_csv(tmp, index=False, encoding="utf-8")
+        elif suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            tmp.unlink()  # GDAL refuses to overwrite a file it did not create
+            driver = "GPKG" if suffix == ".gpkg" else "GeoJSON"
+            layer = {"layer": "incidents"} if driver == "GPKG" else {}
+            table.to_file(tmp, driver=driver, engine="pyogrio", **layer)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
