@@ -142,7 +142,8 @@ def resolve_columns(
     for canonical, spellings in ALIASES.items():
         if canonical in found:
             continue
-        for spelling in spellings:
+        # Shapefiles cut field names to 10 characters ("occurred_at" -> "occurred_a").
+        for spelling in (*spellings, *(s[:10] for s in spellings if len(s) > 10)):
             if spelling in normalised and normalised[spelling] not in found.values():
                 found[canonical] = normalised[spelling]
                 break
@@ -330,7 +331,7 @@ def _coordinates(
         raw_lon = table.rows[cols["lon"]]
         lat = _numbers(raw_lat)
         lon = _numbers(raw_lon)
-        given = raw_lat.notna().to_numpy() & raw_lon.notna().to_numpy()
+        given = _present(raw_lat) & _present(raw_lon)
         why[given & (np.isnan(lat) | np.isnan(lon))] = "unparseable coordinates"
         if coords_crs is not None:
             lon, lat = pyproj.Transformer.from_crs(
@@ -364,6 +365,12 @@ def _fill_from_geometry(
     take = use & is_point
     lon[take] = shapely.get_x(geoms[take])
     lat[take] = shapely.get_y(geoms[take])
+
+
+def _present(values: pd.Series) -> np.ndarray:
+    """True where a value was given (not NA, not blank)."""
+    text = values.astype("string").str.strip()
+    return (text.notna() & (text != "")).to_numpy(dtype=bool, na_value=False)
 
 
 def _numbers(values: pd.Series) -> np.ndarray:

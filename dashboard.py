@@ -1,0 +1,307 @@
+"""Safety cluster incident map: the Streamlit face of the `layers` package.
+
+Run ``streamlit run dashboard.py`` for the synthetic demo, or
+``streamlit run dashboard.py -- --store DIR`` for a store built with ``python -m layers ingest``.
+This file only reads widgets, calls ``layers`` and lays out what comes back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from layers.webmap import DEFAULT_TILES, build_map
+from streamlit_folium import st_folium
+
+from layers import aggregate
+from layers._errors import LayersError
+from layers.filters import IncidentFilter, apply_filter, filter_from_query
+from layers.ingest import IngestReport, ingest
+from layers.store import StoreSnapshot, current_version, open_store
+from layers.view import prepare_map
+
+ROOT = Path(__file__).resolve().parent
+DEMO_STORE = ROOT / "stores" / "demo"
+DEMO_FILES = ROOT / "data" / "demo"
+MAX_UPLOAD_MB = 200
+MODES = {"boundary": ("precinct", "ward"), "style": ("outline", "choropleth")}
+
+
+def parse_options(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="streamlit run dashboard.py --")
+    parser.add_argument("--store", type=Path, default=DEMO_STORE, help="incident store folder")
+    parser.add_argument(
+        "--tiles", default=DEFAULT_TILES, help="basemap tile URL template, or 'none' for offline"
+    )
+    return parser.parse_args(argv)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def load_store(path: str, version: str) -> StoreSnapshot:
+    # A snapshot is read-only and shared by every session; cache_data would copy it per rerun,
+    # which at millions of incidents costs more than the filter itself. `version` keys the cache
+    # so a new ingest is picked up.
+    return open_store(path)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def filter_choices(path: str, version: str) -> dict[str, list[str]]:
+    incidents = load_store(path, version).incidents
+    snapshot = load_store(path, version)
+    return {
+        "agencies": sorted(incidents["agency"].astype(str).unique()),
+        "areas": sorted(incidents["collaboration_area"].astype(str).unique()),
+        "categories": sorted(incidents["category"].astype(str).unique()),
+        "precincts": [*snapshot.precincts["name"], *_outside(incidents, "precinct")],
+        "wards": [*snapshot.wards["name"], *_outside(incidents, "ward")],
+        "first": [str(incidents["occurred_at"].min().tz_convert("Africa/Johannesburg").date())],
+        "last": [str(incidents["occurred_at"].max().tz_convert("Africa/Johannesburg").date())],
+    }
+
+
+def _outside(incidents: pd.DataFrame, column: str) -> list[str]:
+    from layers.join import OUTSIDE
+
+    return [OUTSIDE] if (incidents[column].astype(str) == OUTSIDE).any() else []
+
+
+def ensure_demo_store(store: Path) -> None:
+    """Build the default store from the demo files on first start, with visible progress."""
+    from layers.demo import build_demo_store, generate_demo
+
+    with st.status(
+        "First start: building the demo store from synthetic data…", expanded=True
+    ) as box:
+        bar = st.progress(0.0, text="Generating synthetic demo incidents")
+        manifest = generate_demo(DEMO_FILES)
+        st.write(f"Wrote {manifest.n_incidents:,} synthetic incidents to `{DEMO_FILES}`.")
+
+        def progress(message: str, fraction: float) -> None:
+            bar.progress(min(max(fraction, 0.0), 1.0), text=message)
+
+        report = build_demo_store(store, manifest, progress=progress)
+        st.code(report.as_text(), language=None)
+        box.update(label="Demo store ready", state="complete", expanded=False)
+
+
+def init_widgets_from_url(choices: dict[str, list[str]]) -> None:
+    """Seed widget state from the URL once per session, keeping only values that exist."""
+    if st.session_state.get("_from_url"):
+        return
+    st.session_state["_from_url"] = True
+    query = {key: st.query_params.get_all(key) for key in st.query_params}
+    flt = filter_from_query(query)
+    for name in ("agencies", "areas", "categories", "precincts", "wards"):
+        st.session_state[f"f_{name}"] = [v for v in getattr(flt, name) if v in choices[name]]
+    first, last = date.fromisoformat(choices["first"][0]), date.fromisoformat(choices["last"][0])
+    since = min(max(flt.since or first, first), last)
+    until = max(min(flt.until or last, last), since)
+    st.session_state["f_dates"] = (since, until)
+    st.session_state["f_hours"] = flt.hours or (0, 24)
+    for key, allowed in MODES.items():
+        value = query.get(key, [allowed[0]])[0]
+        st.session_state[f"m_{key}"] = value if value in allowed else allowed[0]
+
+
+def sidebar_filter(choices: dict[str, list[str]]) -> IncidentFilter:
+    first, last = date.fromisoformat(choices["first"][0]), date.fromisoformat(choices["last"][0])
+    sb = st.sidebar
+    sb.header("Filters")
+    agencies = sb.multiselect("Agency", choices["agencies"], key="f_agencies", placeholder="All")
+    areas = sb.multiselect("Collaboration area", choices["areas"], key="f_areas", placeholder="All")
+    categories = sb.multiselect(
+        "Category", choices["categories"], key="f_categories", placeholder="All"
+    )
+    dates = sb.date_input("Dates", min_value=first, max_value=last, key="f_dates")
+    hours = sb.slider("Time of day (hours)", 0, 24, key="f_hours")
+    precincts = sb.multiselect(
+        "Precinct", choices["precincts"], key="f_precincts", placeholder="All"
+    )
+    wards = sb.multiselect("Ward", choices["wards"], key="f_wards", placeholder="All")
+    since, until = (dates[0], dates[-1]) if isinstance(dates, tuple) and dates else (first, last)
+    return IncidentFilter(
+        agencies=tuple(agencies),
+        areas=tuple(areas),
+        categories=tuple(categories),
+        since=None if since == first else since,
+        until=None if until == last else until,
+        hours=None if tuple(hours) == (0, 24) else (int(hours[0]), int(hours[1])),
+        precincts=tuple(precincts),
+        wards=tuple(wards),
+    )
+
+
+def sync_url(flt: IncidentFilter) -> None:
+    params: dict[str, list[str] | str] = dict(flt.to_query())
+    for key in MODES:
+        params[key] = st.session_state[f"m_{key}"]
+    st.query_params.from_dict(params)
+
+
+def upload_panel(store: Path) -> None:
+    with st.expander("Load your own incident or boundary files"):
+        st.caption(
+            "Incidents: CSV, GeoJSON, GeoPackage, GeoParquet or zipped Shapefile with "
+            "incident_id, agency, category, occurred_at (ISO 8601) and lat/lon. Boundaries: "
+            "zipped Shapefile, GeoPackage or GeoJSON. Files go through the same validation as "
+            f"`python -m layers ingest` and are added to the store at `{store}`."
+        )
+        incidents = st.file_uploader(
+            "Incident files",
+            accept_multiple_files=True,
+            key="up_incidents",
+            type=["csv", "gz", "geojson", "json", "gpkg", "parquet", "zip"],
+        )
+        precincts = st.file_uploader(
+            "Precinct boundaries (optional)",
+            key="up_precincts",
+            type=["zip", "gpkg", "geojson", "json"],
+        )
+        wards = st.file_uploader(
+            "Ward boundaries (optional)", key="up_wards", type=["zip", "gpkg", "geojson", "json"]
+        )
+        if not st.button("Validate and add to the store", key="up_go", disabled=not incidents):
+            return
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                paths = [_save_upload(f, Path(tmp)) for f in incidents or []]
+                report = ingest(
+                    store,
+                    paths,
+                    precincts=_save_upload(precincts, Path(tmp)) if precincts else None,
+                    wards=_save_upload(wards, Path(tmp)) if wards else None,
+                )
+            except LayersError as err:
+                st.error(str(err))
+                return
+        show_report(report)
+
+
+def _save_upload(upload: object, folder: Path) -> Path:
+    size = getattr(upload, "size", 0)
+    if size > MAX_UPLOAD_MB * 1024 * 1024:
+        raise LayersError(
+            f"{upload.name} is larger than {MAX_UPLOAD_MB} MB; ingest it with the CLI."
+        )
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(upload.name).name) or "upload"
+    target = folder / safe
+    target.write_bytes(upload.getvalue())
+    return target
+
+
+def show_report(report: IngestReport) -> None:
+    totals = report.totals()
+    for file in report.files:
+        if file.error:
+            st.error(f"{Path(file.file).name}: {file.error}")
+    if totals["rejected"]:
+        st.warning(f"{totals['rejected']:,} of {totals['read']:,} rows were rejected.")
+    else:
+        st.success(f"All {totals['read']:,} rows accepted.")
+    st.code(report.as_text(), language=None)
+    for file in report.files:
+        if file.rejects_file:
+            data = Path(file.rejects_file).read_bytes()
+            st.download_button(
+                f"Download rejected rows of {Path(file.file).name}",
+                data,
+                file_name=Path(file.rejects_file).name,
+                mime="text/csv",
+                key=f"rej_{file.rejects_file}",
+            )
+
+
+def main() -> None:
+    st.set_page_config(page_title="Safety cluster incident map", page_icon="🗺️", layout="wide")
+    options = parse_options(sys.argv[1:])
+    store = options.store.resolve()
+    if current_version(store) is None:
+        if store != DEMO_STORE.resolve():
+            st.error(
+                f"No incident store at `{store}`. Build one with `python -m layers ingest "
+                f"--store {store} --precincts FILE --wards FILE INCIDENTS...`."
+            )
+            st.stop()
+        ensure_demo_store(store)
+    version = current_version(store) or ""
+    try:
+        snapshot = load_store(str(store), version)
+    except LayersError as err:
+        st.error(str(err))
+        st.stop()
+    choices = filter_choices(str(store), version)
+    init_widgets_from_url(choices)
+
+    st.title("Safety cluster incident map")
+    if snapshot.synthetic:
+        st.warning(
+            "SYNTHETIC DEMO DATA: these incidents are generated, not real. "
+            "The demo runs without sign-in."
+        )
+    flt = sidebar_filter(choices)
+    st.sidebar.header("Map")
+    st.sidebar.radio(
+        "Boundaries",
+        MODES["boundary"],
+        key="m_boundary",
+        format_func={"precinct": "SAPS precincts", "ward": "City wards"}.get,
+    )
+    st.sidebar.radio(
+        "Area style",
+        MODES["style"],
+        key="m_style",
+        format_func={"outline": "Outlines", "choropleth": "Choropleth of counts"}.get,
+    )
+    sync_url(flt)
+
+    rows = apply_filter(snapshot.incidents, flt)
+    stats = aggregate.headline(rows)
+    cols = st.columns(4)
+    cols[0].metric("Incidents", f"{stats['incidents']:,}")
+    cols[1].metric("Agencies", stats["agencies"])
+    cols[2].metric("Outside boundaries", f"{stats['outside']:,}")
+    span = f"{stats['first']:%d %b %Y} – {stats['last']:%d %b %Y}" if stats["first"] else "—"
+    cols[3].metric("Period", span)
+    st.caption(f"Filter: {flt.describe()}. Store version {version}.")
+
+    boundary = st.session_state["m_boundary"]
+    data = prepare_map(snapshot, flt, boundary=boundary, filtered=rows)
+    tiles = None if options.tiles.lower() == "none" else options.tiles
+    left, right = st.columns([3, 2])
+    with left:
+        fmap = build_map(
+            data.areas,
+            data.heat,
+            area_label="Precinct" if boundary == "precinct" else "Ward",
+            style=st.session_state["m_style"],
+            tiles=tiles,
+            center=data.center,
+            zoom=data.zoom,
+            synthetic=snapshot.synthetic,
+        )
+        st_folium(fmap, returned_objects=[], height=640, use_container_width=True, key="map")
+    with right:
+        st.subheader(f"Top {'precincts' if boundary == 'precinct' else 'wards'}")
+        top = aggregate.top_areas(rows, by=boundary, n=10)
+        st.dataframe(
+            top,
+            hide_index=True,
+            use_container_width=True,
+            column_config={
+                "share": st.column_config.ProgressColumn(
+                    "Share", format="percent", min_value=0, max_value=1
+                )
+            },
+        )
+        st.subheader("Weekly incidents by agency")
+        st.line_chart(aggregate.weekly_counts(rows, by="agency"), height=260)
+    upload_panel(store)
+
+
+main()

@@ -1,0 +1,96 @@
+"""Tiny hand-made fixtures: two square precincts, two wards that cut across them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from shapely.geometry import box
+
+from layers.taxonomy import load_taxonomy
+from layers.validate import Extent
+
+ROOT = Path(__file__).resolve().parent.parent
+REALDATA = ROOT.parent / "shared" / "realdata"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_realdata() -> Path:
+    """The real files in ../shared/realdata; a clear skip without them (a failure under CI)."""
+    if not (REALDATA / "SOURCES.md").exists():
+        message = f"real data not found at {REALDATA} (../shared/realdata beside the project)"
+        if IN_CI:
+            pytest.fail(message + "; CI must have it")
+        pytest.skip(message)
+    return REALDATA
+
+
+@pytest.fixture
+def realdata() -> Path:
+    return require_realdata()
+
+
+@pytest.fixture(scope="session")
+def taxonomy():
+    return load_taxonomy()
+
+
+@pytest.fixture
+def precincts() -> gpd.GeoDataFrame:
+    """West (18.0-18.1 E) and East (18.1-18.2 E), both -34.0 to -33.9 S."""
+    return gpd.GeoDataFrame(
+        {"name": ["East", "West"]},
+        geometry=[box(18.1, -34.0, 18.2, -33.9), box(18.0, -34.0, 18.1, -33.9)],
+        crs="EPSG:4326",
+    )
+
+
+@pytest.fixture
+def wards() -> gpd.GeoDataFrame:
+    """South and North halves, split at -33.95, crossing both precincts."""
+    return gpd.GeoDataFrame(
+        {"ward_name": ["1", "2"]},
+        geometry=[box(18.0, -34.0, 18.2, -33.95), box(18.0, -33.95, 18.2, -33.9)],
+        crs="EPSG:4326",
+    )
+
+
+@pytest.fixture
+def boundary_files(tmp_path: Path, precincts, wards) -> tuple[Path, Path]:
+    p = tmp_path / "precincts.geojson"
+    w = tmp_path / "wards.gpkg"
+    precincts.rename(columns={"name": "precinct_name"}).to_file(p, driver="GeoJSON")
+    wards.to_file(w, driver="GPKG", layer="wards")
+    return p, w
+
+
+@pytest.fixture
+def extent() -> Extent:
+    return Extent.of((18.0, -34.0, 18.2, -33.9), margin_km=50)
+
+
+def incident_rows(**overrides: list) -> pd.DataFrame:
+    """Four good incidents; keyword lists replace columns."""
+    rows = {
+        "incident_id": ["1", "2", "3", "4"],
+        "agency": ["SAPS", "SAPS", "Metro Police", "LEAP"],
+        "category": ["Murder", "Common assault", "Illegal dumping", "Shooting incident"],
+        "occurred_at": [
+            "2025-01-01T10:00:00",
+            "2025-01-02T23:30:00+02:00",
+            "2025-01-03T08:15:00Z",
+            "2025-01-04 12:00",
+        ],
+        "lat": ["-33.97", "-33.92", "-33.97", "-33.92"],
+        "lon": ["18.05", "18.05", "18.15", "18.15"],
+    }
+    rows.update(overrides)
+    return pd.DataFrame(rows)
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    frame.to_csv(path, index=False)
+    return path

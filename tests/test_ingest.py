@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from conftest import incident_rows, write_csv
+
+from layers._errors import StoreError
+from layers.ingest import ingest
+from layers.join import OUTSIDE
+from layers.store import current_version, open_store
+
+NOW = pd.Timestamp("2026-01-01", tz="UTC")
+
+
+def run(store, files, boundary_files=None, **kwargs):
+    p, w = boundary_files if boundary_files else (None, None)
+    return ingest(store, files, precincts=p, wards=w, now=NOW, **kwargs)
+
+
+def test_ingest_joins_every_incident_once(tmp_path, boundary_files):
+    csv = write_csv(tmp_path / "a.csv", incident_rows())
+    report = run(tmp_path / "store", [csv], boundary_files)
+    snap = open_store(tmp_path / "store")
+    assert report.totals()["new"] == 4
+    assert snap.incidents["precinct"].astype(str).tolist() == ["West", "West", "East", "East"]
+    assert snap.incidents["ward"].astype(str).tolist() == ["1", "2", "1", "2"]
+    assert snap.incidents.crs.to_epsg() == 4326
+    assert set(snap.precincts["name"]) == {"East", "West"}
+
+
+def test_same_file_twice_adds_nothing(tmp_path, boundary_files):
+    csv = write_csv(tmp_path / "a.csv", incident_rows())
+    run(tmp_path / "store", [csv], boundary_files)
+    version = current_version(tmp_path / "store")
+    again = run(tmp_path / "store", [csv])
+    assert again.totals() == {
+        "read": 4, "accepted": 4, "new": 0, "updated": 0, "unchanged": 4, "rejected": 0
+    }  # fmt: skip
+    assert current_version(tmp_path / "store") == version
+    assert len(open_store(tmp_path / "store").incidents) == 4
+
+
+def test_newer_row_with_same_agency_and_id_updates(tmp_path, boundary_files):
+    run(tmp_path / "store", [write_csv(tmp_path / "a.csv", incident_rows())], boundary_files)
+    newer = incident_rows(category=["Murder", "Murder", "Illegal dumping", "Shooting incident"],
+                          lat=["-33.97", "-33.97", "-33.97", "-33.92"])  # fmt: skip
+    report = run(tmp_path / "store", [write_csv(tmp_path / "b.csv", newer)])
+    snap = open_store(tmp_path / "store").incidents.set_index(["agency", "incident_id"])
+    assert (report.totals()["updated"], report.totals()["unchanged"]) == (1, 3)
+    assert len(snap) == 4
+    assert snap.loc[("SAPS", "2"), "category"] == "Murder"
+    assert snap.loc[("SAPS", "2"), "ward"] == "1"  # moved, so joined again
+
+
+def test_rejects_are_written_with_reasons_and_every_row_is_counted(tmp_path, boundary_files):
+    rows = incident_rows(lat=["-33.97", "", "0", "18.05"], lon=["18.05", "", "0", "-33.95"])
+    report = run(tmp_path / "store", [write_csv(tmp_path / "a.csv", rows)], boundary_files)
+    totals = report.totals()
+    assert totals["read"] == totals["accepted"] + totals["rejected"] == 4
+    rejects = pd.read_csv(report.files[0].rejects_file, dtype=str)
+    assert list(rejects.columns[:6]) == list(rows.columns)
+    assert rejects["reject_reason"].str.len().gt(0).all()
+    assert "look swapped" in report.as_text()
+
+
+def test_point_outside_polygons_but_near_is_kept(tmp_path, boundary_files):
+    rows = incident_rows(lon=["18.05", "18.05", "18.15", "18.25"])
+    run(tmp_path / "store", [write_csv(tmp_path / "a.csv", rows)], boundary_files)
+    incidents = open_store(tmp_path / "store").incidents
+    assert len(incidents) == 4
+    assert incidents["precinct"].astype(str).tolist()[-1] == OUTSIDE
+
+
+def test_unreadable_file_is_reported_and_others_still_ingest(tmp_path, boundary_files):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("")
+    good = write_csv(tmp_path / "a.csv", incident_rows())
+    report = run(tmp_path / "store", [bad, good], boundary_files)
+    assert "empty" in report.files[0].error
+    assert report.files[1].new == 4
+
+
+def test_new_store_without_boundaries_says_what_to_give(tmp_path):
+    with pytest.raises(StoreError, match="--precincts"):
+        run(tmp_path / "store", [write_csv(tmp_path / "a.csv", incident_rows())])
+
+
+def test_new_boundaries_rejoin_stored_incidents(tmp_path, boundary_files, precincts):
+    run(tmp_path / "store", [write_csv(tmp_path / "a.csv", incident_rows())], boundary_files)
+    renamed = tmp_path / "renamed.geojson"
+    precincts.assign(name=["Oos", "Wes"]).to_file(renamed, driver="GeoJSON")
+    ingest(tmp_path / "store", [], precincts=renamed, now=NOW)
+    names = open_store(tmp_path / "store").incidents["precinct"].astype(str)
+    assert sorted(set(names)) == ["Oos", "Wes"]
+
+
+@pytest.mark.parametrize("suffix", ["geojson", "gpkg", "parquet", "zip"])
+def test_spatial_incident_formats(tmp_path, boundary_files, suffix):
+    import geopandas as gpd
+
+    rows = incident_rows()
+    frame = gpd.GeoDataFrame(
+        rows.drop(columns=["lat", "lon"]),
+        geometry=gpd.points_from_xy(rows["lon"].astype(float), rows["lat"].astype(float)),
+        crs="EPSG:4326",
+    ).to_crs(32734)  # stored projected: the reader must honour the declared CRS
+    path = tmp_path / f"incidents.{suffix}"
+    if suffix == "parquet":
+        frame.to_parquet(path)
+    elif suffix == "zip":
+        frame.to_file(tmp_path / "incidents.shp.zip", driver="ESRI Shapefile")
+        (tmp_path / "incidents.shp.zip").rename(path)
+    else:
+        frame.to_file(path)
+    report = run(tmp_path / "store", [path], boundary_files)
+    assert report.files[0].error is None, report.files[0].error
+    snap = open_store(tmp_path / "store").incidents
+    assert report.totals()["new"] == 4
+    assert snap["precinct"].astype(str).tolist() == ["West", "West", "East", "East"]
+
+
+def test_report_json_is_written(tmp_path, boundary_files):
+    run(tmp_path / "store", [write_csv(tmp_path / "a.csv", incident_rows())], boundary_files)
+    reports = list((tmp_path / "store" / "reports").glob("*.json"))
+    assert len(reports) == 1
+    assert json.loads(reports[0].read_text())["totals"]["new"] == 4
+
+
+def test_store_is_geoparquet(tmp_path, boundary_files):
+    run(tmp_path / "store", [write_csv(tmp_path / "a.csv", incident_rows())], boundary_files)
+    version = current_version(tmp_path / "store")
+    path = tmp_path / "store" / "versions" / version / "incidents.parquet"
+    geo = json.loads(pq.read_schema(path).metadata[b"geo"])
+    assert geo["primary_column"] == "geometry"
+    assert geo["columns"]["geometry"]["geometry_types"] == ["Point"]
+    assert pq.read_metadata(path).num_rows == 4

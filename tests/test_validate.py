@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import incident_rows
+
+from layers._errors import InputFileError
+from layers.sources import IncidentTable
+from layers.validate import parse_times, resolve_columns, validate_incidents
+
+NOW = pd.Timestamp("2026-01-01", tz="UTC")
+
+
+def check(frame: pd.DataFrame, taxonomy, extent, **kwargs):
+    table = IncidentTable(path=Path("test.csv"), rows=frame)
+    return validate_incidents(table, taxonomy=taxonomy, extent=extent, now=NOW, **kwargs)
+
+
+def test_good_rows_are_all_accepted_with_areas(taxonomy, extent):
+    result = check(incident_rows(), taxonomy, extent)
+    assert len(result.accepted) == 4 and result.rejected.empty
+    assert result.accepted["collaboration_area"].tolist() == [
+        "Violence prevention strategy",
+        "Violence prevention strategy",
+        "By-law enforcement and public spaces",
+        "Gang and firearm violence",
+    ]
+
+
+def test_naive_times_are_johannesburg_and_aware_times_keep_their_offset():
+    times, reasons = parse_times(
+        pd.Series(["2025-01-01T10:00:00", "2025-01-01T10:00:00Z", "2025-01-01 10:00+02:00"]),
+        now=None,
+    )
+    assert reasons.isna().all()
+    assert times.dt.strftime("%H:%M").tolist() == ["08:00", "10:00", "08:00"]
+
+
+def test_each_bad_row_is_rejected_with_its_reason(taxonomy, extent):
+    frame = incident_rows(
+        incident_id=["1", "2", "3", "4", "5", "6", "7", "8"],
+        agency=["SAPS"] * 7 + [None],
+        category=["Murder"] * 8,
+        occurred_at=["2025-01-01T10:00", "yesterday", "2025-01-01T10:00", "2025-01-01T10:00",
+                     "2025-01-01T10:00", "2025-01-01T10:00", "2030-01-01T00:00",
+                     "2025-01-01T10:00"],
+        lat=["", "-33.95", "0", "18.05", "-26.2", "abc", "-33.95", "-33.95"],
+        lon=["", "18.05", "0", "-33.95", "28.04", "18.1", "18.05", "18.05"],
+    )  # fmt: skip
+    result = check(frame, taxonomy, extent)
+    reasons = dict(
+        zip(result.rejected["source_row"], result.rejected["reject_reason"], strict=True)
+    )
+    assert result.accepted.empty
+    assert reasons[1] == "missing coordinates"
+    assert reasons[2].startswith("unparseable occurred_at")
+    assert reasons[3].startswith("null island")
+    assert reasons[4].startswith("latitude and longitude look swapped")
+    assert reasons[5].startswith("far outside the boundaries' extent")
+    assert reasons[6] == "unparseable coordinates"
+    assert reasons[7] == "occurred_at is in the future"
+    assert reasons[8] == "missing agency"
+    # the original columns are kept for the rejects file
+    assert {"incident_id", "lat", "lon", "reject_reason"} <= set(result.rejected.columns)
+
+
+def test_accepted_plus_rejected_equals_read(taxonomy, extent):
+    frame = incident_rows(lat=["-33.97", "", "0", "x"])
+    result = check(frame, taxonomy, extent)
+    assert len(result.accepted) + len(result.rejected) == result.read == 4
+
+
+def test_duplicate_key_in_one_file_keeps_the_last_row(taxonomy, extent):
+    frame = incident_rows(incident_id=["1", "1", "2", "3"], agency=["SAPS"] * 4)
+    result = check(frame, taxonomy, extent)
+    assert result.accepted.index.tolist() == [1, 2, 3]
+    assert result.rejected["reject_reason"].str.startswith("duplicate").all()
+
+
+def test_same_id_from_two_agencies_is_two_incidents(taxonomy, extent):
+    frame = incident_rows(incident_id=["1", "2", "1", "2"])
+    assert len(check(frame, taxonomy, extent).accepted) == 4
+
+
+def test_common_spellings_are_recognised():
+    columns = pd.Index(["ID", "Agency", "Type", "Date Time", "Latitude", "LNG"])
+    assert resolve_columns(columns) == {
+        "incident_id": "ID",
+        "agency": "Agency",
+        "category": "Type",
+        "occurred_at": "Date Time",
+        "lat": "Latitude",
+        "lon": "LNG",
+    }
+    xy = resolve_columns(pd.Index(["incident_id", "agency", "occurred_at", "X", "Y"]))
+    assert (xy["lon"], xy["lat"]) == ("X", "Y")
+
+
+def test_mapping_option_reads_any_spelling(taxonomy, extent):
+    frame = incident_rows().rename(columns={"occurred_at": "WhenItHappened", "lat": "N"})
+    result = check(
+        frame, taxonomy, extent, column_map={"occurred_at": "WhenItHappened", "lat": "N"}
+    )
+    assert len(result.accepted) == 4
+
+
+def test_missing_required_column_says_how_to_fix(taxonomy, extent):
+    frame = incident_rows().drop(columns=["occurred_at"])
+    with pytest.raises(InputFileError, match="--map FIELD=COLUMN"):
+        check(frame, taxonomy, extent)
+
+
+def test_wkt_column_gives_coordinates(taxonomy, extent):
+    frame = incident_rows().drop(columns=["lat", "lon"])
+    frame["WKT"] = ["POINT (18.05 -33.97)", "POINT (18.15 -33.92)", "not wkt",
+                    "LINESTRING (18 -34, 18.1 -33.9)"]  # fmt: skip
+    result = check(frame, taxonomy, extent)
+    assert np.allclose(result.accepted["lon"], [18.05, 18.15])
+    assert result.rejected["reject_reason"].tolist() == [
+        "unparseable WKT geometry",
+        "geometry is not a point; incidents must be points",
+    ]
+
+
+def test_stated_collaboration_area_wins_and_unknown_area_is_noted(taxonomy, extent):
+    frame = incident_rows()
+    frame["collaboration_area"] = ["joint operations", "", "Not an area", None]
+    result = check(frame, taxonomy, extent)
+    assert result.accepted["collaboration_area"].tolist()[:3] == [
+        "Joint operations",
+        "Violence prevention strategy",
+        "By-law enforcement and public spaces",
+    ]
+    assert any("not configured" in w for w in result.warnings)
+
+
+def test_projected_coordinates_are_recognised_and_converted(taxonomy, extent):
+    frame = incident_rows(lat=["-3762000"] * 4, lon=["-88000"] * 4)
+    rejected = check(frame, taxonomy, extent).rejected
+    assert rejected["reject_reason"].str.contains("--coords-crs").all()
+    lo19 = "+proj=tmerc +lat_0=0 +lon_0=19 +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
+    accepted = check(frame, taxonomy, extent, coords_crs=lo19).accepted
+    assert len(accepted) == 4
+    assert np.allclose(accepted["lon"], 18.05, atol=0.01)
