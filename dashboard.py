@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from layers.webmap import DEFAULT_TILES, build_map
 from streamlit_folium import st_folium
 
 from layers import aggregate
@@ -25,6 +24,7 @@ from layers.filters import IncidentFilter, apply_filter, filter_from_query
 from layers.ingest import IngestReport, ingest
 from layers.store import StoreSnapshot, current_version, open_store
 from layers.view import prepare_map
+from layers.webmap import DEFAULT_TILES, build_map
 
 ROOT = Path(__file__).resolve().parent
 DEMO_STORE = ROOT / "stores" / "demo"
@@ -292,7 +292,7 @@ def main() -> None:
         st.dataframe(
             top,
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
             column_config={
                 "share": st.column_config.ProgressColumn(
                     "Share", format="percent", min_value=0, max_value=1

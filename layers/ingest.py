@@ -364,7 +364,7 @@ def _meta(
 
 def _write_rejects(store: Path, path: Path, rejected: pd.DataFrame, started: datetime) -> Path:
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", path.name)
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", re.sub(r"(?i)\.csv(\.gz)?$", "", path.name))
     target = store / "rejects" / f"{stamp}_{safe}.csv"
     write_frame_atomic(rejected, target)
     return target

@@ -414,7 +414,7 @@ def _flag_duplicates(reason: np.ndarray, accepted: pd.DataFrame) -> None:
     keys = accepted.loc[candidate, ["agency", "incident_id"]]
     earlier = keys.duplicated(keep="last").to_numpy()
     idx = np.flatnonzero(candidate)[earlier]
-    reason[idx] = "duplicate of a later row with the same agency and incident_id in this file"
+    reason[idx] = "superseded by a later row with the same agency and incident_id in this file"
 
 
 def to_geodataframe(frame: pd.DataFrame) -> gpd.GeoDataFrame:

@@ -1,0 +1,76 @@
+"""The Streamlit app, exercised with AppTest on a small store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from layers.demo import build_demo_store, generate_demo
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("demo")
+    manifest = generate_demo(folder / "files", incidents=3000)
+    build_demo_store(folder / "store", manifest)
+    return folder / "store"
+
+
+@pytest.fixture
+def app(monkeypatch):
+    """An AppTest factory for the dashboard on a given store, without map tiles."""
+
+    def make(store: Path, **query: str) -> AppTest:
+        monkeypatch.setattr("sys.argv", ["dashboard.py", "--store", str(store), "--tiles", "none"])
+        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+        at.query_params.update(query)
+        return at
+
+    return make
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def test_app_boots_without_exception_and_says_synthetic(app, demo_store):
+    at = app(demo_store).run()
+    assert not at.exception
+    assert any("SYNTHETIC" in w.value for w in at.warning)
+    assert int(metric(at, "Incidents").replace(",", "")) == 3000
+
+
+def test_changing_a_filter_changes_the_counts(app, demo_store):
+    at = app(demo_store).run()
+    before = int(metric(at, "Incidents").replace(",", ""))
+    at.multiselect(key="f_agencies").set_value(["SAPS"]).run()
+    after = int(metric(at, "Incidents").replace(",", ""))
+    assert not at.exception
+    assert 0 < after < before
+    assert at.query_params["agencies"] == "SAPS"
+
+
+def test_url_parameters_set_the_filters(app, demo_store):
+    at = app(demo_store, agencies="LEAP", boundary="ward").run()
+    assert not at.exception
+    assert at.multiselect(key="f_agencies").value == ["LEAP"]
+    assert at.radio(key="m_boundary").value == "ward"
+    leap = int(metric(at, "Incidents").replace(",", ""))
+    assert 0 < leap < 3000
+
+
+def test_unknown_url_values_are_ignored(app, demo_store):
+    at = app(demo_store, agencies="<script>", boundary="../../etc", since="garbage").run()
+    assert not at.exception
+    assert at.multiselect(key="f_agencies").value == []
+    assert at.radio(key="m_boundary").value == "precinct"
+
+
+def test_missing_store_gives_a_clear_error(app, tmp_path):
+    at = app(tmp_path / "nowhere").run()
+    assert not at.exception
+    assert "No incident store" in at.error[0].value
