@@ -218,7 +218,7 @@ def show_report(report: IngestReport) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Safety cluster incident map", page_icon="🗺️", layout="wide")
+    st.set_page_config(page_title="Safety cluster incident map", layout="wide")
     options = parse_options(sys.argv[1:])
     store = options.store.resolve()
     if current_version(store) is None:

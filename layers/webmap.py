@@ -1,0 +1,531 @@
+"""The folium map: area boundaries or a choropleth, an incident heat layer, legends.
+
+Pure: frames in, a ``folium.Map`` out. The only files touched are the vendored JS/CSS, and
+only for ``assets="inline"`` (see :mod:`layers.assets`). Nothing here loads from a CDN; tiles
+are optional and the map stays readable without them.
+
+Text that came from user files (area names) is HTML-escaped here, because Leaflet puts
+tooltip, legend and layer-control text into the page with ``innerHTML``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Literal
+
+import folium
+import folium.plugins
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import MacroElement
+from jinja2 import Template
+
+from layers.assets import AssetMode, apply_offline_assets
+
+AreaStyle = Literal["outline", "choropleth"]
+
+WGS84 = "EPSG:4326"
+# UTM 34S: metres across the City of Cape Town, for simplifying boundaries.
+METRIC_CRS = "EPSG:32734"
+SIMPLIFY_TOLERANCE_M = 15.0
+# 5 decimal places of a degree is about 1 m: finer digits only make the page bigger.
+COORD_DECIMALS = 5
+
+DEFAULT_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+DEFAULT_ATTRIBUTION = (
+    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
+)
+# Used only when there are no areas to fit the view to.
+CAPE_TOWN_CENTER = (-33.95, 18.55)
+CAPE_TOWN_ZOOM = 10
+# The view build_map assumes when it estimates the zoom fitBounds will pick in the browser.
+NOMINAL_VIEW_PX = (800, 600)
+
+NO_TILES_BACKGROUND = "#f2efe9"
+# ColorBrewer YlOrRd, 5 classes: sequential, readable over a basemap, colour-blind safe.
+CHOROPLETH_PALETTE = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
+# leaflet.heat's own default ramp, spelled out so the legend shows what the layer draws.
+HEAT_GRADIENT = {0.4: "blue", 0.6: "cyan", 0.7: "lime", 0.8: "yellow", 1.0: "red"}
+HEAT_CAP_PERCENTILE = 99.0
+
+
+def build_map(
+    areas: gpd.GeoDataFrame,
+    heat: pd.DataFrame | None,
+    *,
+    area_label: str,
+    style: AreaStyle = "outline",
+    tiles: str | None = DEFAULT_TILES,
+    attribution: str | None = None,
+    center: tuple[float, float] | None = None,
+    zoom: int | None = None,
+    heat_radius: int = 18,
+    heat_legend: bool | None = None,
+    layer_control: bool = True,
+    title: str | None = None,
+    synthetic: bool = False,
+    assets: AssetMode = "served",
+) -> folium.Map:
+    """Build the incident map: areas, heat, legend, layer control, offline assets.
+
+    Parameters
+    ----------
+    areas : geopandas.GeoDataFrame
+        Polygons with columns ``name`` (str) and ``count`` (int, incidents after filtering).
+        Reprojected to EPSG:4326 if in another CRS.
+    heat : pandas.DataFrame or None
+        Grid cells with ``lat``, ``lon`` and ``weight``, already aggregated. ``None`` leaves
+        the heat layer out, e.g. to add it with ``st_folium(feature_group_to_add=...)``.
+    area_label : str
+        What an area is called, for tooltips and legend ("SAPS precinct", "Ward").
+    style : {"outline", "choropleth"}, default "outline"
+        Thin outlines over the heat, or areas filled by incident count.
+    tiles : str or None, default DEFAULT_TILES
+        Tile URL template or an xyzservices provider name. ``None`` or ``"none"``: no
+        basemap; the map shows the boundaries on a plain light background.
+    attribution : str, optional
+        Tile attribution (HTML). Required for a custom tile URL; the default tiles and
+        named providers bring their own.
+    center : (float, float), optional
+        Initial (lat, lon). Without ``center`` and ``zoom`` the map fits the areas.
+    zoom : int, optional
+        Initial zoom.
+    heat_radius : int, default 18
+        Heat point radius in pixels.
+    heat_legend : bool, optional
+        Whether the legend explains the heat colours; defaults to ``heat is not None``.
+    layer_control : bool, default True
+        Add a control to toggle the layers. Leave it out when the layers come through
+        ``st_folium(feature_group_to_add=..., layer_control=folium.LayerControl())``, or the
+        map shows two controls.
+    title : str, optional
+        Shown at the top of the map.
+    synthetic : bool, default False
+        Show a "SYNTHETIC DEMO DATA" banner.
+    assets : {"served", "inline"}, default "served"
+        How Leaflet is loaded: from the app (``/app/static/vendor/``) or inlined in the page
+        (for a standalone file; see :func:`layers.assets.standalone_html`).
+
+    Returns
+    -------
+    folium.Map
+
+    Raises
+    ------
+    ValueError
+        If ``areas`` or ``heat`` lack their columns or a CRS, or custom tiles lack an
+        attribution.
+    """
+    areas = _check_areas(areas)
+    tile_url, tile_attribution = _resolve_tiles(tiles, attribution)
+    bounds = _bounds(areas)
+    fit = center is None and zoom is None and bounds is not None
+    if center is None:
+        center = _middle(bounds) if bounds else CAPE_TOWN_CENTER
+    if zoom is None:
+        zoom = _fit_zoom(bounds) if bounds else CAPE_TOWN_ZOOM
+
+    m = folium.Map(location=center, zoom_start=zoom, tiles=None, control_scale=True)
+    if tile_url is not None:
+        folium.TileLayer(
+            tile_url, attr=tile_attribution, name="Basemap", overlay=True, max_zoom=19
+        ).add_to(m)
+    _MapStyle().add_to(m)
+    area_layer(areas, area_label=area_label, style=style).add_to(m)
+    if heat is not None:
+        # The heat goes above the areas, so a choropleth fill cannot hide it; its canvas lets
+        # the mouse through to the area tooltips (see _MapStyle).
+        heat_layer(heat, radius=heat_radius, max_zoom=zoom).add_to(m)
+    legend = _legend_html(
+        areas,
+        area_label=area_label,
+        style=style,
+        heat=heat is not None if heat_legend is None else heat_legend,
+    )
+    _Legend(legend).add_to(m)
+    if title or synthetic:
+        _Banner(_banner_html(title, synthetic=synthetic)).add_to(m)
+    if fit:
+        # Jump, don't animate: the opening zoom is only an estimate, and an animated zoom on
+        # load redraws the heat twice and can be caught half-way by a screenshot or print.
+        fit_bounds = folium.FitBounds(bounds)
+        fit_bounds.options["animate"] = False
+        m.add_child(fit_bounds)
+    if layer_control:
+        folium.LayerControl(collapsed=True).add_to(m)
+    return apply_offline_assets(m, mode=assets)
+
+
+def area_layer(
+    areas: gpd.GeoDataFrame, *, area_label: str, style: AreaStyle = "outline"
+) -> folium.FeatureGroup:
+    """Draw area boundaries, or a choropleth of incident counts, with name/count tooltips.
+
+    Geometry is simplified in metres (EPSG:32734, 15 m, topology preserved) and rounded to
+    about 1 m, so a precinct with tens of thousands of vertices does not bloat the page.
+
+    Parameters
+    ----------
+    areas : geopandas.GeoDataFrame
+        Polygons with columns ``name`` and ``count``.
+    area_label : str
+        What an area is called; the tooltip's heading for the name.
+    style : {"outline", "choropleth"}, default "outline"
+        Outlines with a transparent fill, or fill colour by count class.
+
+    Returns
+    -------
+    folium.FeatureGroup
+        Named for the layer control.
+    """
+    areas = _check_areas(areas)
+    if style not in ("outline", "choropleth"):
+        raise ValueError(f"`style` must be 'outline' or 'choropleth', not {style!r}.")
+    label = html.escape(area_label)
+    name = f"Incidents per {label}" if style == "choropleth" else f"{label} boundaries"
+    group = folium.FeatureGroup(name=name)
+    if areas.empty:
+        return group
+    display = _display_frame(areas)
+    if style == "choropleth":
+        classes = choropleth_classes(display["count"].to_numpy())
+        colours = _class_colours(len(classes))
+        uppers = np.array([high for _, high in classes])
+
+        def style_function(feature: dict) -> dict:
+            count = feature["properties"]["count"]
+            fill = colours[int(np.searchsorted(uppers, count, side="left"))]
+            return {"color": "#555555", "weight": 0.8, "fillColor": fill, "fillOpacity": 0.65}
+
+        highlight = {"color": "#111111", "weight": 2.5, "fillOpacity": 0.85}
+    else:
+
+        def style_function(feature: dict) -> dict:
+            # A fill with zero opacity still catches the mouse, so the tooltip works inside
+            # the area and not only on its edge.
+            return {"color": "#333333", "weight": 1.2, "fillColor": "#333333", "fillOpacity": 0}
+
+        highlight = {"color": "#000000", "weight": 3, "fillOpacity": 0.08}
+
+    folium.GeoJson(
+        display.to_geo_dict(drop_id=False),
+        name=name,
+        style_function=style_function,
+        highlight_function=lambda _feature: highlight,
+        tooltip=folium.GeoJsonTooltip(
+            fields=["name", "count"],
+            aliases=[label, "Incidents"],
+            localize=True,
+            sticky=True,
+            style="font: 13px/1.35 system-ui, sans-serif;",
+        ),
+        control=False,
+    ).add_to(group)
+    return group
+
+
+def heat_layer(
+    heat: pd.DataFrame, *, radius: int = 18, max_zoom: int, name: str = "Incident heat"
+) -> folium.FeatureGroup:
+    """Draw aggregated incident cells as a leaflet.heat layer.
+
+    Weights are divided by their 99th percentile and capped at 1, so one extreme cell does
+    not wash out the rest: everything at or above the 99th percentile draws as "high".
+
+    Parameters
+    ----------
+    heat : pandas.DataFrame
+        Columns ``lat``, ``lon``, ``weight`` (≥ 0), one row per grid cell. Cells of weight 0
+        draw nothing and are left out of the page.
+    radius : int, default 18
+        Point radius in pixels.
+    max_zoom : int
+        The map's initial zoom (see the comment in the body).
+    name : str, default "Incident heat"
+        Layer-control label (plain text).
+
+    Returns
+    -------
+    folium.FeatureGroup
+        Holding one ``HeatMap``, its JS already pointed at the served vendored copy, so it
+        can go straight to ``st_folium(feature_group_to_add=...)``.
+
+    Raises
+    ------
+    ValueError
+        If columns are missing, or a value is missing or a weight negative.
+    """
+    points = _check_heat(heat)
+    points = points[points["weight"] > 0]
+    weights = points["weight"].to_numpy(dtype=float)
+    cap = float(np.percentile(weights, HEAT_CAP_PERCENTILE)) if weights.size else 1.0
+    data = np.column_stack(
+        [
+            points["lat"].to_numpy(dtype=float).round(COORD_DECIMALS),
+            points["lon"].to_numpy(dtype=float).round(COORD_DECIMALS),
+            np.minimum(weights / cap, 1.0).round(4),
+        ]
+    )
+    # Intensity. Upstream leaflet.heat draws a point at alpha weight * 2^(zoom - maxZoom) / max,
+    # so maxZoom = the initial zoom and max = 1 (= the 99th percentile after the scaling above)
+    # make the colours mean the same thing at the opening view. The build folium ships, which
+    # we serve, is patched (Leaflet.heat PR 78): it ignores `max` and `maxZoom`, sums the
+    # weights in screen bins of radius/2 px and divides by the largest bin sum, or by 1 if
+    # that is larger. Hence the scaling: with weights in [0, 1] a cell drawn alone keeps its
+    # own value (a fixed scale, not "relative to whatever is in view"), and where cells merge
+    # as you zoom out the busiest merged bin is the top of the ramp. The options stay set so
+    # the layer also behaves with upstream leaflet.heat.
+    layer = folium.plugins.HeatMap(
+        data.tolist(),
+        name=name,
+        radius=radius,
+        blur=max(1, round(radius * 0.8)),
+        min_opacity=0.3,
+        max_zoom=max_zoom,
+        max=1.0,
+        gradient=HEAT_GRADIENT,
+        control=False,
+    )
+    group = folium.FeatureGroup(name=html.escape(name))
+    layer.add_to(group)
+    return apply_offline_assets(group, mode="served")
+
+
+def choropleth_classes(
+    counts: np.ndarray, *, k: int = len(CHOROPLETH_PALETTE)
+) -> list[tuple[int, int]]:
+    """Split incident counts into at most ``k`` quantile classes with integer bounds.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        Non-negative integer counts, one per area.
+    k : int, default 5
+        Most classes wanted; fewer come back when there are fewer distinct counts or ties.
+
+    Returns
+    -------
+    list of (int, int)
+        Inclusive ``(low, high)`` count ranges, ascending, together covering every count.
+        Empty for empty input.
+    """
+    values = np.asarray(counts, dtype=float)
+    if values.size == 0:
+        return []
+    k = max(1, min(k, np.unique(values).size))
+    quantiles = np.quantile(values, np.linspace(0, 1, k + 1)[1:])
+    # Rounded first: 5.000000000000001 from float interpolation must not become a 6.
+    uppers = np.unique(np.ceil(quantiles.round(6)).astype(int))
+    lows = [int(values.min()), *(int(u) + 1 for u in uppers[:-1])]
+    return list(zip(lows, (int(u) for u in uppers), strict=True))
+
+
+def _class_colours(n: int) -> list[str]:
+    # Fewer classes than colours: spread them over the ramp so the ends stay light and dark.
+    picks = np.linspace(0, len(CHOROPLETH_PALETTE) - 1, max(n, 1)).round().astype(int)
+    return [CHOROPLETH_PALETTE[i] for i in picks[:n]]
+
+
+def _check_areas(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if not isinstance(areas, gpd.GeoDataFrame):
+        raise ValueError(f"`areas` must be a GeoDataFrame, not {type(areas).__name__}.")
+    missing = {"name", "count"} - set(areas.columns)
+    if missing:
+        raise ValueError(f"`areas` lacks column(s) {sorted(missing)}: it needs name and count.")
+    if areas.crs is None:
+        raise ValueError("`areas` must have a CRS (set it with `areas.set_crs(...)`).")
+    return areas if areas.crs.equals(WGS84) else areas.to_crs(WGS84)
+
+
+def _check_heat(heat: pd.DataFrame) -> pd.DataFrame:
+    missing = {"lat", "lon", "weight"} - set(heat.columns)
+    if missing:
+        raise ValueError(f"`heat` lacks column(s) {sorted(missing)}: it needs lat, lon, weight.")
+    points = heat[["lat", "lon", "weight"]]
+    if points.isna().any().any():
+        raise ValueError("`heat` has missing lat, lon or weight values; drop or fill them first.")
+    if (points["weight"] < 0).any():
+        raise ValueError("`heat` has negative weights; weights are incident counts or rates.")
+    return points
+
+
+def _display_frame(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    metric = areas.geometry.to_crs(METRIC_CRS)
+    simple = metric.simplify(SIMPLIFY_TOLERANCE_M, preserve_topology=True).to_crs(WGS84)
+    rounded = shapely.transform(simple.to_numpy(), lambda xy: xy.round(COORD_DECIMALS))
+    names = areas["name"].fillna("(unnamed)").astype(str)
+    counts = pd.to_numeric(areas["count"]).fillna(0).astype(int)
+    return gpd.GeoDataFrame(
+        # Escaped here because GeoJsonTooltip writes properties into the page as HTML.
+        {"name": names.map(html.escape).to_numpy(), "count": counts.to_numpy()},
+        geometry=rounded,
+        crs=WGS84,
+    )
+
+
+def _resolve_tiles(tiles: str | None, attribution: str | None) -> tuple[str | None, str | None]:
+    if tiles is None or tiles.strip().lower() in ("", "none"):
+        return None, None
+    if tiles == DEFAULT_TILES:
+        return tiles, attribution or DEFAULT_ATTRIBUTION
+    if "{" in tiles and not attribution:
+        raise ValueError(
+            "`attribution` is required with custom `tiles`: tile providers require credit, "
+            f"e.g. {DEFAULT_ATTRIBUTION!r} for OpenStreetMap."
+        )
+    return tiles, attribution
+
+
+def _bounds(areas: gpd.GeoDataFrame) -> list[list[float]] | None:
+    if areas.empty or areas.geometry.is_empty.all():
+        return None
+    west, south, east, north = areas.total_bounds
+    return [[float(south), float(west)], [float(north), float(east)]]
+
+
+def _middle(bounds: list[list[float]]) -> tuple[float, float]:
+    (south, west), (north, east) = bounds
+    return (south + north) / 2, (west + east) / 2
+
+
+def _fit_zoom(bounds: list[list[float]], *, max_zoom: int = 16) -> int:
+    # The zoom Leaflet's fitBounds picks for NOMINAL_VIEW_PX, from Web Mercator tile maths.
+    (south, west), (north, east) = bounds
+    width_px, height_px = NOMINAL_VIEW_PX
+
+    def mercator_y(lat: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    lon_fraction = (east - west) / 360
+    lat_fraction = (mercator_y(north) - mercator_y(south)) / (2 * math.pi)
+    zooms = [
+        math.log2(pixels / 256 / fraction)
+        for pixels, fraction in ((width_px, lon_fraction), (height_px, lat_fraction))
+        if fraction > 0
+    ]
+    return int(min(max_zoom, max(0, math.floor(min(zooms))))) if zooms else max_zoom
+
+
+def _legend_html(areas: gpd.GeoDataFrame, *, area_label: str, style: AreaStyle, heat: bool) -> str:
+    label = html.escape(area_label)
+    parts: list[str] = []
+    if heat:
+        stops = ", ".join(f"{colour} {stop * 100:.0f}%" for stop, colour in HEAT_GRADIENT.items())
+        parts.append(
+            '<div class="cct-legend-title">Incident density</div>'
+            f'<div class="cct-heat-bar" style="background: linear-gradient(to right, '
+            f'rgba(0,0,255,0.25) 0%, {stops})"></div>'
+            '<div class="cct-heat-scale"><span>low</span><span>high</span></div>'
+        )
+    if style == "choropleth" and not areas.empty:
+        classes = choropleth_classes(pd.to_numeric(areas["count"]).fillna(0).to_numpy())
+        rows = "".join(
+            f'<div class="cct-legend-row"><span class="cct-swatch" style="background:{colour}">'
+            f"</span>{low:,}{'' if low == high else f'–{high:,}'}</div>"
+            for (low, high), colour in zip(classes, _class_colours(len(classes)), strict=True)
+        )
+        parts.append(f'<div class="cct-legend-title">Incidents per {label}</div>{rows}')
+    else:
+        parts.append(
+            '<div class="cct-legend-row"><span class="cct-swatch cct-outline"></span>'
+            f"{label} boundary</div>"
+        )
+    return "".join(parts)
+
+
+def _banner_html(title: str | None, *, synthetic: bool) -> str:
+    parts = [f'<div class="cct-title">{html.escape(title)}</div>'] if title else []
+    if synthetic:
+        parts.append('<div class="cct-synthetic">SYNTHETIC DEMO DATA</div>')
+    return "".join(parts)
+
+
+class _MapStyle(MacroElement):
+    """Page CSS: a light map background for when there are no tiles, and the legend's look."""
+
+    # `div.leaflet-container` outranks leaflet.css's `.leaflet-container { background: #ddd }`
+    # whatever order the stylesheets load in. System fonts only: a web font would be a download.
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}
+        <style>
+          div.leaflet-container { background: """
+        + NO_TILES_BACKGROUND
+        + """; }
+          .leaflet-heatmap-layer { pointer-events: none; }
+          .cct-legend { background: rgba(255, 255, 255, 0.92); color: #222; padding: 6px 9px;
+            border-radius: 4px; box-shadow: 0 1px 4px rgba(0, 0, 0, 0.35); min-width: 140px;
+            font: 12px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+          .cct-legend-title { font-weight: 600; margin: 2px 0 3px; }
+          .cct-legend-row { display: flex; align-items: center; gap: 6px; margin: 1px 0; }
+          .cct-swatch { display: inline-block; width: 16px; height: 12px;
+            border: 1px solid #555; }
+          .cct-swatch.cct-outline { background: transparent; border: 1.5px solid #333; }
+          .cct-heat-bar { height: 10px; border-radius: 2px; margin-bottom: 1px; }
+          .cct-heat-scale { display: flex; justify-content: space-between; color: #555;
+            margin-bottom: 5px; }
+          .cct-banner { position: absolute; top: 10px; left: 50%; transform: translateX(-50%);
+            z-index: 1000; pointer-events: none; text-align: center;
+            font: 14px/1.3 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+          .cct-title { background: rgba(255, 255, 255, 0.9); padding: 3px 10px;
+            border-radius: 4px; font-weight: 600; box-shadow: 0 1px 4px rgba(0, 0, 0, 0.3); }
+          .cct-synthetic { margin-top: 4px; padding: 2px 10px; background: #fff3cd;
+            border: 2px solid #b00020; color: #b00020; font-weight: 700; letter-spacing: 1px; }
+        </style>
+        {% endmacro %}
+        """
+    )
+
+
+class _Legend(MacroElement):
+    """A bottom-right Leaflet control holding pre-escaped legend HTML.
+
+    A Leaflet control, not a fixed-position <div>, so it sits inside the map both in a
+    standalone page and in streamlit-folium's iframe, which only runs the map's scripts.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var legend = L.control({position: "bottomright"});
+            legend.onAdd = function () {
+                var div = L.DomUtil.create("div", "cct-legend");
+                div.innerHTML = {{ this.content|tojson }};
+                L.DomEvent.disableClickPropagation(div);
+                return div;
+            };
+            legend.addTo({{ this._parent.get_name() }});
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, content: str) -> None:
+        super().__init__()
+        self._name = "Legend"
+        self.content = content
+
+
+class _Banner(MacroElement):
+    """Title and synthetic-data warning, centred over the top of the map."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var map = {{ this._parent.get_name() }};
+            var banner = L.DomUtil.create("div", "cct-banner", map.getContainer());
+            banner.innerHTML = {{ this.content|tojson }};
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, content: str) -> None:
+        super().__init__()
+        self._name = "Banner"
+        self.content = content

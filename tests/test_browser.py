@@ -1,0 +1,121 @@
+"""The dashboard in a real browser: Debian's Chromium driven by Playwright, no internet."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from conftest import IN_CI, ROOT
+
+from layers.demo import build_demo_store, generate_demo
+
+pytestmark = pytest.mark.browser
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = ROOT / "tests" / "artifacts"
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+# Chromium as root in a container, and without its own calls home (they are not page requests,
+# but they would fail noisily on a closed network).
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def _require_browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if sync_playwright is None or not CHROMIUM.exists():
+        message = "needs Debian's chromium (/usr/bin/chromium) and the playwright package"
+        if IN_CI:
+            pytest.fail(message + "; CI must run the browser tests")
+        pytest.skip(message)
+    return sync_playwright
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    _require_browser()
+    folder = tmp_path_factory.mktemp("browser")
+    manifest = generate_demo(folder / "files", incidents=5000)
+    build_demo_store(folder / "store", manifest)
+    port = _free_port()
+    log = open(folder / "streamlit.log", "w")  # noqa: SIM115 - closed at teardown
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--", "--store", str(folder / "store"), "--tiles", "none"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.terminate()
+        pytest.fail(f"streamlit did not start: {(folder / 'streamlit.log').read_text()[-2000:]}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=20)
+    log.close()
+
+
+def test_map_renders_offline_with_no_request_leaving_localhost(server):
+    sync_playwright = _require_browser()
+    requests: list[str] = []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1500, "height": 1000})
+
+        def record(route):
+            requests.append(route.request.url)
+            if _is_local(route.request.url):
+                route.continue_()
+            else:
+                route.abort()  # the meeting room has no internet
+
+        context.route("**/*", record)
+        page = context.new_page()
+        page.goto(server, wait_until="domcontentloaded")
+        frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
+        frame.locator(".leaflet-container").wait_for(state="visible", timeout=60_000)
+        frame.locator("canvas.leaflet-heatmap-layer").wait_for(state="attached", timeout=30_000)
+        frame.locator("path.leaflet-interactive").first.wait_for(state="attached", timeout=30_000)
+        page.get_by_text("SYNTHETIC DEMO DATA").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1500)  # let the heat canvas draw before the screenshot
+        page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+        n_areas = frame.locator("path.leaflet-interactive").count()
+        leaflet_loaded = frame.locator("body").evaluate("() => typeof L !== 'undefined'")
+        browser.close()
+    outside = [u for u in requests if not _is_local(u)]
+    assert not outside, f"requests left localhost: {outside[:10]}"
+    assert any("/app/static/vendor/leaflet.js" in u for u in requests)
+    assert leaflet_loaded
+    assert n_areas >= 50  # the demo's ~60 precincts are drawn
+
+
+def _is_local(url: str) -> bool:
+    parsed = urlparse(url)
+    if parsed.scheme in ("data", "blob", "about", "chrome-extension"):
+        return True
+    return parsed.hostname in LOCAL_HOSTS

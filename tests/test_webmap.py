@@ -1,0 +1,311 @@
+"""The folium map builder (layers.webmap), checked as rendered HTML."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import Point, box
+
+from layers.assets import standalone_html, vendor_assets
+from layers.webmap import (
+    DEFAULT_TILES,
+    area_layer,
+    build_map,
+    choropleth_classes,
+    heat_layer,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CDN_HOSTS = (
+    "cdn.jsdelivr",
+    "cdnjs",
+    "unpkg",
+    "code.jquery",
+    "netdna",
+    "d3js",
+    "maxcdn",
+    "bootstrapcdn",
+)
+URL = re.compile(r"""https?://[^\s"'\\)<>]+""")
+LINKED = re.compile(r"""\b(?:src|href)=\\?["']([^"'\\]+)""")
+OSM_COPYRIGHT = "https://www.openstreetmap.org/copyright"
+XSS = "<script>alert(1)</script>"
+
+
+@pytest.fixture
+def areas() -> gpd.GeoDataFrame:
+    """Two adjacent 3 km squares in Cape Town, one with markup in its name."""
+    return gpd.GeoDataFrame(
+        {"name": ["Athlone", XSS], "count": [3, 10]},
+        geometry=[box(18.50, -33.99, 18.53, -33.96), box(18.53, -33.99, 18.56, -33.96)],
+        crs="EPSG:4326",
+    )
+
+
+@pytest.fixture
+def heat() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "lat": [-33.98, -33.97, -33.975, -33.965],
+            "lon": [18.51, 18.52, 18.54, 18.55],
+            "weight": [1.0, 2.0, 4.0, 8.0],
+        }
+    )
+
+
+def render(m) -> str:
+    return m.get_root().render()
+
+
+def heat_data(page: str) -> list[list[float]]:
+    found = re.search(r"L\.heatLayer\(\s*(\[.*?\]\]),", page, flags=re.DOTALL)
+    assert found, "no heat layer in the page"
+    return json.loads(found.group(1))
+
+
+def test_served_map_links_only_vendored_files(areas, heat) -> None:
+    page = render(build_map(areas, heat, area_label="SAPS precinct"))
+    for link in LINKED.findall(page):
+        assert link.startswith("/app/static/vendor/") or link == OSM_COPYRIGHT, link
+    assert set(URL.findall(page)) == {DEFAULT_TILES, OSM_COPYRIGHT}
+    assert not any(host in page for host in CDN_HOSTS)
+
+
+def test_map_code_does_not_need_jquery_or_bootstrap(areas, heat) -> None:
+    page = render(build_map(areas, heat, area_label="SAPS precinct", style="choropleth"))
+    assert not re.search(r"\$\(|\$\.|jQuery|bootstrap|glyphicon|fa-", page)
+
+
+def test_choropleth_legend_has_one_row_per_class(areas, heat) -> None:
+    page = render(build_map(areas, heat, area_label="SAPS precinct", style="choropleth"))
+    assert "Incidents per SAPS precinct" in page
+    swatches = re.findall(r'cct-swatch\\" style=\\"background:(#[0-9a-f]{6})', page)
+    assert len(swatches) == len(choropleth_classes(areas["count"].to_numpy())) == 2
+    assert len(set(swatches)) == 2
+    # The class ranges; tojson writes the en dash as \u2013.
+    assert r"3\u20137" in page and r"8\u201310" in page
+
+
+def test_outline_legend_has_no_classes(areas, heat) -> None:
+    page = render(build_map(areas, heat, area_label="Ward"))
+    assert "cct-swatch cct-outline" in page
+    assert "background:#" not in page
+    assert "Incident density" in page
+
+
+@pytest.mark.parametrize(
+    ("counts", "expected"),
+    [
+        ([0, 1, 2, 5, 10, 40], [(0, 1), (2, 2), (3, 5), (6, 10), (11, 40)]),
+        ([7, 7, 7], [(7, 7)]),
+        ([0, 0, 0, 0, 1, 90], [(0, 0), (1, 1), (2, 90)]),
+        ([], []),
+    ],
+)
+def test_choropleth_classes(counts: list[int], expected: list[tuple[int, int]]) -> None:
+    classes = choropleth_classes(np.array(counts))
+    assert classes == expected
+    for count in counts:
+        assert sum(low <= count <= high for low, high in classes) == 1
+
+
+def test_tooltip_shows_name_and_count(areas, heat) -> None:
+    page = render(build_map(areas, heat, area_label="SAPS precinct"))
+    assert 'let fields = ["name", "count"];' in page
+    assert 'let aliases = ["SAPS precinct", "Incidents"];' in page
+    assert '"name": "Athlone"' in page and '"count": 10' in page
+
+
+def test_markup_in_names_and_labels_is_escaped(areas, heat) -> None:
+    page = render(build_map(areas, heat, area_label="<b>Ward</b>", title=XSS, synthetic=True))
+    assert XSS not in page
+    assert "<b>Ward</b>" not in page
+    assert "alert(1)" in page  # still there, as text
+    assert r"\u0026lt;script\u0026gt;alert(1)" in page
+
+
+def test_heat_weights_are_scaled_by_the_99th_percentile(areas, heat) -> None:
+    m = build_map(areas, heat, area_label="Ward", center=(-33.97, 18.53), zoom=13)
+    page = render(m)
+    data = heat_data(page)
+    weights = [w for _, _, w in data]
+    cap = np.percentile(heat["weight"], 99)
+    assert weights == pytest.approx(list(np.minimum(heat["weight"] / cap, 1).round(4)))
+    assert weights[-1] == 1.0
+    assert weights[1] / weights[0] == pytest.approx(2, rel=1e-3)
+    assert [lat for lat, _, _ in data] == list(heat["lat"])
+    assert '"maxZoom": 13' in page and '"max": 1.0' in page
+
+
+def test_one_extreme_cell_does_not_wash_out_the_rest() -> None:
+    cells = pd.DataFrame(
+        {"lat": np.linspace(-34.0, -33.9, 200), "lon": 18.5, "weight": [1.0] * 199 + [1e6]}
+    )
+    weights = [w for _, _, w in heat_data(render(_map_with(heat_layer(cells, max_zoom=12))))]
+    assert min(weights[:199]) > 0.5
+
+
+def test_zero_weight_cells_are_left_out_and_bad_weights_refused(heat) -> None:
+    heat.loc[0, "weight"] = 0
+    assert len(heat_data(render(_map_with(heat_layer(heat, max_zoom=12))))) == 3
+    heat.loc[0, "weight"] = -1
+    with pytest.raises(ValueError, match="negative"):
+        heat_layer(heat, max_zoom=12)
+    with pytest.raises(ValueError, match=r"\['weight'\]"):
+        heat_layer(heat.drop(columns="weight"), max_zoom=12)
+
+
+def test_heat_layer_alone_links_the_served_plugin(heat) -> None:
+    # What st_folium(feature_group_to_add=...) collects from the layer it is given.
+    (heat_map,) = heat_layer(heat, max_zoom=12)._children.values()
+    assert heat_map.default_js == [("leaflet-heat.js", "/app/static/vendor/leaflet_heat.min.js")]
+
+
+@pytest.mark.parametrize("tiles", [None, "none", "None"])
+def test_no_tiles_gives_no_tile_layer_and_a_light_background(areas, heat, tiles) -> None:
+    page = render(build_map(areas, heat, area_label="Ward", tiles=tiles))
+    assert "L.tileLayer(" not in page
+    assert "openstreetmap" not in page
+    assert "div.leaflet-container { background: #f2efe9; }" in page
+    assert "L.geoJson(" in page
+
+
+def test_default_tiles_are_osm_with_attribution(areas, heat) -> None:
+    page = render(build_map(areas, heat, area_label="Ward"))
+    assert f'L.tileLayer(\n                "{DEFAULT_TILES}"' in page
+    assert "OpenStreetMap\\u003c/a\\u003e contributors" in page
+
+
+def test_custom_tiles_need_an_attribution(areas, heat) -> None:
+    with pytest.raises(ValueError, match="attribution"):
+        build_map(areas, heat, area_label="Ward", tiles="https://tiles.example/{z}/{x}/{y}.png")
+
+
+def test_view_fits_the_areas_unless_given(areas, heat) -> None:
+    fitted = render(build_map(areas, heat, area_label="Ward"))
+    assert re.search(r"fitBounds\(\s*\[\[-33\.99, 18\.5\], \[-33\.96, 18\.56\]\]", fitted)
+    placed = render(build_map(areas, heat, area_label="Ward", center=(-34.0, 18.6), zoom=11))
+    assert ".fitBounds(" not in placed
+    assert '"zoom": 11' in placed and "center: [-34.0, 18.6]" in placed
+
+
+def test_layer_control_toggles_heat_and_boundaries(areas, heat) -> None:
+    page = render(build_map(areas, heat, area_label="Ward"))
+    overlays = re.search(r"overlays :  \{(.*?)\}", page, flags=re.DOTALL)
+    assert overlays
+    assert '"Incident heat"' in overlays.group(1)
+    assert '"Ward boundaries"' in overlays.group(1)
+    assert "L.control.layers(" not in render(
+        build_map(areas, heat, area_label="W", layer_control=False)
+    )
+
+
+def test_synthetic_banner_only_when_asked(areas, heat) -> None:
+    assert "SYNTHETIC DEMO DATA" in render(build_map(areas, heat, area_label="W", synthetic=True))
+    assert "SYNTHETIC DEMO DATA" not in render(build_map(areas, heat, area_label="W"))
+
+
+def test_heat_none_leaves_the_layer_and_its_legend_out(areas) -> None:
+    page = render(build_map(areas, None, area_label="Ward"))
+    assert "L.heatLayer(" not in page and "Incident density" not in page
+    assert "leaflet_heat" not in page
+    with_legend = render(build_map(areas, None, area_label="Ward", heat_legend=True))
+    assert "Incident density" in with_legend
+
+
+def test_detailed_boundaries_are_simplified_and_rounded() -> None:
+    # A 2 km circle with 20,000 vertices, built in metres and brought back to degrees.
+    circle = gpd.GeoSeries([Point(0, 0)], crs="EPSG:32734").buffer(2000, quad_segs=5000)
+    circle = circle.translate(260_000, 6_240_000).to_crs("EPSG:4326")
+    areas = gpd.GeoDataFrame({"name": ["Round"], "count": [1]}, geometry=circle)
+    features = area_layer(areas, area_label="Ward")
+    (geojson,) = features._children.values()
+    ring = geojson.data["features"][0]["geometry"]["coordinates"][0]
+    assert len(ring) < 500
+    assert all(len(repr(x).split(".")[1]) <= 5 for x, _ in ring)
+    assert areas.geometry.iloc[0].area > 0  # the input is untouched
+
+
+def test_areas_are_reprojected_and_checked(areas, heat) -> None:
+    page = render(build_map(areas.to_crs("EPSG:32734"), heat, area_label="Ward"))
+    assert "[18.5, -33.99]" in page
+    with pytest.raises(ValueError, match="CRS"):
+        build_map(areas.set_crs(None, allow_override=True), heat, area_label="Ward")
+    with pytest.raises(ValueError, match=r"\['count'\]"):
+        build_map(areas.drop(columns="count"), heat, area_label="Ward")
+
+
+def test_no_areas_falls_back_to_cape_town(areas, heat) -> None:
+    page = render(build_map(areas.iloc[:0], heat, area_label="Ward"))
+    assert "center: [-33.95, 18.55]" in page and ".fitBounds(" not in page
+
+
+def test_st_folium_receives_only_vendored_links(areas, heat, monkeypatch) -> None:
+    streamlit_folium = pytest.importorskip("streamlit_folium")
+    sent: dict = {}
+    monkeypatch.setattr(streamlit_folium, "_component_func", lambda **kw: sent.update(kw))
+    m = build_map(areas, None, area_label="Ward", heat_legend=True)
+    streamlit_folium.st_folium(
+        m, feature_group_to_add=heat_layer(heat, max_zoom=12), returned_objects=[]
+    )
+    assert sent["js_links"] == [
+        "/app/static/vendor/leaflet.js",
+        "/app/static/vendor/leaflet_heat.min.js",
+    ]
+    assert sent["css_links"] == ["/app/static/vendor/leaflet.css"]
+    assert not URL.findall(sent["header"])
+    assert "#map_div" in sent["header"] or "map_div" in sent["script"]
+    assert "cct-legend" in sent["script"] and "L.heatLayer(" in sent["feature_group"]
+
+
+def _map_with(layer):
+    import folium
+
+    m = folium.Map(tiles=None)
+    layer.add_to(m)
+    return m
+
+
+@pytest.mark.browser
+def test_standalone_map_runs_offline_in_chromium(tmp_path: Path, areas, heat) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("Debian's chromium is not installed")
+    if not (PROJECT_ROOT / "node_modules" / "leaflet").is_dir():
+        pytest.fail(f"node_modules/leaflet is missing: run `npm ci` in {PROJECT_ROOT} first.")
+    (tmp_path / "node_modules").symlink_to(PROJECT_ROOT / "node_modules")
+    vendor_assets(project_root=tmp_path)
+    m = build_map(areas, heat, area_label="Ward", style="choropleth", tiles=None, synthetic=True)
+    page_file = tmp_path / "map.html"
+    page_file.write_text(standalone_html(m, project_root=tmp_path))
+
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 900, "height": 600})
+        errors: list[str] = []
+        requests: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("dialog", lambda dialog: errors.append(f"dialog: {dialog.message}"))
+        page.on("request", lambda request: requests.append(request.url))
+        page.goto(page_file.as_uri())
+        page.wait_for_selector(".cct-legend")
+        assert page.locator("path.leaflet-interactive").count() == 2
+        assert page.locator("canvas.leaflet-heatmap-layer").count() == 1
+        assert page.locator(".cct-legend .cct-swatch").count() == 2
+        assert page.locator(".cct-synthetic").inner_text() == "SYNTHETIC DEMO DATA"
+        # Hovering the area named with markup shows the markup as text and runs nothing.
+        box_ = page.locator("path.leaflet-interactive").nth(1).bounding_box()
+        assert box_
+        page.mouse.move(box_["x"] + box_["width"] / 2, box_["y"] + box_["height"] / 2)
+        assert XSS in page.locator(".leaflet-tooltip").inner_text()
+        browser.close()
+    assert errors == []
+    assert requests == [page_file.as_uri()]
