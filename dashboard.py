@@ -235,6 +235,11 @@ def main() -> None:
     except LayersError as err:
         st.error(str(err))
         st.stop()
+    if snapshot.incidents.empty:
+        st.title("Safety cluster incident map")
+        st.warning(f"The store at `{store}` has boundaries but no incidents yet. Load some below.")
+        upload_panel(store)
+        st.stop()
     choices = filter_choices(str(store), version)
     init_widgets_from_url(choices)
 
@@ -266,9 +271,10 @@ def main() -> None:
     cols[0].metric("Incidents", f"{stats['incidents']:,}")
     cols[1].metric("Agencies", stats["agencies"])
     cols[2].metric("Outside boundaries", f"{stats['outside']:,}")
-    span = f"{stats['first']:%d %b %Y} – {stats['last']:%d %b %Y}" if stats["first"] else "—"
-    cols[3].metric("Period", span)
-    st.caption(f"Filter: {flt.describe()}. Store version {version}.")
+    days = (stats["last"].date() - stats["first"].date()).days + 1 if stats["first"] else 0
+    cols[3].metric("Days covered", f"{days:,}")
+    span = f"{stats['first']:%d %b %Y} to {stats['last']:%d %b %Y}. " if stats["first"] else ""
+    st.caption(f"{span}Filter: {flt.describe()}. Store version {version}.")
 
     boundary = st.session_state["m_boundary"]
     data = prepare_map(snapshot, flt, boundary=boundary, filtered=rows)

@@ -10,6 +10,7 @@ import geopandas as gpd
 import pandas as pd
 
 from layers._errors import InputFileError
+from layers.store import readable_mode
 
 LOCAL_TZ = "Africa/Johannesburg"
 EXPORT_COLUMNS = (
@@ -92,6 +93,7 @@ def export_incidents(incidents: gpd.GeoDataFrame, out: Path | str) -> Path:
             driver = "GPKG" if suffix == ".gpkg" else "GeoJSON"
             layer = {"layer": "incidents"} if driver == "GPKG" else {}
             table.to_file(tmp, driver=driver, engine="pyogrio", **layer)
+        os.chmod(tmp, readable_mode())
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

@@ -271,7 +271,7 @@ def _keys(frame: pd.DataFrame) -> pd.Series:
 
 def _existing_incidents(existing: object) -> pd.DataFrame:
     if existing is None:
-        return pd.DataFrame()
+        return _empty_incidents()
     frame = pd.DataFrame(existing.incidents.drop(columns="geometry"))
     for column in frame.columns:
         if isinstance(frame[column].dtype, pd.CategoricalDtype):
@@ -279,13 +279,22 @@ def _existing_incidents(existing: object) -> pd.DataFrame:
     return frame.assign(_pending=False)
 
 
+def _empty_incidents() -> pd.DataFrame:
+    """No incidents yet, with the stored columns and types (so an empty store is readable)."""
+    text = ("incident_id", "agency", "category", "collaboration_area", "status", "description")
+    columns: dict[str, pd.Series] = {c: pd.Series(dtype=object) for c in text}
+    columns |= {c: pd.Series(dtype="datetime64[ns, UTC]") for c in ("occurred_at", "reported_at")}
+    columns |= {c: pd.Series(dtype=float) for c in ("lon", "lat")}
+    columns |= {"source_file": pd.Series(dtype=object), "row_hash": pd.Series(dtype=np.uint64)}
+    columns |= {c: pd.Series(dtype=object) for c in ("precinct", "ward", "_pending")}
+    return pd.DataFrame(columns)
+
+
 def _join_pending(
     incidents: pd.DataFrame, precincts: gpd.GeoDataFrame, wards: gpd.GeoDataFrame, *, rejoin: bool
 ) -> pd.DataFrame:
     if incidents.empty:
-        return incidents.assign(
-            precinct=pd.Series(dtype=object), ward=pd.Series(dtype=object), _pending=False
-        )
+        return incidents
     todo = np.ones(len(incidents), dtype=bool) if rejoin else incidents["_pending"].to_numpy(bool)
     out = incidents.copy()
     for column in ("precinct", "ward"):

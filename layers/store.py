@@ -158,11 +158,27 @@ def write_text_atomic(target: Path, text: str) -> None:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, readable_mode())
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _read_umask() -> int:
+    # os.umask can only be read by setting it; do it once, at import, before any threads.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
+
+
+_UMASK = _read_umask()
+
+
+def readable_mode() -> int:
+    """The mode a new file gets under the process umask (mkstemp's own files are 0600)."""
+    return 0o666 & ~_UMASK
 
 
 def write_frame_atomic(frame: pd.DataFrame, target: Path, **to_csv: Any) -> None:

@@ -50,6 +50,10 @@ CHOROPLETH_PALETTE = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 # leaflet.heat's own default ramp, spelled out so the legend shows what the layer draws.
 HEAT_GRADIENT = {0.4: "blue", 0.6: "cyan", 0.7: "lime", 0.8: "yellow", 1.0: "red"}
 HEAT_CAP_PERCENTILE = 99.0
+# Floor on a heat point's alpha. Overlapping points add up, so a high floor (folium's 0.5, or
+# 0.3) paints every occupied pixel and a dense city turns one flat colour; simpleheat's own 0.05
+# keeps sparse background faint and lets clusters stand out.
+HEAT_MIN_OPACITY = 0.05
 
 
 def build_map(
@@ -283,7 +287,7 @@ def heat_layer(
         name=name,
         radius=radius,
         blur=max(1, round(radius * 0.8)),
-        min_opacity=0.3,
+        min_opacity=HEAT_MIN_OPACITY,
         max_zoom=max_zoom,
         max=1.0,
         gradient=HEAT_GRADIENT,

@@ -74,3 +74,13 @@ def test_missing_store_gives_a_clear_error(app, tmp_path):
     at = app(tmp_path / "nowhere").run()
     assert not at.exception
     assert "No incident store" in at.error[0].value
+
+
+def test_store_without_incidents_offers_upload(app, tmp_path, boundary_files):
+    from layers.ingest import ingest
+
+    p, w = boundary_files
+    ingest(tmp_path / "store", [], precincts=p, wards=w)
+    at = app(tmp_path / "store").run()
+    assert not at.exception
+    assert "no incidents yet" in at.warning[0].value
