@@ -119,3 +119,33 @@ def _is_local(url: str) -> bool:
     if parsed.scheme in ("data", "blob", "about", "chrome-extension"):
         return True
     return parsed.hostname in LOCAL_HOSTS
+
+
+def test_upload_validates_and_offers_rejected_rows(server, tmp_path):
+    sync_playwright = _require_browser()
+    upload = tmp_path / "my_extract.csv"
+    upload.write_text(
+        "incident_id,agency,category,occurred_at,lat,lon\n"
+        "U1,Metro Police,Illegal dumping,2026-10-01T09:00:00,-33.95,18.60\n"
+        "U2,Metro Police,Noise nuisance,2026-10-01T23:00:00,-33.90,18.65\n"
+        "U3,Metro Police,Noise nuisance,not a time,-33.90,18.65\n"
+        "U4,Metro Police,Noise nuisance,2026-10-02T01:00:00,0,0\n"
+    )
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.goto(server, wait_until="domcontentloaded")
+        page.get_by_text("Load your own incident or boundary files").click()
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(upload)
+        page.get_by_role("button", name="Validate and add to the store").click()
+        page.get_by_text("2 of 4 rows were rejected").wait_for(timeout=60_000)
+        report = page.locator('[data-testid="stCode"]').last.inner_text()
+        download = page.get_by_role("button", name="Download rejected rows of my_extract.csv")
+        download.wait_for(timeout=30_000)
+        with page.expect_download() as info:
+            download.click()
+        rejected = info.value.path().read_text()
+        browser.close()
+    assert "unparseable occurred_at" in report and "null island" in report
+    assert rejected.splitlines()[0].endswith("reject_reason")
+    assert len(rejected.strip().splitlines()) == 3
