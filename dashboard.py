@@ -8,6 +8,7 @@ This file only reads widgets, calls ``layers`` and lays out what comes back.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import re
 import sys
 import tempfile
@@ -22,6 +23,7 @@ from layers import aggregate
 from layers._errors import LayersError
 from layers.filters import IncidentFilter, apply_filter, filter_from_query
 from layers.ingest import IngestReport, ingest
+from layers.settings import LOCAL_TZ
 from layers.store import StoreSnapshot, current_version, open_store
 from layers.view import prepare_map
 from layers.webmap import DEFAULT_TILES, build_map
@@ -60,8 +62,8 @@ def filter_choices(path: str, version: str) -> dict[str, list[str]]:
         "categories": sorted(incidents["category"].astype(str).unique()),
         "precincts": [*snapshot.precincts["name"], *_outside(incidents, "precinct")],
         "wards": [*snapshot.wards["name"], *_outside(incidents, "ward")],
-        "first": [str(incidents["occurred_at"].min().tz_convert("Africa/Johannesburg").date())],
-        "last": [str(incidents["occurred_at"].max().tz_convert("Africa/Johannesburg").date())],
+        "first": [str(incidents["occurred_at"].min().tz_convert(LOCAL_TZ).date())],
+        "last": [str(incidents["occurred_at"].max().tz_convert(LOCAL_TZ).date())],
     }
 
 
@@ -72,7 +74,18 @@ def _outside(incidents: pd.DataFrame, column: str) -> list[str]:
 
 
 def ensure_demo_store(store: Path) -> None:
-    """Build the default store from the demo files on first start, with visible progress."""
+    """Build the default store from the demo files on first start, with visible progress.
+
+    A file lock makes concurrent first visits wait for one build instead of racing.
+    """
+    store.parent.mkdir(parents=True, exist_ok=True)
+    with open(store.parent / f".{store.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if current_version(store) is None:
+            _build_demo_store(store)
+
+
+def _build_demo_store(store: Path) -> None:
     from layers.demo import build_demo_store, generate_demo
 
     with st.status(

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from layers.join import OUTSIDE
+from layers.settings import LOCAL_TZ
 
-LOCAL_TZ = "Africa/Johannesburg"
 TILE_SIZE = 256
 
 

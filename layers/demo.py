@@ -32,6 +32,7 @@ from pyproj import Transformer
 
 from layers._errors import InputFileError
 from layers.ingest import IngestReport, Progress, ingest
+from layers.settings import METRIC_CRS, WGS84
 
 __all__ = [
     "AGENCIES",
@@ -45,8 +46,6 @@ __all__ = [
     "study_area",
 ]
 
-METRIC_CRS = "EPSG:32734"
-WGS84 = "EPSG:4326"
 UTC_OFFSET = np.timedelta64(2, "h")  # Africa/Johannesburg has had no daylight saving since 1944
 
 AGENCY_FILES = {

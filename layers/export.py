@@ -10,9 +10,9 @@ import geopandas as gpd
 import pandas as pd
 
 from layers._errors import InputFileError
+from layers.settings import LOCAL_TZ
 from layers.store import readable_mode
 
-LOCAL_TZ = "Africa/Johannesburg"
 EXPORT_COLUMNS = (
     "incident_id", "agency", "category", "collaboration_area", "occurred_at", "reported_at",
     "status", "description", "lat", "lon", "precinct", "ward", "source_file",

@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-LOCAL_TZ = "Africa/Johannesburg"
+from layers.settings import LOCAL_TZ
+
 _LIST_FIELDS = ("agencies", "areas", "categories", "precincts", "wards")
 
 

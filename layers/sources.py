@@ -19,8 +19,8 @@ import pandas as pd
 import shapely
 
 from layers._errors import InputFileError
+from layers.settings import WGS84
 
-WGS84 = "EPSG:4326"
 INCIDENT_SUFFIXES = (".csv", ".csv.gz", ".txt", ".geojson", ".json", ".gpkg", ".parquet", ".zip")
 BOUNDARY_SUFFIXES = (".zip", ".shp", ".gpkg", ".geojson", ".json")
 NA_STRINGS = ["", "NA", "N/A", "n/a", "NULL", "null", "None", "NaN", "nan"]

@@ -18,10 +18,10 @@ import pyproj
 import shapely
 
 from layers._errors import InputFileError
+from layers.settings import LOCAL_TZ
 from layers.sources import IncidentTable
 from layers.taxonomy import Taxonomy
 
-LOCAL_TZ = "Africa/Johannesburg"
 CANONICAL_FIELDS = ("incident_id", "agency", "category", "occurred_at", "lat", "lon")
 OPTIONAL_FIELDS = ("collaboration_area", "reported_at", "status", "description")
 UNCATEGORISED = "Uncategorised"

@@ -6,16 +6,15 @@ the standalone file and the live page show the same picture.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 
 from layers.aggregate import areas_with_counts, heat_cells
 from layers.filters import IncidentFilter, apply_filter
 from layers.store import StoreSnapshot
+from layers.webmap import fit_zoom
 
 BOUNDARY_COLUMNS = {"precinct": "precincts", "ward": "wards"}
 
@@ -30,23 +29,6 @@ class MapData:
     zoom: int
     incidents: int
     boundary: str
-
-
-def fit_zoom(
-    bounds: np.ndarray | tuple[float, ...], *, width_px: int = 1000, height_px: int = 650
-) -> int:
-    """The largest web-map zoom at which ``bounds`` (lon/lat) fit in the given pixels."""
-    minx, miny, maxx, maxy = (float(b) for b in bounds)
-
-    def merc(lat: float) -> float:
-        phi = math.radians(max(min(lat, 85.0), -85.0))
-        return math.log(math.tan(math.pi / 4 + phi / 2))
-
-    span_x = max(maxx - minx, 1e-6) / 360.0
-    span_y = max(merc(maxy) - merc(miny), 1e-9) / (2 * math.pi)
-    zoom_x = math.log2(width_px / 256 / span_x)
-    zoom_y = math.log2(height_px / 256 / span_y)
-    return int(max(1, min(18, math.floor(min(zoom_x, zoom_y)))))
 
 
 def prepare_map(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 import folium
@@ -24,12 +25,11 @@ from branca.element import MacroElement
 from jinja2 import Template
 
 from layers.assets import AssetMode, apply_offline_assets
+from layers.settings import METRIC_CRS, WGS84
 
 AreaStyle = Literal["outline", "choropleth"]
 
-WGS84 = "EPSG:4326"
 # UTM 34S: metres across the City of Cape Town, for simplifying boundaries.
-METRIC_CRS = "EPSG:32734"
 SIMPLIFY_TOLERANCE_M = 15.0
 # 5 decimal places of a degree is about 1 m: finer digits only make the page bigger.
 COORD_DECIMALS = 5
@@ -130,7 +130,7 @@ def build_map(
     if center is None:
         center = _middle(bounds) if bounds else CAPE_TOWN_CENTER
     if zoom is None:
-        zoom = _fit_zoom(bounds) if bounds else CAPE_TOWN_ZOOM
+        zoom = fit_zoom(areas.total_bounds) if bounds else CAPE_TOWN_ZOOM
 
     m = folium.Map(location=center, zoom_start=zoom, tiles=None, control_scale=True)
     if tile_url is not None:
@@ -395,10 +395,18 @@ def _middle(bounds: list[list[float]]) -> tuple[float, float]:
     return (south + north) / 2, (west + east) / 2
 
 
-def _fit_zoom(bounds: list[list[float]], *, max_zoom: int = 16) -> int:
-    # The zoom Leaflet's fitBounds picks for NOMINAL_VIEW_PX, from Web Mercator tile maths.
-    (south, west), (north, east) = bounds
-    width_px, height_px = NOMINAL_VIEW_PX
+def fit_zoom(
+    bounds: Sequence[float] | np.ndarray,
+    *,
+    width_px: int = NOMINAL_VIEW_PX[0],
+    height_px: int = NOMINAL_VIEW_PX[1],
+    max_zoom: int = 16,
+) -> int:
+    """The zoom Leaflet's ``fitBounds`` picks for lon/lat ``(minx, miny, maxx, maxy)`` bounds.
+
+    Web Mercator tile maths for a view of ``width_px`` by ``height_px`` pixels.
+    """
+    west, south, east, north = (float(b) for b in bounds)
 
     def mercator_y(lat: float) -> float:
         return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
