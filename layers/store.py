@@ -23,6 +23,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +45,7 @@ CATEGORICAL_COLUMNS = (
     "source_file",
 )
 KEEP_VERSIONS = 2
+STALE_STAGING_S = 3600
 
 
 @dataclass(frozen=True)
@@ -198,8 +200,17 @@ def _fsync_tree(folder: Path) -> None:
 
 
 def _prune(versions: Path, *, keep: str) -> None:
-    """Remove old versions, keeping the newest few for readers still holding them."""
+    """Remove old versions, keeping the newest few for readers still holding them.
+
+    Staging folders left by a writer that died are removed once they are an hour old (a
+    younger one may belong to a writer still at work).
+    """
     done = sorted(p for p in versions.iterdir() if p.is_dir() and not p.name.startswith("."))
     for old in done[:-KEEP_VERSIONS]:
         if old.name != keep:
             shutil.rmtree(old, ignore_errors=True)
+    cutoff = time.time() - STALE_STAGING_S
+    for staging in versions.glob(".staging-*"):
+        with contextlib.suppress(FileNotFoundError):
+            if staging.stat().st_mtime < cutoff:
+                shutil.rmtree(staging, ignore_errors=True)

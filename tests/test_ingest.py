@@ -137,3 +137,22 @@ def test_store_is_geoparquet(tmp_path, boundary_files):
     assert geo["primary_column"] == "geometry"
     assert geo["columns"]["geometry"]["geometry_types"] == ["Point"]
     assert pq.read_metadata(path).num_rows == 4
+
+
+def test_old_versions_and_stale_staging_are_pruned(tmp_path, boundary_files):
+    import os
+
+    store = tmp_path / "store"
+    run(store, [write_csv(tmp_path / "a.csv", incident_rows())], boundary_files)
+    stale = store / "versions" / ".staging-dead"
+    stale.mkdir()
+    os.utime(stale, (0, 0))
+    fresh = store / "versions" / ".staging-busy"
+    fresh.mkdir()
+    for n in range(3):
+        rows = incident_rows(category=[f"Cat {n}"] * 4)
+        run(store, [write_csv(tmp_path / f"v{n}.csv", rows)])
+    versions = [p.name for p in (store / "versions").iterdir()]
+    assert ".staging-dead" not in versions and ".staging-busy" in versions
+    assert len([v for v in versions if not v.startswith(".")]) == 2
+    assert current_version(store) in versions
