@@ -24,6 +24,7 @@ from layers.sources import BoundaryLayer, read_boundaries, read_incident_file
 from layers.store import (
     current_version,
     open_store,
+    store_lock,
     write_frame_atomic,
     write_snapshot,
     write_text_atomic,
@@ -47,6 +48,7 @@ class FileReport:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    older: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     rejects_file: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -54,7 +56,8 @@ class FileReport:
 
     @property
     def accepted(self) -> int:
-        return self.new + self.updated + self.unchanged
+        """Valid rows: new, updates, repeats, and rows older than what the store holds."""
+        return self.new + self.updated + self.unchanged + self.older
 
     @property
     def rejected_total(self) -> int:
@@ -74,7 +77,7 @@ class IngestReport:
 
     def totals(self) -> dict[str, int]:
         """Read, accepted, new, updated, unchanged and rejected over all files."""
-        keys = ("read", "accepted", "new", "updated", "unchanged", "rejected_total")
+        keys = ("read", "accepted", "new", "updated", "unchanged", "older", "rejected_total")
         return {k.removesuffix("_total"): sum(getattr(f, k) for f in self.files) for k in keys}
 
     def rejected_by_reason(self) -> Counter[str]:
@@ -89,7 +92,9 @@ class IngestReport:
         lines = [
             f"Store {self.store} (version {self.version}): {self.total_incidents:,} incidents.",
             f"Read {t['read']:,} rows: accepted {t['accepted']:,} (new {t['new']:,}, updated "
-            f"{t['updated']:,}, unchanged {t['unchanged']:,}); rejected {t['rejected']:,}.",
+            f"{t['updated']:,}, unchanged {t['unchanged']:,}"
+            + (f", older than stored {t['older']:,}" if t["older"] else "")
+            + f"); rejected {t['rejected']:,}.",
         ]
         for reason, count in self.rejected_by_reason().most_common():
             lines.append(f"  rejected {count:>7,}  {reason}")
@@ -167,94 +172,104 @@ def ingest(
     taxonomy = taxonomy or load_taxonomy()
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
 
-    say("Reading boundaries", 0.0)
-    existing = open_store(store) if current_version(store) else None
-    layers, boundary_notes, rejoin = _boundaries(
-        existing, precincts, wards, precinct_field, ward_field
-    )
-    precinct_areas, ward_areas = layers["precinct"], layers["ward"]
-    extent = Extent.of(_union_bounds(precinct_areas, ward_areas), margin_km=margin_km)
-
-    incidents = _existing_incidents(existing)
-    reports: list[FileReport] = []
-    for number, path in enumerate(map(Path, incident_files)):
-        say(f"Validating {path.name}", 0.1 + 0.7 * number / max(len(incident_files), 1))
-        report = FileReport(file=str(path))
-        reports.append(report)
-        try:
-            table = read_incident_file(path)
-            checked = validate_incidents(
-                table, taxonomy=taxonomy, extent=extent, column_map=column_map,
-                defaults=defaults, coords_crs=coords_crs, now=now,
-            )  # fmt: skip
-        except InputFileError as err:
-            report.error = str(err)
-            continue
-        report.read = checked.read
-        report.warnings = checked.warnings
-        report.rejected = dict(Counter(checked.rejected["reject_reason"]))
-        if len(checked.rejected):
-            report.rejects_file = str(_write_rejects(store, path, checked.rejected, started))
-        fresh = checked.accepted.assign(source_file=path.name)
-        incidents, counts = merge_incidents(incidents, fresh)
-        report.new, report.updated, report.unchanged = counts
-
-    say("Joining to precincts and wards", 0.85)
-    incidents = _join_pending(incidents, precinct_areas, ward_areas, rejoin=rejoin)
-    meta = _meta(existing, layers, synthetic, reports, len(incidents))
-    say("Writing the store", 0.92)
-    changed = rejoin or any(r.new or r.updated for r in reports) or existing is None
-    version = existing.version if existing is not None else None
-    if changed:
-        version = write_snapshot(
-            store,
-            incidents=to_geodataframe(incidents.drop(columns="_pending")),
-            precincts=precinct_areas,
-            wards=ward_areas,
-            meta=meta,
+    # One writer at a time: two runs that both read, merge and write would lose one's rows.
+    with store_lock(store):
+        say("Reading boundaries", 0.0)
+        existing = open_store(store) if current_version(store) else None
+        layers, boundary_notes, rejoin = _boundaries(
+            existing, precincts, wards, precinct_field, ward_field
         )
-    report = IngestReport(
-        store=str(store),
-        version=version,
-        files=reports,
-        boundary_warnings=boundary_notes,
-        total_incidents=len(incidents),
-        seconds=(datetime.now(UTC) - started).total_seconds(),
-    )
-    _write_report(store, report, started)
-    say("Done", 1.0)
-    return report
+        precinct_areas, ward_areas = layers["precinct"], layers["ward"]
+        extent = Extent.of(_union_bounds(precinct_areas, ward_areas), margin_km=margin_km)
+
+        incidents = _existing_incidents(existing)
+        reports: list[FileReport] = []
+        for number, path in enumerate(map(Path, incident_files)):
+            say(f"Validating {path.name}", 0.1 + 0.7 * number / max(len(incident_files), 1))
+            report = FileReport(file=str(path))
+            reports.append(report)
+            try:
+                table = read_incident_file(path)
+                checked = validate_incidents(
+                    table, taxonomy=taxonomy, extent=extent, column_map=column_map,
+                    defaults=defaults, coords_crs=coords_crs, now=now,
+                )  # fmt: skip
+            except InputFileError as err:
+                report.error = str(err)
+                continue
+            report.read = checked.read
+            report.warnings = checked.warnings
+            report.rejected = dict(Counter(checked.rejected["reject_reason"]))
+            if len(checked.rejected):
+                target = _write_rejects(store, path, checked.rejected, started, number)
+                report.rejects_file = str(target)
+            fresh = checked.accepted.assign(source_file=path.name)
+            incidents, counts = merge_incidents(incidents, fresh)
+            report.new, report.updated, report.unchanged, report.older = counts
+
+        say("Joining to precincts and wards", 0.85)
+        incidents = _join_pending(incidents, precinct_areas, ward_areas, rejoin=rejoin)
+        meta = _meta(existing, layers, synthetic, reports, len(incidents))
+        say("Writing the store", 0.92)
+        accepted_any = any(r.accepted for r in reports) or not incident_files
+        changed = rejoin or any(r.new or r.updated for r in reports)
+        changed = changed or (existing is None and accepted_any)
+        version = existing.version if existing is not None else None
+        if changed:
+            version = write_snapshot(
+                store,
+                incidents=to_geodataframe(incidents.drop(columns="_pending")),
+                precincts=precinct_areas,
+                wards=ward_areas,
+                meta=meta,
+            )
+        report = IngestReport(
+            store=str(store),
+            version=version,
+            files=reports,
+            boundary_warnings=boundary_notes,
+            total_incidents=len(incidents),
+            seconds=(datetime.now(UTC) - started).total_seconds(),
+        )
+        _write_report(store, report, started)
+        say("Done", 1.0)
+        return report
 
 
 def merge_incidents(
     stored: pd.DataFrame, incoming: pd.DataFrame
-) -> tuple[pd.DataFrame, tuple[int, int, int]]:
+) -> tuple[pd.DataFrame, tuple[int, int, int, int]]:
     """Merge incoming incidents into stored ones by (agency, incident_id).
 
-    An incoming row whose content equals the stored row is unchanged; one that differs
-    replaces it (an update); one with a new key is appended. Rows that need a spatial join
-    are marked in the ``_pending`` column.
+    An incoming row whose content equals the stored row is unchanged. One that differs
+    replaces it (an update) unless both carry ``reported_at`` and the incoming one is older:
+    re-ingesting an old extract must not roll back a newer report. A row with a new key is
+    appended. Rows that need a spatial join are marked in the ``_pending`` column.
 
     Returns
     -------
-    (pandas.DataFrame, (int, int, int))
-        The merged frame, and the counts of new, updated and unchanged rows.
+    (pandas.DataFrame, (int, int, int, int))
+        The merged frame, and the counts of new, updated, unchanged and older rows.
     """
     incoming = incoming.assign(row_hash=row_hashes(incoming), _pending=True)
     if stored.empty:
-        return incoming.reset_index(drop=True), (len(incoming), 0, 0)
-    stored_keys = pd.Index(_keys(stored))
-    position = stored_keys.get_indexer(_keys(incoming))
+        return incoming.reset_index(drop=True), (len(incoming), 0, 0, 0)
+    position = pd.Index(_keys(stored)).get_indexer(_keys(incoming))
     matched = position >= 0
+    at = position[matched]
     same = np.zeros(len(incoming), dtype=bool)
-    same[matched] = (
-        stored["row_hash"].to_numpy()[position[matched]] == incoming["row_hash"].to_numpy()[matched]
-    )
-    updates = matched & ~same
+    same[matched] = stored["row_hash"].to_numpy()[at] == incoming["row_hash"].to_numpy()[matched]
+    older = np.zeros(len(incoming), dtype=bool)
+    older[matched] = (
+        incoming["reported_at"].to_numpy()[matched] < stored["reported_at"].to_numpy()[at]
+    )  # NaT compares False: without both times, the later ingest wins
+    older &= ~same
+    updates = matched & ~same & ~older
     keep = np.ones(len(stored), dtype=bool)
     keep[position[updates]] = False
-    merged = pd.concat([stored.loc[keep], incoming.loc[~same]], ignore_index=True)
-    return merged, (int((~matched).sum()), int(updates.sum()), int(same.sum()))
+    merged = pd.concat([stored.loc[keep], incoming.loc[~matched | updates]], ignore_index=True)
+    counts = (int((~matched).sum()), int(updates.sum()), int(same.sum()), int(older.sum()))
+    return merged, counts
 
 
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:
@@ -371,8 +386,12 @@ def _meta(
     }
 
 
-def _write_rejects(store: Path, path: Path, rejected: pd.DataFrame, started: datetime) -> Path:
-    stamp = started.strftime("%Y%m%dT%H%M%SZ")
+def _write_rejects(
+    store: Path, path: Path, rejected: pd.DataFrame, started: datetime, number: int
+) -> Path:
+    # Run time to the microsecond plus the file's place in the run: two inputs with the same
+    # name, or two runs in the same second, never overwrite each other's rejects.
+    stamp = f"{started:%Y%m%dT%H%M%S%fZ}_{number + 1:03d}"
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", re.sub(r"(?i)\.csv(\.gz)?$", "", path.name))
     target = store / "rejects" / f"{stamp}_{safe}.csv"
     write_frame_atomic(rejected, target)

@@ -19,12 +19,14 @@ a half-written one.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -63,6 +65,19 @@ class StoreSnapshot:
     def synthetic(self) -> bool:
         """True when the store was built from the project's synthetic demo data."""
         return bool(self.meta.get("synthetic", False))
+
+
+@contextlib.contextmanager
+def store_lock(path: Path | str) -> Iterator[None]:
+    """Hold the store's writer lock: one ingest at a time per store (readers never wait)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    with open(path / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def current_version(path: Path | str) -> str | None:

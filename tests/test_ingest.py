@@ -37,7 +37,8 @@ def test_same_file_twice_adds_nothing(tmp_path, boundary_files):
     version = current_version(tmp_path / "store")
     again = run(tmp_path / "store", [csv])
     assert again.totals() == {
-        "read": 4, "accepted": 4, "new": 0, "updated": 0, "unchanged": 4, "rejected": 0
+        "read": 4, "accepted": 4, "new": 0, "updated": 0, "unchanged": 4, "older": 0,
+        "rejected": 0,
     }  # fmt: skip
     assert current_version(tmp_path / "store") == version
     assert len(open_store(tmp_path / "store").incidents) == 4
@@ -156,3 +157,57 @@ def test_old_versions_and_stale_staging_are_pruned(tmp_path, boundary_files):
     assert ".staging-dead" not in versions and ".staging-busy" in versions
     assert len([v for v in versions if not v.startswith(".")]) == 2
     assert current_version(store) in versions
+
+
+def test_an_older_report_does_not_roll_back_a_newer_one(tmp_path, boundary_files):
+    def extract(status: str, reported: str):
+        rows = incident_rows()
+        rows["status"] = status
+        rows["reported_at"] = reported
+        return rows
+
+    store = tmp_path / "store"
+    run(store, [write_csv(tmp_path / "new.csv", extract("closed", "2025-02-01T00:00"))],
+        boundary_files)  # fmt: skip
+    report = run(store, [write_csv(tmp_path / "old.csv", extract("open", "2025-01-10T00:00"))])
+    assert (report.totals()["older"], report.totals()["updated"]) == (4, 0)
+    assert set(open_store(store).incidents["status"]) == {"closed"}
+    assert "older than stored 4" in report.as_text()
+
+
+def test_two_inputs_with_the_same_name_keep_both_rejects(tmp_path, boundary_files):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = write_csv(
+        tmp_path / "a" / "extract.csv", incident_rows(lat=["", "-33.9", "-33.9", "-33.9"])
+    )
+    second = write_csv(
+        tmp_path / "b" / "extract.csv", incident_rows(lat=["-33.9", "", "-33.9", "-33.9"])
+    )
+    report = run(tmp_path / "store", [first, second], boundary_files)
+    files = {f.rejects_file for f in report.files}
+    assert len(files) == 2
+    rows = pd.concat(pd.read_csv(f, dtype=str) for f in files)
+    assert sorted(rows["source_row"]) == ["1", "2"]
+
+
+def test_concurrent_ingests_into_one_store_keep_every_row(tmp_path, boundary_files):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    store = tmp_path / "store"
+    run(store, [], boundary_files)
+    files = []
+    for name in ("a", "b"):
+        rows = pd.concat([incident_rows()] * 500, ignore_index=True)
+        rows["incident_id"] = [f"{name}{i}" for i in range(len(rows))]
+        files.append(write_csv(tmp_path / f"{name}.csv", rows))
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "layers", "ingest", "--store", str(store), str(f)],
+                         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for f in files
+    ]  # fmt: skip
+    assert [proc.wait(timeout=120) for proc in procs] == [0, 0]
+    assert len(open_store(store).incidents) == 4000
