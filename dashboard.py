@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import re
+import logging
 import sys
 import tempfile
 from datetime import date
@@ -17,20 +17,24 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 from streamlit_folium import st_folium
 
 from layers import aggregate
 from layers._errors import LayersError
 from layers.filters import IncidentFilter, apply_filter, filter_from_query
 from layers.ingest import IngestReport, ingest
+from layers.join import OUTSIDE
 from layers.settings import LOCAL_TZ
-from layers.store import StoreSnapshot, current_version, open_store
+from layers.store import StoreSnapshot, current_version, open_store, safe_filename
 from layers.view import prepare_map
 from layers.webmap import DEFAULT_TILES, build_map
 
 ROOT = Path(__file__).resolve().parent
 DEMO_STORE = ROOT / "stores" / "demo"
 DEMO_FILES = ROOT / "data" / "demo"
+UPLOAD_STORE = ROOT / "stores" / "uploads"
+LOG = logging.getLogger("dashboard")
 MAX_UPLOAD_MB = 200
 MODES = {"boundary": ("precinct", "ward"), "style": ("outline", "choropleth")}
 
@@ -38,6 +42,12 @@ MODES = {"boundary": ("precinct", "ward"), "style": ("outline", "choropleth")}
 def parse_options(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="streamlit run dashboard.py --")
     parser.add_argument("--store", type=Path, default=DEMO_STORE, help="incident store folder")
+    parser.add_argument(
+        "--uploads",
+        type=Path,
+        default=UPLOAD_STORE,
+        help="store for files uploaded while the synthetic demo is open",
+    )
     parser.add_argument(
         "--tiles", default=DEFAULT_TILES, help="basemap tile URL template, or 'none' for offline"
     )
@@ -54,23 +64,23 @@ def load_store(path: str, version: str) -> StoreSnapshot:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def filter_choices(path: str, version: str) -> dict[str, list[str]]:
-    incidents = load_store(path, version).incidents
     snapshot = load_store(path, version)
+    incidents = snapshot.incidents
+
+    def with_outside(names: pd.Series, column: str) -> list[str]:
+        outside = (incidents[column].astype(str) == OUTSIDE).any()
+        return [*names, *([OUTSIDE] if outside else [])]
+
+    local = incidents["occurred_at"].dt.tz_convert(LOCAL_TZ)
     return {
         "agencies": sorted(incidents["agency"].astype(str).unique()),
         "areas": sorted(incidents["collaboration_area"].astype(str).unique()),
         "categories": sorted(incidents["category"].astype(str).unique()),
-        "precincts": [*snapshot.precincts["name"], *_outside(incidents, "precinct")],
-        "wards": [*snapshot.wards["name"], *_outside(incidents, "ward")],
-        "first": [str(incidents["occurred_at"].min().tz_convert(LOCAL_TZ).date())],
-        "last": [str(incidents["occurred_at"].max().tz_convert(LOCAL_TZ).date())],
+        "precincts": with_outside(snapshot.precincts["name"], "precinct"),
+        "wards": with_outside(snapshot.wards["name"], "ward"),
+        "first": [str(local.min().date())],
+        "last": [str(local.max().date())],
     }
-
-
-def _outside(incidents: pd.DataFrame, column: str) -> list[str]:
-    from layers.join import OUTSIDE
-
-    return [OUTSIDE] if (incidents[column].astype(str) == OUTSIDE).any() else []
 
 
 def ensure_demo_store(store: Path) -> None:
@@ -103,11 +113,16 @@ def _build_demo_store(store: Path) -> None:
         box.update(label="Demo store ready", state="complete", expanded=False)
 
 
-def init_widgets_from_url(choices: dict[str, list[str]]) -> None:
-    """Seed widget state from the URL once per session, keeping only values that exist."""
-    if st.session_state.get("_from_url"):
+def init_widgets_from_url(choices: dict[str, list[str]], *, seed: tuple[str, str]) -> None:
+    """Seed widget state from the URL, keeping only values that exist in the store.
+
+    Runs on a session's first run and again whenever the store or its version changes (an
+    upload, another store): widget values from the old data may not be valid choices any more.
+    The URL always holds the current filters (see :func:`sync_url`), so nothing is lost.
+    """
+    if st.session_state.get("_seeded_for") == seed:
         return
-    st.session_state["_from_url"] = True
+    st.session_state["_seeded_for"] = seed
     query = {key: st.query_params.get_all(key) for key in st.query_params}
     flt = filter_from_query(query)
     for name in ("agencies", "areas", "categories", "precincts", "wards"):
@@ -144,10 +159,18 @@ def sidebar_filter(choices: dict[str, list[str]]) -> IncidentFilter:
         categories=tuple(categories),
         since=None if since == first else since,
         until=None if until == last else until,
-        hours=None if tuple(hours) == (0, 24) else (int(hours[0]), int(hours[1])),
+        hours=_hours_window(hours),
         precincts=tuple(precincts),
         wards=tuple(wards),
     )
+
+
+def _hours_window(hours: tuple[int, int]) -> tuple[int, int] | None:
+    start, end = int(hours[0]), int(hours[1])
+    if start == end:
+        st.sidebar.caption("Time of day: choose a window at least an hour wide; showing all hours.")
+        return None
+    return None if (start, end) == (0, 24) else (start, end)
 
 
 def sync_url(flt: IncidentFilter) -> None:
@@ -157,14 +180,23 @@ def sync_url(flt: IncidentFilter) -> None:
     st.query_params.from_dict(params)
 
 
-def upload_panel(store: Path) -> None:
+def upload_panel(store: Path, *, synthetic: bool, uploads: Path) -> None:
+    """Validate uploaded files into a store; the synthetic demo is never mixed with real data."""
+    target = uploads.resolve() if synthetic else store
     with st.expander("Load your own incident or boundary files"):
         st.caption(
             "Incidents: CSV, GeoJSON, GeoPackage, GeoParquet or zipped Shapefile with "
             "incident_id, agency, category, occurred_at (ISO 8601) and lat/lon. Boundaries: "
             "zipped Shapefile, GeoPackage or GeoJSON. Files go through the same validation as "
-            f"`python -m layers ingest` and are added to the store at `{store}`."
+            "`python -m layers ingest`."
         )
+        if synthetic:
+            st.info(
+                "This is the synthetic demo store, so your files go to a store of their own at "
+                f"`{target}`, which needs precinct and ward boundaries the first time."
+            )
+        else:
+            st.caption(f"Files are added to the store at `{target}`.")
         incidents = st.file_uploader(
             "Incident files",
             accept_multiple_files=True,
@@ -172,38 +204,46 @@ def upload_panel(store: Path) -> None:
             type=["csv", "gz", "geojson", "json", "gpkg", "parquet", "zip"],
         )
         precincts = st.file_uploader(
-            "Precinct boundaries (optional)",
-            key="up_precincts",
-            type=["zip", "gpkg", "geojson", "json"],
+            "Precinct boundaries", key="up_precincts", type=["zip", "gpkg", "geojson", "json"]
         )
         wards = st.file_uploader(
-            "Ward boundaries (optional)", key="up_wards", type=["zip", "gpkg", "geojson", "json"]
+            "Ward boundaries", key="up_wards", type=["zip", "gpkg", "geojson", "json"]
         )
-        if not st.button("Validate and add to the store", key="up_go", disabled=not incidents):
+        if not st.button("Validate and load", key="up_go", disabled=not (incidents or precincts)):
             return
         with tempfile.TemporaryDirectory() as tmp:
+            # Each upload in its own folder: two files with the same name must not collide.
+            uploads = [f for f in (*(incidents or []), precincts, wards) if f is not None]
+            folders = {id(f): Path(tmp, str(n)) for n, f in enumerate(uploads)}
             try:
-                paths = [_save_upload(f, Path(tmp)) for f in incidents or []]
+                paths = {id(f): _save_upload(f, folders[id(f)]) for f in uploads}
                 report = ingest(
-                    store,
-                    paths,
-                    precincts=_save_upload(precincts, Path(tmp)) if precincts else None,
-                    wards=_save_upload(wards, Path(tmp)) if wards else None,
+                    target,
+                    [paths[id(f)] for f in incidents or []],
+                    precincts=paths.get(id(precincts)),
+                    wards=paths.get(id(wards)),
                 )
             except LayersError as err:
                 st.error(str(err))
                 return
+            except Exception as err:  # a file we could not anticipate: say so, keep the page
+                LOG.exception("upload failed")
+                st.error(f"Could not load these files: {type(err).__name__}: {err}")
+                return
         show_report(report)
+        if target != store:
+            st.session_state["active_store"] = str(target)
+            st.button("Show my store", key="up_show", type="primary")
 
 
-def _save_upload(upload: object, folder: Path) -> Path:
-    size = getattr(upload, "size", 0)
-    if size > MAX_UPLOAD_MB * 1024 * 1024:
+def _save_upload(upload: UploadedFile, folder: Path) -> Path:
+    if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
         raise LayersError(
-            f"{upload.name} is larger than {MAX_UPLOAD_MB} MB; ingest it with the CLI."
+            f"{upload.name} is larger than {MAX_UPLOAD_MB} MB; ingest it with "
+            "`python -m layers ingest` instead."
         )
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(upload.name).name) or "upload"
-    target = folder / safe
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / safe_filename(upload.name)
     target.write_bytes(upload.getvalue())
     return target
 
@@ -233,7 +273,13 @@ def show_report(report: IngestReport) -> None:
 def main() -> None:
     st.set_page_config(page_title="Safety cluster incident map", layout="wide")
     options = parse_options(sys.argv[1:])
-    store = options.store.resolve()
+    # A store chosen by code in this session (after an upload), never from the URL.
+    store = Path(st.session_state.get("active_store", options.store)).resolve()
+    if "active_store" in st.session_state and st.sidebar.button(
+        "Back to the starting store", key="back_to_start"
+    ):
+        del st.session_state["active_store"]
+        st.rerun()
     if current_version(store) is None:
         if store != DEMO_STORE.resolve():
             st.error(
@@ -251,10 +297,10 @@ def main() -> None:
     if snapshot.incidents.empty:
         st.title("Safety cluster incident map")
         st.warning(f"The store at `{store}` has boundaries but no incidents yet. Load some below.")
-        upload_panel(store)
+        upload_panel(store, synthetic=snapshot.synthetic, uploads=options.uploads)
         st.stop()
     choices = filter_choices(str(store), version)
-    init_widgets_from_url(choices)
+    init_widgets_from_url(choices, seed=(str(store), version))
 
     st.title("Safety cluster incident map")
     if snapshot.synthetic:
@@ -291,7 +337,6 @@ def main() -> None:
 
     boundary = st.session_state["m_boundary"]
     data = prepare_map(snapshot, flt, boundary=boundary, filtered=rows)
-    tiles = None if options.tiles.lower() == "none" else options.tiles
     left, right = st.columns([3, 2])
     with left:
         fmap = build_map(
@@ -299,7 +344,7 @@ def main() -> None:
             data.heat,
             area_label="Precinct" if boundary == "precinct" else "Ward",
             style=st.session_state["m_style"],
-            tiles=tiles,
+            tiles=options.tiles,
             center=data.center,
             zoom=data.zoom,
             synthetic=snapshot.synthetic,
@@ -320,7 +365,7 @@ def main() -> None:
         )
         st.subheader("Weekly incidents by agency")
         st.line_chart(aggregate.weekly_counts(rows, by="agency"), height=260)
-    upload_panel(store)
+    upload_panel(store, synthetic=snapshot.synthetic, uploads=options.uploads)
 
 
 main()

@@ -7,6 +7,9 @@ of every point.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -63,6 +66,33 @@ def _mercator_pixels(lon: np.ndarray, lat: np.ndarray, zoom: int) -> tuple[np.nd
     x = (lon + 180.0) / 360.0 * scale
     y = (1.0 - np.log(np.tan(phi) + 1.0 / np.cos(phi)) / np.pi) / 2.0 * scale
     return x, y
+
+
+def fit_zoom(
+    bounds: Sequence[float] | np.ndarray,
+    *,
+    width_px: int = 800,
+    height_px: int = 600,
+    max_zoom: int = 16,
+) -> int:
+    """The zoom Leaflet's ``fitBounds`` picks for lon/lat ``(minx, miny, maxx, maxy)`` bounds.
+
+    Web Mercator tile maths for a view of ``width_px`` by ``height_px`` pixels (about the map
+    panel's size in the dashboard).
+    """
+    west, south, east, north = (float(b) for b in bounds)
+
+    def mercator_y(lat: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    lon_fraction = (east - west) / 360
+    lat_fraction = (mercator_y(north) - mercator_y(south)) / (2 * math.pi)
+    zooms = [
+        math.log2(pixels / 256 / fraction)
+        for pixels, fraction in ((width_px, lon_fraction), (height_px, lat_fraction))
+        if fraction > 0
+    ]
+    return int(min(max_zoom, max(0, math.floor(min(zooms))))) if zooms else max_zoom
 
 
 def counts_by_area(incidents: pd.DataFrame, *, by: str, names: pd.Series) -> pd.Series:

@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 from layers._errors import LayersError
-from layers.filters import IncidentFilter
+from layers.filters import IncidentFilter, parse_hours
 
 DEFAULT_DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
 
@@ -43,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     ingest.add_argument("--precincts", type=Path, help="SAPS precinct boundary file")
     ingest.add_argument("--wards", type=Path, help="City ward boundary file")
     ingest.add_argument("--precinct-field", help="field naming each precinct (detected)")
+    ingest.add_argument("--precinct-layer", help="layer of a multi-layer precinct GeoPackage")
+    ingest.add_argument("--ward-layer", help="layer of a multi-layer ward GeoPackage")
+    ingest.add_argument("--layer", help="layer of multi-layer incident GeoPackages")
     ingest.add_argument("--ward-field", help="field naming each ward (detected)")
     ingest.add_argument(
         "--map", action="append", default=[], metavar="FIELD=COLUMN", dest="column_map",
@@ -99,13 +102,10 @@ def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
 
 def filter_from_args(args: argparse.Namespace) -> IncidentFilter:
     """The :class:`IncidentFilter` the filter flags describe."""
-    hours = None
-    if args.hours:
-        try:
-            start, end = (int(p) for p in args.hours.split("-"))
-        except ValueError as err:
-            raise LayersError(f"--hours must look like 22-4, not {args.hours!r}.") from err
-        hours = (start, end)
+    try:
+        hours = parse_hours(args.hours) if args.hours else None
+    except ValueError as err:
+        raise LayersError(f"--hours: {err}") from err
     try:
         return IncidentFilter(
             agencies=tuple(args.agency), areas=tuple(args.area), categories=tuple(args.category),
@@ -155,6 +155,9 @@ def _run_ingest(args: argparse.Namespace) -> int:
         wards=args.wards,
         precinct_field=args.precinct_field,
         ward_field=args.ward_field,
+        precinct_layer=args.precinct_layer,
+        ward_layer=args.ward_layer,
+        incident_layer=args.layer,
         column_map=_pairs(args.column_map, "--map"),
         defaults=_pairs(args.defaults, "--default"),
         coords_crs=args.coords_crs,
@@ -188,10 +191,9 @@ def _run_map(args: argparse.Namespace) -> int:
     flt = filter_from_args(args)
     snapshot = open_store(args.store)
     data = prepare_map(snapshot, flt, boundary=args.boundary)
-    tiles = None if args.tiles.lower() == "none" else args.tiles
     fmap = build_map(
         data.areas, data.heat, area_label=args.boundary.capitalize(), style=args.style,
-        tiles=tiles, center=data.center, zoom=data.zoom, synthetic=snapshot.synthetic,
+        tiles=args.tiles, center=data.center, zoom=data.zoom, synthetic=snapshot.synthetic,
         title=f"{data.incidents:,} incidents: {flt.describe()}", assets="inline",
     )  # fmt: skip
     write_text_atomic(args.out, standalone_html(fmap))

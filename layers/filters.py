@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from datetime import date, datetime, time
 from typing import Any
 
@@ -46,16 +46,28 @@ class IncidentFilter:
     wards: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        # Normalise what callers pass (a bare string, lists, ISO strings) so that equal filters
+        # compare and hash equal: a filter keys caches and URLs.
         for name in _LIST_FIELDS:
-            object.__setattr__(self, name, tuple(sorted(set(getattr(self, name)))))
+            value = getattr(self, name)
+            values = (value,) if isinstance(value, str) else tuple(value)
+            object.__setattr__(self, name, tuple(sorted({str(v) for v in values})))
+        for name in ("since", "until"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, date.fromisoformat(value))
+            elif isinstance(value, datetime):
+                object.__setattr__(self, name, value.date())
         if self.since and self.until and self.since > self.until:
             raise ValueError(f"`since` ({self.since}) must not be after `until` ({self.until}).")
         if self.hours is not None:
-            start, end = self.hours
+            start, end = (int(h) for h in self.hours)
             if not (0 <= start <= 23 and 1 <= end <= 24 and start != end):
-                raise ValueError("`hours` must be (start, end) with 0 <= start <= 23 < end <= 24.")
-            if (start, end) == (0, 24):
-                object.__setattr__(self, "hours", None)
+                raise ValueError(
+                    "`hours` must be (start, end) local hours with start in 0-23, end in 1-24 "
+                    "and start != end; start > end wraps past midnight (22, 4)."
+                )
+            object.__setattr__(self, "hours", None if (start, end) == (0, 24) else (start, end))
 
     @property
     def is_empty(self) -> bool:
@@ -103,17 +115,28 @@ def filter_from_query(query: Mapping[str, Sequence[str] | str]) -> IncidentFilte
         if found := values(key):
             with contextlib.suppress(ValueError):
                 kwargs[key] = date.fromisoformat(found[0])
+    if kwargs.get("since") and kwargs.get("until") and kwargs["since"] > kwargs["until"]:
+        del kwargs["since"], kwargs["until"]
     if found := values("hours"):
         with contextlib.suppress(ValueError):
-            start, end = (int(p) for p in found[0].split("-"))
-            kwargs["hours"] = (start, end)
-    # Drop the optional fields one at a time until the rest make a valid filter.
-    for drop in ((), ("hours",), ("since", "until")):
-        for key in drop:
-            kwargs.pop(key, None)
-        with contextlib.suppress(ValueError):
-            return IncidentFilter(**kwargs)
-    return IncidentFilter()
+            kwargs["hours"] = parse_hours(found[0])
+    return IncidentFilter(**kwargs)
+
+
+def parse_hours(text: str) -> tuple[int, int]:
+    """Parse a local time-of-day window "START-END" such as "22-4".
+
+    Raises
+    ------
+    ValueError
+        When the text is not two hours that make a valid window.
+    """
+    try:
+        start, end = (int(part) for part in text.split("-"))
+    except ValueError as err:
+        raise ValueError(f"hours must look like 22-4, not {text!r}") from err
+    IncidentFilter(hours=(start, end))  # validates the range
+    return start, end
 
 
 def filter_mask(incidents: pd.DataFrame, flt: IncidentFilter) -> np.ndarray:
@@ -155,15 +178,11 @@ def filter_mask(incidents: pd.DataFrame, flt: IncidentFilter) -> np.ndarray:
 
 
 def apply_filter(incidents: pd.DataFrame, flt: IncidentFilter) -> pd.DataFrame:
-    """The incidents ``flt`` keeps (a new frame; the input is untouched)."""
+    """The incidents ``flt`` keeps; the input is never modified (returned as is when the
+    filter keeps everything)."""
     if flt.is_empty:
         return incidents
     return incidents.loc[filter_mask(incidents, flt)]
-
-
-def with_values(flt: IncidentFilter, **changes: Any) -> IncidentFilter:
-    """A copy of ``flt`` with some fields changed."""
-    return replace(flt, **changes)
 
 
 def _local_start(day: date) -> pd.Timestamp:

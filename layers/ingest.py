@@ -20,10 +20,12 @@ import pandas as pd
 
 from layers._errors import InputFileError, StoreError
 from layers.join import assign_areas
-from layers.sources import BoundaryLayer, read_boundaries, read_incident_file
+from layers.sources import read_boundaries, read_incident_file
 from layers.store import (
+    StoreSnapshot,
     current_version,
     open_store,
+    safe_filename,
     store_lock,
     write_frame_atomic,
     write_snapshot,
@@ -127,6 +129,9 @@ def ingest(
     wards: Path | str | None = None,
     precinct_field: str | None = None,
     ward_field: str | None = None,
+    precinct_layer: str | None = None,
+    ward_layer: str | None = None,
+    incident_layer: str | None = None,
     column_map: Mapping[str, str] | None = None,
     defaults: Mapping[str, str] | None = None,
     coords_crs: str | None = None,
@@ -149,6 +154,8 @@ def ingest(
         stored incidents are joined again to the new boundaries.
     precinct_field, ward_field : str, optional
         Attribute naming each area; detected when not given.
+    precinct_layer, ward_layer, incident_layer : str, optional
+        The layer to read from multi-layer files (GeoPackage).
     column_map, defaults, coords_crs
         Passed to :func:`layers.validate.validate_incidents`.
     taxonomy : Taxonomy, optional
@@ -177,7 +184,11 @@ def ingest(
         say("Reading boundaries", 0.0)
         existing = open_store(store) if current_version(store) else None
         layers, boundary_notes, rejoin = _boundaries(
-            existing, precincts, wards, precinct_field, ward_field
+            existing,
+            {
+                "precinct": _BoundarySource(precincts, precinct_field, precinct_layer),
+                "ward": _BoundarySource(wards, ward_field, ward_layer),
+            },
         )
         precinct_areas, ward_areas = layers["precinct"], layers["ward"]
         extent = Extent.of(_union_bounds(precinct_areas, ward_areas), margin_km=margin_km)
@@ -189,7 +200,7 @@ def ingest(
             report = FileReport(file=str(path))
             reports.append(report)
             try:
-                table = read_incident_file(path)
+                table = read_incident_file(path, layer=incident_layer)
                 checked = validate_incidents(
                     table, taxonomy=taxonomy, extent=extent, column_map=column_map,
                     defaults=defaults, coords_crs=coords_crs, now=now,
@@ -284,7 +295,7 @@ def _keys(frame: pd.DataFrame) -> pd.Series:
     return frame["agency"].astype("string") + "\x1f" + frame["incident_id"].astype("string")
 
 
-def _existing_incidents(existing: object) -> pd.DataFrame:
+def _existing_incidents(existing: StoreSnapshot | None) -> pd.DataFrame:
     if existing is None:
         return _empty_incidents()
     frame = pd.DataFrame(existing.incidents.drop(columns="geometry"))
@@ -322,27 +333,31 @@ def _join_pending(
     return out
 
 
+@dataclass(frozen=True)
+class _BoundarySource:
+    path: Path | str | None
+    name_field: str | None
+    layer: str | None
+
+
 def _boundaries(
-    existing: object,
-    precincts: Path | str | None,
-    wards: Path | str | None,
-    precinct_field: str | None,
-    ward_field: str | None,
+    existing: StoreSnapshot | None, sources: dict[str, _BoundarySource]
 ) -> tuple[dict[str, gpd.GeoDataFrame], list[str], bool]:
     """Boundary layers to use, notes about them, and whether stored incidents need a rejoin."""
     layers: dict[str, gpd.GeoDataFrame] = {}
     notes: list[str] = []
     rejoin = False
-    given = {"precinct": (precincts, precinct_field), "ward": (wards, ward_field)}
-    for kind, (path, name_field) in given.items():
-        if path is not None:
-            layer: BoundaryLayer = read_boundaries(path, name_field=name_field, kind=kind)
-            layers[kind] = layer.areas.assign(source=Path(path).name)
-            notes.extend(layer.warnings)
-            stored = getattr(existing, f"{kind}s", None)
+    for kind, source in sources.items():
+        stored = getattr(existing, f"{kind}s", None)
+        if source.path is not None:
+            read = read_boundaries(
+                source.path, name_field=source.name_field, kind=kind, layer=source.layer
+            )
+            layers[kind] = read.areas.assign(source=Path(source.path).name)
+            notes.extend(read.warnings)
             rejoin = rejoin or stored is None or not _same_layer(stored, layers[kind])
-        elif existing is not None:
-            layers[kind] = getattr(existing, f"{kind}s")
+        elif stored is not None:
+            layers[kind] = stored
         else:
             raise StoreError(
                 f"A new store needs {kind} boundaries: give --{kind}s FILE "
@@ -392,7 +407,7 @@ def _write_rejects(
     # Run time to the microsecond plus the file's place in the run: two inputs with the same
     # name, or two runs in the same second, never overwrite each other's rejects.
     stamp = f"{started:%Y%m%dT%H%M%S%fZ}_{number + 1:03d}"
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", re.sub(r"(?i)\.csv(\.gz)?$", "", path.name))
+    safe = safe_filename(re.sub(r"(?i)\.csv(\.gz)?$", "", path.name))
     target = store / "rejects" / f"{stamp}_{safe}.csv"
     write_frame_atomic(rejected, target)
     return target

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 
 OUTSIDE = "Outside boundaries"
@@ -46,15 +45,3 @@ def assign_areas(
     names = np.full(len(points), outside, dtype=object)
     names[point_idx[first]] = areas["name"].to_numpy(dtype=object)[area_idx[first]]
     return names
-
-
-def join_incidents(
-    incidents: pd.DataFrame, *, precincts: gpd.GeoDataFrame, wards: gpd.GeoDataFrame
-) -> pd.DataFrame:
-    """A copy of ``incidents`` with ``precinct`` and ``ward`` columns from their lon/lat."""
-    lon = incidents["lon"].to_numpy(dtype=float)
-    lat = incidents["lat"].to_numpy(dtype=float)
-    joined = incidents.copy()
-    joined["precinct"] = assign_areas(lon, lat, precincts)
-    joined["ward"] = assign_areas(lon, lat, wards)
-    return joined

@@ -7,6 +7,9 @@ Validation and joining live in :mod:`layers.validate` and :mod:`layers.join`.
 
 from __future__ import annotations
 
+import codecs
+import csv
+import gzip
 import re
 import warnings
 import zipfile
@@ -16,18 +19,21 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyogrio
 import shapely
 
 from layers._errors import InputFileError
 from layers.settings import WGS84
 
-INCIDENT_SUFFIXES = (".csv", ".csv.gz", ".txt", ".geojson", ".json", ".gpkg", ".parquet", ".zip")
+CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
+VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip", ".shp")
+INCIDENT_SUFFIXES = (*CSV_SUFFIXES, ".parquet", *VECTOR_SUFFIXES)
 BOUNDARY_SUFFIXES = (".zip", ".shp", ".gpkg", ".geojson", ".json")
 NA_STRINGS = ["", "NA", "N/A", "n/a", "NULL", "null", "None", "NaN", "nan"]
 
 # Column names in the order they are tried when no field is given (compared case-insensitively).
 PREFERRED_NAME_FIELDS = (
-    "compnt_nm", "ward_name", "precinct_name", "ward_name", "precinct", "station", "ward",
+    "compnt_nm", "ward_name", "precinct_name", "precinct", "station", "ward",
     "ward_no", "ward_num", "name",
 )  # fmt: skip
 
@@ -66,14 +72,17 @@ class BoundaryLayer:
     warnings: list[str] = field(default_factory=list)
 
 
-def read_incident_file(path: Path | str) -> IncidentTable:
+def read_incident_file(path: Path | str, *, layer: str | None = None) -> IncidentTable:
     """Read an incident extract in any supported format.
 
     Parameters
     ----------
     path : path-like
         CSV (optionally gzipped), GeoJSON, GeoPackage, GeoParquet or plain Parquet, or a
-        zipped Shapefile.
+        Shapefile (plain or zipped).
+    layer : str, optional
+        The layer to read from a spatial file that holds several (a GeoPackage may); such a
+        file is refused without it. Ignored for CSV and Parquet, which hold one table.
 
     Returns
     -------
@@ -85,12 +94,12 @@ def read_incident_file(path: Path | str) -> IncidentTable:
     if path.stat().st_size == 0:
         raise InputFileError(f"Incident file {path} is empty (0 bytes). Export it again.")
     name = path.name.lower()
-    if name.endswith((".csv", ".csv.gz", ".txt")):
+    if name.endswith(CSV_SUFFIXES):
         return _read_csv(path)
     if name.endswith(".parquet"):
         return _read_parquet(path)
-    if name.endswith((".geojson", ".json", ".gpkg", ".zip", ".shp")):
-        return _read_vector(path)
+    if name.endswith(VECTOR_SUFFIXES):
+        return _read_vector(path, layer)
     raise InputFileError(
         f"{path.name}: unsupported incident file type. Use one of {', '.join(INCIDENT_SUFFIXES)}."
     )
@@ -98,20 +107,51 @@ def read_incident_file(path: Path | str) -> IncidentTable:
 
 def _read_csv(path: Path) -> IncidentTable:
     notes: list[str] = []
+    sep = _sniff_delimiter(path)
+    if sep != ",":
+        notes.append(f"{path.name} is {_DELIMITER_NAMES[sep]}-delimited; read it as such.")
     try:
-        rows = _csv_frame(path, "utf-8-sig")
+        rows = _csv_frame(path, "utf-8-sig", sep)
     except UnicodeDecodeError:
         # Windows exports (like SAPS's own statistics file) are often Windows-1252.
-        rows = _csv_frame(path, "cp1252")
+        rows = _csv_frame(path, "cp1252", sep)
         notes.append(f"{path.name} is not UTF-8; read it as Windows-1252.")
     rows.columns = [str(c).strip() for c in rows.columns]
     return IncidentTable(path=path, rows=rows.reset_index(drop=True), warnings=notes)
 
 
-def _csv_frame(path: Path, encoding: str) -> pd.DataFrame:
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def _sniff_delimiter(path: Path, *, sample_bytes: int = 65_536) -> str:
+    """The field delimiter, judged from the start of the file; a comma when in doubt.
+
+    Spreadsheets in South African and European locales save "CSV" with semicolons. Sniffing
+    a sample and handing the C parser a fixed ``sep`` keeps large files fast.
+    """
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            head = handle.read(sample_bytes)
+    except (OSError, EOFError):
+        return ","  # the CSV reader reports the problem itself
+    text = codecs.decode(head.removeprefix(codecs.BOM_UTF8), "utf-8", errors="replace")
+    if len(head) == sample_bytes and "\n" in text:
+        text = text[: text.rindex("\n")]  # drop the cut-off last line
+    header = text.partition("\n")[0]
+    try:
+        sep = csv.Sniffer().sniff(text, delimiters="".join(_DELIMITER_NAMES)).delimiter
+    except csv.Error:
+        return ","
+    # The header must split on it too, or the sniffer was misled by the data.
+    return sep if sep in header else ","
+
+
+def _csv_frame(path: Path, encoding: str, sep: str) -> pd.DataFrame:
     try:
         return pd.read_csv(
             path,
+            sep=sep,
             dtype=str,
             keep_default_na=False,
             na_values=NA_STRINGS,
@@ -142,13 +182,35 @@ def _read_parquet(path: Path) -> IncidentTable:
     return _split_geometry(path, frame)
 
 
-def _read_vector(path: Path) -> IncidentTable:
+def _read_vector(path: Path, layer: str | None) -> IncidentTable:
     source = _vector_source(path)
+    layer = _choose_layer(source, path, layer, option="--layer")
     try:
-        frame = gpd.read_file(source, engine="pyogrio")
+        # Times as text: pyogrio would turn a column mixing offset and no-offset times into
+        # UTC, taking the naive ones as UTC; validation reads naive times as local time.
+        frame = gpd.read_file(source, engine="pyogrio", layer=layer, datetime_as_string=True)
     except Exception as err:
         raise InputFileError(f"{path.name} could not be read as a spatial file: {err}") from err
     return _split_geometry(path, frame)
+
+
+def _choose_layer(source: str, path: Path, layer: str | None, *, option: str) -> str | None:
+    """The layer to read: the one given, or None for a file with only one."""
+    try:
+        names = [str(name) for name in pyogrio.list_layers(source)[:, 0]]
+    except Exception as err:
+        raise InputFileError(f"{path.name} could not be read as a spatial file: {err}") from err
+    if layer is not None:
+        if layer not in names:
+            raise InputFileError(
+                f"{path.name} has no layer {layer!r}. Its layers are: {', '.join(names)}."
+            )
+        return layer
+    if len(names) > 1:
+        raise InputFileError(
+            f"{path.name} holds {len(names)} layers ({', '.join(names)}); choose one with {option}."
+        )
+    return None
 
 
 def _split_geometry(path: Path, frame: gpd.GeoDataFrame) -> IncidentTable:
@@ -189,7 +251,11 @@ def _looks_geographic(bounds: np.ndarray) -> bool:
 
 
 def read_boundaries(
-    path: Path | str, *, name_field: str | None = None, kind: str = "area"
+    path: Path | str,
+    *,
+    name_field: str | None = None,
+    kind: str = "area",
+    layer: str | None = None,
 ) -> BoundaryLayer:
     """Read a boundary layer (precincts or wards) and return names and polygons in EPSG:4326.
 
@@ -205,6 +271,9 @@ def read_boundaries(
         The attribute naming each area. Detected when not given.
     kind : str
         What the layer holds ("precinct", "ward"), used in messages.
+    layer : str, optional
+        The layer to read from a file that holds several (a GeoPackage may); such a file is
+        refused without it.
 
     Returns
     -------
@@ -219,10 +288,11 @@ def read_boundaries(
             f"Use one of {', '.join(BOUNDARY_SUFFIXES)}."
         )
     source = _vector_source(path)
+    layer = _choose_layer(source, path, layer, option=f"--{kind}-layer")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            frame = gpd.read_file(source, engine="pyogrio")
+            frame = gpd.read_file(source, engine="pyogrio", layer=layer)
     except Exception as err:
         raise InputFileError(f"{path.name} could not be read as a boundary file: {err}") from err
     if frame.empty:
@@ -246,24 +316,50 @@ def read_boundaries(
 
 def _name_field(frame: gpd.GeoDataFrame, given: str | None, path: Path, kind: str) -> str:
     columns = [c for c in frame.columns if c != frame.geometry.name]
+    option = f"--{kind}-field" if kind in ("precinct", "ward") else None
     if given is not None:
         if given not in columns:
             raise InputFileError(
                 f"{path.name} has no field {given!r}. Its fields are: {', '.join(columns)}."
             )
+        _require_names(frame, given, path, kind, option)
         return given
     by_lower = {c.lower(): c for c in columns}
-    for candidate in PREFERRED_NAME_FIELDS:
-        if candidate in by_lower and frame[by_lower[candidate]].notna().all():
-            return by_lower[candidate]
+    preferred = [by_lower[c] for c in PREFERRED_NAME_FIELDS if c in by_lower]
+    for column in preferred:
+        if not _unnamed_count(frame[column]):
+            return column
     for column in columns:
         values = frame[column]
-        if values.dtype == object and values.notna().all() and values.is_unique:
+        is_text = values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
+        if is_text and not _unnamed_count(values) and values.is_unique:
             return column
+    if preferred:
+        # The obvious field is there but incomplete: say so rather than "cannot tell".
+        _require_names(frame, preferred[0], path, kind, option)
+    how = f"Give it with {option}" if option else "Give the name field"
     raise InputFileError(
-        f"Cannot tell which field of {path.name} names each {kind}. Give it with "
-        f"--{kind}-field; the fields are: {', '.join(columns)}."
+        f"Cannot tell which field of {path.name} names each {kind}. {how}; the fields are: "
+        f"{', '.join(columns)}."
     )
+
+
+def _require_names(
+    frame: gpd.GeoDataFrame, column: str, path: Path, kind: str, option: str | None
+) -> None:
+    unnamed = _unnamed_count(frame[column])
+    if unnamed:
+        how = f" with {option}" if option else ""
+        raise InputFileError(
+            f"{path.name}: field {column!r} has {unnamed} {kind}(s) without a name; fill them "
+            f"or choose another field{how}."
+        )
+
+
+def _unnamed_count(values: pd.Series) -> int:
+    """Areas whose name is missing or blank."""
+    text = values.astype("string").str.strip()
+    return int((text.isna() | (text == "")).sum())
 
 
 def _clean_polygons(

@@ -22,6 +22,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -201,6 +202,12 @@ def readable_mode() -> int:
 def write_frame_atomic(frame: pd.DataFrame, target: Path, **to_csv: Any) -> None:
     """Write a CSV through a temporary file and an atomic rename."""
     write_text_atomic(target, frame.to_csv(index=False, **to_csv))
+
+
+def safe_filename(name: str) -> str:
+    """A file name safe to create: no folders, only letters, digits, dots, dashes, underscores."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name).name).lstrip(".")
+    return safe or "file"
 
 
 def _fsync_tree(folder: Path) -> None:

@@ -18,12 +18,10 @@ import pyproj
 import shapely
 
 from layers._errors import InputFileError
-from layers.settings import LOCAL_TZ
+from layers.settings import LOCAL_TZ, WGS84
 from layers.sources import IncidentTable
 from layers.taxonomy import Taxonomy
 
-CANONICAL_FIELDS = ("incident_id", "agency", "category", "occurred_at", "lat", "lon")
-OPTIONAL_FIELDS = ("collaboration_area", "reported_at", "status", "description")
 UNCATEGORISED = "Uncategorised"
 
 # Spellings recognised for each canonical field, compared after lower-casing and turning
@@ -47,17 +45,26 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "description": ("description", "desc", "details", "notes", "narrative"),
 }  # fmt: skip
 
+# Keys are compared after dropping dots, turning hyphens into spaces, collapsing spaces and
+# case-folding ("S.A.P.S." -> "saps", "Metro-Police" -> "metro police").
 AGENCY_ALIASES = {
     "saps": "SAPS",
     "south african police service": "SAPS",
     "metro police": "Metro Police",
     "metropolitan police": "Metro Police",
     "cape town metro police": "Metro Police",
+    "city of cape town metro police": "Metro Police",
+    "cct metro police": "Metro Police",
     "mpd": "Metro Police",
     "law enforcement": "Law Enforcement",
     "city law enforcement": "Law Enforcement",
+    "cct law enforcement": "Law Enforcement",
+    "city of cape town law enforcement": "Law Enforcement",
     "traffic services": "Traffic Services",
     "traffic": "Traffic Services",
+    "cct traffic": "Traffic Services",
+    "cct traffic services": "Traffic Services",
+    "city of cape town traffic services": "Traffic Services",
     "leap": "LEAP",
     "law enforcement advancement plan": "LEAP",
     "neighbourhood watch": "Neighbourhood Watch",
@@ -66,6 +73,9 @@ AGENCY_ALIASES = {
 }
 
 _AWARE = re.compile(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", re.IGNORECASE)
+# pandas stores times in nanoseconds, which only reach from 1677-09-21 to 2262-04-11.
+_EARLIEST = pd.Timestamp("1677-09-22", tz="UTC")
+_LATEST = pd.Timestamp("2262-04-10", tz="UTC")
 
 
 @dataclass(frozen=True)
@@ -107,7 +117,10 @@ class Validated:
 
 
 def resolve_columns(
-    columns: pd.Index, *, column_map: Mapping[str, str] | None = None
+    columns: pd.Index,
+    *,
+    column_map: Mapping[str, str] | None = None,
+    rows: pd.DataFrame | None = None,
 ) -> dict[str, str]:
     """Find the source column for each canonical field.
 
@@ -117,6 +130,10 @@ def resolve_columns(
         The file's column names.
     column_map : mapping, optional
         ``{canonical_field: source_column}`` for spellings not recognised automatically.
+    rows : pandas.DataFrame, optional
+        The file's rows. When given and several columns match a field's spellings, the one
+        with the fewest missing values is read (ties go to the earlier spelling); without it,
+        the earlier spelling wins.
 
     Returns
     -------
@@ -138,16 +155,55 @@ def resolve_columns(
                 f"are: {', '.join(map(str, columns))}."
             )
         found[canonical] = source
-    normalised = {re.sub(r"[\s\-]+", "_", str(c).strip().lower()): c for c in columns}
-    for canonical, spellings in ALIASES.items():
+    for canonical in ALIASES:
         if canonical in found:
             continue
-        # Shapefiles cut field names to 10 characters ("occurred_at" -> "occurred_a").
-        for spelling in (*spellings, *(s[:10] for s in spellings if len(s) > 10)):
-            if spelling in normalised and normalised[spelling] not in found.values():
-                found[canonical] = normalised[spelling]
-                break
+        candidates = [c for c in _alias_matches(columns, canonical) if c not in found.values()]
+        if len(candidates) > 1 and rows is not None:
+            # An export may carry a mostly empty column under an alias ("reference_number")
+            # beside the full one ("notification_number"): read the fullest; min() keeps
+            # the earlier spelling on ties.
+            found[canonical] = min(candidates, key=lambda c: _missing_count(rows[c]))
+        elif candidates:
+            found[canonical] = candidates[0]
     return found
+
+
+def _normalised_name(column: object) -> str:
+    return re.sub(r"[\s\-]+", "_", str(column).strip().lower())
+
+
+def _alias_matches(columns: pd.Index, canonical: str) -> list[object]:
+    """Columns named by one of ``canonical``'s spellings, in the order of the spellings."""
+    spellings = ALIASES[canonical]
+    by_name: dict[str, list[object]] = {}
+    for column in columns:
+        by_name.setdefault(_normalised_name(column), []).append(column)
+    # Shapefiles cut field names to 10 characters ("occurred_at" -> "occurred_a").
+    tried = (*spellings, *(s[:10] for s in spellings if len(s) > 10))
+    matches: list[object] = []
+    for spelling in tried:
+        matches += [c for c in by_name.get(spelling, []) if c not in matches]
+    return matches
+
+
+def _missing_count(values: pd.Series) -> int:
+    return int(len(values) - _present(values).sum())
+
+
+def _column_notes(cols: dict[str, str], column_map: Mapping[str, str] | None) -> list[str]:
+    """Say which column was read for each field found under another name (not mapped)."""
+    guessed = [
+        f"{canonical} from {source!r}"
+        for canonical, source in cols.items()
+        if canonical not in (column_map or {}) and _normalised_name(source) != canonical
+    ]
+    if not guessed:
+        return []
+    return [
+        f"Read {', '.join(guessed)}. If a field was read from the wrong column, map it with "
+        "--map FIELD=COLUMN."
+    ]
 
 
 def validate_incidents(
@@ -184,7 +240,7 @@ def validate_incidents(
     Validated
     """
     rows = table.rows
-    cols = resolve_columns(rows.columns, column_map=column_map)
+    cols = resolve_columns(rows.columns, column_map=column_map, rows=rows)
     defaults = dict(defaults or {})
     _require_fields(table, cols, defaults)
     n = len(rows)
@@ -192,17 +248,19 @@ def validate_incidents(
 
     def text(name: str) -> pd.Series:
         if name in cols:
-            values = rows[cols[name]].astype("string").str.strip()
+            values = _as_text(rows[cols[name]]).str.strip()
             return values.mask(values == "")
         return pd.Series(defaults.get(name), index=rows.index, dtype="string")
 
-    incident_id, agency = text("incident_id"), text("agency").map(_canonical_agency)
+    incident_id, given_agency = text("incident_id"), text("agency")
+    agency, agency_known = _canonical_agencies(given_agency)
     _flag(reason, incident_id.isna(), "missing incident_id")
     _flag(reason, agency.isna(), "missing agency")
 
     occurred, time_reason = parse_times(_raw(rows, cols, "occurred_at"), now=now)
     _flag(reason, time_reason.notna().to_numpy(), time_reason.to_numpy())
-    reported, _ = parse_times(_raw(rows, cols, "reported_at"), now=None)
+    raw_reported = _raw(rows, cols, "reported_at")
+    reported, _ = parse_times(raw_reported, now=None)
 
     lon, lat, coord_reason = _coordinates(table, cols, coords_crs)
     _flag(reason, coord_reason != "", coord_reason)
@@ -228,7 +286,25 @@ def validate_incidents(
         index=rows.index,
     )
     _flag_duplicates(reason, accepted)
-    notes = list(table.warnings)
+    notes = list(table.warnings) + _column_notes(cols, column_map)
+    unknown_agency = given_agency.notna() & ~agency_known
+    if unknown_agency.any():
+        counts = given_agency[unknown_agency].value_counts()
+        listed = ", ".join(
+            f"{name} ({n} row{'s' * (n != 1)})" for name, n in counts.head(5).items()
+        )
+        more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
+        notes.append(
+            f"Agency name(s) not recognised, kept as written: {listed}{more}. Known agencies are "
+            f"{', '.join(sorted(set(AGENCY_ALIASES.values())))}; correct the spelling if one "
+            "of these was meant."
+        )
+    unreadable = _present(raw_reported) & reported.isna().to_numpy()
+    if unreadable.any():
+        notes.append(
+            f"{int(unreadable.sum())} row(s) have a reported_at that could not be read as an "
+            "ISO 8601 time between the years 1677 and 2262; it was left empty for them."
+        )
     unknown_area = text("collaboration_area").notna() & stated.isna()
     if unknown_area.any():
         names = sorted(text("collaboration_area")[unknown_area].unique())[:5]
@@ -271,10 +347,30 @@ def _flag(reason: np.ndarray, where: np.ndarray | pd.Series, why: str | np.ndarr
     reason[where] = why[where] if isinstance(why, np.ndarray) else why
 
 
-def _canonical_agency(value: object) -> object:
-    if value is None or value is pd.NA:
-        return pd.NA
-    return AGENCY_ALIASES.get(str(value).strip().casefold(), str(value).strip())
+def _as_text(values: pd.Series) -> pd.Series:
+    """Values as strings; whole-number floats without ".0" (101.0 -> "101").
+
+    Spatial readers give a numeric column with a null as floats; the same ID read from a CSV
+    is "101", and both must make the same key.
+    """
+    if pd.api.types.is_float_dtype(values.dtype):
+        numbers = values.dropna()
+        if ((numbers % 1 == 0) & (numbers.abs() < 2**53)).all():
+            return values.astype("Int64").astype("string")
+    return values.astype("string")
+
+
+def _canonical_agencies(given: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Standard agency names, and whether each was recognised (unrecognised ones kept as is)."""
+    keys = (
+        given.str.replace(".", "", regex=False)
+        .str.replace("-", " ", regex=False)
+        .str.replace(r"\s+", " ", regex=True)
+        .str.strip()
+        .str.casefold()
+    )
+    standard = keys.map(AGENCY_ALIASES).astype("string")
+    return standard.fillna(given), standard.notna()
 
 
 def parse_times(values: pd.Series, *, now: pd.Timestamp | None) -> tuple[pd.Series, pd.Series]:
@@ -290,7 +386,8 @@ def parse_times(values: pd.Series, *, now: pd.Timestamp | None) -> tuple[pd.Seri
     Returns
     -------
     (pandas.Series, pandas.Series)
-        UTC timestamps (NaT where unusable) and the reason for each unusable one.
+        UTC timestamps (NaT where unusable) and the reason for each unusable one. Times
+        outside 1677-2262, which pandas cannot hold, are unusable rather than an error.
     """
     reason = pd.Series(pd.NA, index=values.index, dtype="string")
     if pd.api.types.is_datetime64_any_dtype(values.dtype):
@@ -299,7 +396,8 @@ def parse_times(values: pd.Series, *, now: pd.Timestamp | None) -> tuple[pd.Seri
     else:
         text = values.astype("string").str.strip()
         aware = text.str.contains(_AWARE, na=False) & text.str.contains(r"\d[T ]\d", na=False)
-        times = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+        # Parse at microsecond resolution so that far-off years can be recognised, not crash.
+        times = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")
         if aware.any():
             times[aware] = pd.to_datetime(text[aware], format="ISO8601", utc=True, errors="coerce")
         naive = text.notna() & ~aware
@@ -310,7 +408,9 @@ def parse_times(values: pd.Series, *, now: pd.Timestamp | None) -> tuple[pd.Seri
             ).dt.tz_convert("UTC")
         reason[text.isna()] = "missing occurred_at"
         reason[text.notna() & times.isna()] = "unparseable occurred_at (expected ISO 8601)"
-    times = times.astype("datetime64[ns, UTC]")
+    out_of_range = times.notna() & ((times < _EARLIEST) | (times > _LATEST))
+    reason[out_of_range] = "occurred_at out of range (years 1677-2262); check the year"
+    times = times.mask(out_of_range).astype("datetime64[ns, UTC]")
     if now is not None:
         limit = pd.Timestamp(now).tz_convert("UTC") + pd.Timedelta(days=1)
         reason[reason.isna() & (times > limit)] = "occurred_at is in the future"
@@ -334,9 +434,7 @@ def _coordinates(
         given = _present(raw_lat) & _present(raw_lon)
         why[given & (np.isnan(lat) | np.isnan(lon))] = "unparseable coordinates"
         if coords_crs is not None:
-            lon, lat = pyproj.Transformer.from_crs(
-                coords_crs, "EPSG:4326", always_xy=True
-            ).transform(lon, lat)
+            lon, lat = _transformer(coords_crs).transform(lon, lat)
             lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
     geoms = None
     if table.geometry is not None:
@@ -351,6 +449,16 @@ def _coordinates(
     missing = (np.isnan(lon) | np.isnan(lat)) & (why == "")
     why[missing] = "missing coordinates"
     return lon, lat, why
+
+
+def _transformer(coords_crs: str) -> pyproj.Transformer:
+    try:
+        return pyproj.Transformer.from_crs(coords_crs, WGS84, always_xy=True)
+    except pyproj.exceptions.CRSError as err:
+        raise InputFileError(
+            f"--coords-crs {coords_crs!r} is not a coordinate reference system. Give an EPSG "
+            "code such as EPSG:32734 (UTM 34S) or EPSG:2048 (Lo19), or a PROJ string."
+        ) from err
 
 
 def _fill_from_geometry(
@@ -418,7 +526,7 @@ def _flag_duplicates(reason: np.ndarray, accepted: pd.DataFrame) -> None:
 
 
 def to_geodataframe(frame: pd.DataFrame) -> gpd.GeoDataFrame:
-    """Point geometries in EPSG:4326 from ``lon``/``lat`` columns."""
+    """Point geometries in WGS84 longitude/latitude from ``lon``/``lat`` columns."""
     return gpd.GeoDataFrame(
-        frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs="EPSG:4326"
+        frame, geometry=gpd.points_from_xy(frame["lon"], frame["lat"]), crs=WGS84
     )

@@ -11,10 +11,9 @@ from dataclasses import dataclass
 import geopandas as gpd
 import pandas as pd
 
-from layers.aggregate import areas_with_counts, heat_cells
+from layers.aggregate import areas_with_counts, fit_zoom, heat_cells
 from layers.filters import IncidentFilter, apply_filter
 from layers.store import StoreSnapshot
-from layers.webmap import fit_zoom
 
 BOUNDARY_COLUMNS = {"precinct": "precincts", "ward": "wards"}
 
@@ -28,7 +27,6 @@ class MapData:
     center: tuple[float, float]
     zoom: int
     incidents: int
-    boundary: str
 
 
 def prepare_map(
@@ -71,5 +69,4 @@ def prepare_map(
         center=((miny + maxy) / 2, (minx + maxx) / 2),
         zoom=zoom,
         incidents=len(rows),
-        boundary=boundary,
     )

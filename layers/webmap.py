@@ -11,8 +11,6 @@ tooltip, legend and layer-control text into the page with ``innerHTML``.
 from __future__ import annotations
 
 import html
-import math
-from collections.abc import Sequence
 from typing import Literal
 
 import folium
@@ -24,6 +22,7 @@ import shapely
 from branca.element import MacroElement
 from jinja2 import Template
 
+from layers.aggregate import fit_zoom
 from layers.assets import AssetMode, apply_offline_assets
 from layers.settings import METRIC_CRS, WGS84
 
@@ -41,8 +40,6 @@ DEFAULT_ATTRIBUTION = (
 # Used only when there are no areas to fit the view to.
 CAPE_TOWN_CENTER = (-33.95, 18.55)
 CAPE_TOWN_ZOOM = 10
-# The view build_map assumes when it estimates the zoom fitBounds will pick in the browser.
-NOMINAL_VIEW_PX = (800, 600)
 
 NO_TILES_BACKGROUND = "#f2efe9"
 # ColorBrewer YlOrRd, 5 classes: sequential, readable over a basemap, colour-blind safe.
@@ -393,32 +390,6 @@ def _bounds(areas: gpd.GeoDataFrame) -> list[list[float]] | None:
 def _middle(bounds: list[list[float]]) -> tuple[float, float]:
     (south, west), (north, east) = bounds
     return (south + north) / 2, (west + east) / 2
-
-
-def fit_zoom(
-    bounds: Sequence[float] | np.ndarray,
-    *,
-    width_px: int = NOMINAL_VIEW_PX[0],
-    height_px: int = NOMINAL_VIEW_PX[1],
-    max_zoom: int = 16,
-) -> int:
-    """The zoom Leaflet's ``fitBounds`` picks for lon/lat ``(minx, miny, maxx, maxy)`` bounds.
-
-    Web Mercator tile maths for a view of ``width_px`` by ``height_px`` pixels.
-    """
-    west, south, east, north = (float(b) for b in bounds)
-
-    def mercator_y(lat: float) -> float:
-        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
-
-    lon_fraction = (east - west) / 360
-    lat_fraction = (mercator_y(north) - mercator_y(south)) / (2 * math.pi)
-    zooms = [
-        math.log2(pixels / 256 / fraction)
-        for pixels, fraction in ((width_px, lon_fraction), (height_px, lat_fraction))
-        if fraction > 0
-    ]
-    return int(min(max_zoom, max(0, math.floor(min(zooms))))) if zooms else max_zoom
 
 
 def _legend_html(areas: gpd.GeoDataFrame, *, area_label: str, style: AreaStyle, heat: bool) -> str:

@@ -58,7 +58,8 @@ def server(tmp_path_factory):
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
          "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--", "--store", str(folder / "store"), "--tiles", "none"],
+         "--", "--store", str(folder / "store"), "--tiles", "none",
+         "--uploads", str(folder / "uploads")],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -73,7 +74,7 @@ def server(tmp_path_factory):
     else:
         proc.terminate()
         pytest.fail(f"streamlit did not start: {(folder / 'streamlit.log').read_text()[-2000:]}")
-    yield url
+    yield url, folder
     proc.terminate()
     proc.wait(timeout=20)
     log.close()
@@ -81,6 +82,7 @@ def server(tmp_path_factory):
 
 def test_map_renders_offline_with_no_request_leaving_localhost(server):
     sync_playwright = _require_browser()
+    url, _ = server
     requests: list[str] = []
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
@@ -96,7 +98,7 @@ def test_map_renders_offline_with_no_request_leaving_localhost(server):
 
         context.route("**/*", record)
         page = context.new_page()
-        page.goto(server, wait_until="domcontentloaded")
+        page.goto(url, wait_until="domcontentloaded")
         frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
         frame.locator(".leaflet-container").wait_for(state="visible", timeout=60_000)
         frame.locator("canvas.leaflet-heatmap-layer").wait_for(state="attached", timeout=30_000)
@@ -123,6 +125,9 @@ def _is_local(url: str) -> bool:
 
 def test_upload_validates_and_offers_rejected_rows(server, tmp_path):
     sync_playwright = _require_browser()
+    from playwright.sync_api import expect
+
+    url, folder = server
     upload = tmp_path / "my_extract.csv"
     upload.write_text(
         "incident_id,agency,category,occurred_at,lat,lon\n"
@@ -134,10 +139,15 @@ def test_upload_validates_and_offers_rejected_rows(server, tmp_path):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
-        page.goto(server, wait_until="domcontentloaded")
+        page.goto(url, wait_until="domcontentloaded")
         page.get_by_text("Load your own incident or boundary files").click()
-        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(upload)
-        page.get_by_role("button", name="Validate and add to the store").click()
+        # The demo store is synthetic: uploads make a store of their own, with boundaries.
+        page.get_by_text("your files go to a store of their own").wait_for(timeout=30_000)
+        inputs = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+        inputs.nth(0).set_input_files(upload)
+        inputs.nth(1).set_input_files(folder / "files" / "precincts.gpkg")
+        inputs.nth(2).set_input_files(folder / "files" / "wards.geojson")
+        page.get_by_role("button", name="Validate and load").click()
         page.get_by_text("2 of 4 rows were rejected").wait_for(timeout=60_000)
         report = page.locator('[data-testid="stCode"]').last.inner_text()
         download = page.get_by_role("button", name="Download rejected rows of my_extract.csv")
@@ -145,7 +155,15 @@ def test_upload_validates_and_offers_rejected_rows(server, tmp_path):
         with page.expect_download() as info:
             download.click()
         rejected = info.value.path().read_text()
+        page.get_by_role("button", name="Show my store").click()
+        page.get_by_text("Back to the starting store").wait_for(timeout=30_000)
+        # the new store holds only the two good uploaded rows, and is not labelled synthetic
+        expect(page.locator('[data-testid="stMetricValue"]').first).to_have_text(
+            "2", timeout=30_000
+        )
+        synthetic_banner = page.get_by_text("SYNTHETIC DEMO DATA: these incidents").count()
         browser.close()
     assert "unparseable occurred_at" in report and "null island" in report
     assert rejected.splitlines()[0].endswith("reject_reason")
     assert len(rejected.strip().splitlines()) == 3
+    assert synthetic_banner == 0

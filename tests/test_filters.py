@@ -71,3 +71,21 @@ def test_bad_url_values_are_dropped_not_raised():
 def test_since_after_until_is_refused():
     with pytest.raises(ValueError, match="must not be after"):
         IncidentFilter(since=date(2025, 2, 1), until=date(2025, 1, 1))
+
+
+def test_filter_normalises_what_callers_pass():
+    flt = IncidentFilter(agencies="SAPS", hours=[22, 4], since="2025-01-01")
+    assert flt == IncidentFilter(agencies=("SAPS",), hours=(22, 4), since=date(2025, 1, 1))
+    assert hash(flt) == hash(
+        IncidentFilter(agencies=["SAPS"], hours=(22, 4), since=date(2025, 1, 1))
+    )
+
+
+def test_equal_hour_ends_are_refused_with_a_clear_message():
+    with pytest.raises(ValueError, match="start != end"):
+        IncidentFilter(hours=(5, 5))
+
+
+def test_bad_dates_in_a_url_keep_a_good_hours_window():
+    flt = filter_from_query({"since": "2026-02-01", "until": "2026-01-01", "hours": "22-4"})
+    assert flt == IncidentFilter(hours=(22, 4))

@@ -8,8 +8,8 @@ import pytest
 from conftest import incident_rows
 
 from layers._errors import InputFileError
-from layers.sources import IncidentTable
-from layers.validate import parse_times, resolve_columns, validate_incidents
+from layers.sources import IncidentTable, read_incident_file
+from layers.validate import Extent, parse_times, resolve_columns, validate_incidents
 
 NOW = pd.Timestamp("2026-01-01", tz="UTC")
 
@@ -145,3 +145,87 @@ def test_projected_coordinates_are_recognised_and_converted(taxonomy, extent):
     accepted = check(frame, taxonomy, extent, coords_crs=lo19).accepted
     assert len(accepted) == 4
     assert np.allclose(accepted["lon"], 18.05, atol=0.01)
+
+
+def test_times_beyond_what_pandas_can_hold_are_rejected_not_crashing(taxonomy, extent):
+    frame = incident_rows(
+        occurred_at=["2300-01-01T10:00", "1600-01-01T10:00", "2300-01-01T10:00Z", "2025-01-01"]
+    )
+    frame["reported_at"] = ["2025-01-02", "2025-01-02", "2025-01-02", "2300-01-01T10:00"]
+    result = check(frame, taxonomy, extent)
+    assert (
+        result.rejected["reject_reason"].tolist()
+        == ["occurred_at out of range (years 1677-2262); check the year"] * 3
+    )
+    # a bad reported_at never costs the row: it is left empty, and counted
+    assert result.accepted["incident_id"].tolist() == ["4"]
+    assert result.accepted["reported_at"].isna().all()
+    assert any("1 row(s) have a reported_at that could not be read" in w for w in result.warnings)
+
+
+def test_out_of_range_typed_times_are_rejected():
+    values = pd.Series(pd.to_datetime(["2300-01-01", "2025-01-01"]).as_unit("us"))
+    times, reasons = parse_times(values, now=None)
+    assert reasons[0].startswith("occurred_at out of range")
+    assert pd.isna(times[0]) and times[1] == pd.Timestamp("2024-12-31T22:00", tz="UTC")
+
+
+def test_fullest_of_several_matching_columns_is_read_and_noted(taxonomy, extent):
+    frame = incident_rows().rename(columns={"incident_id": "notification_number"})
+    frame.insert(0, "reference_number", [None, "R2", None, None])
+    result = check(frame, taxonomy, extent)
+    assert result.accepted["incident_id"].tolist() == ["1", "2", "3", "4"]
+    assert any("Read incident_id from 'notification_number'" in w for w in result.warnings)
+    # fields found under their own name are not mentioned
+    assert not any("agency from" in w for w in result.warnings)
+
+
+def test_real_service_requests_are_all_accepted_without_a_mapping(realdata, taxonomy):
+    table = read_incident_file(realdata / "cct_service_requests_bellville_south_2020.csv.gz")
+    result = validate_incidents(
+        table,
+        taxonomy=taxonomy,
+        extent=Extent.of((18.3, -34.4, 19.0, -33.4)),
+        defaults={"agency": "City"},
+        now=NOW,
+    )
+    assert (len(result.accepted), len(result.rejected)) == (7753, 0)
+    assert any(
+        "incident_id from 'notification_number', occurred_at from 'creation_timestamp'" in w
+        for w in result.warnings
+    )
+
+
+def test_whole_number_floats_read_as_integers_in_text_fields(taxonomy, extent):
+    frame = incident_rows(
+        incident_id=[101.0, np.nan, 103.0, 104.0],
+        category=[1.5, 2.0, 3.0, np.nan],
+    )
+    result = check(frame, taxonomy, extent)
+    assert result.accepted["incident_id"].tolist() == ["101", "103", "104"]
+    assert result.accepted["category"].tolist() == ["1.5", "3.0", "Uncategorised"]
+
+
+def test_unknown_coords_crs_names_the_option(taxonomy, extent):
+    with pytest.raises(InputFileError, match=r"--coords-crs 'EPSG:99999' is not a coordinate"):
+        check(incident_rows(), taxonomy, extent, coords_crs="EPSG:99999")
+
+
+def test_agency_spellings_are_recognised_and_unknown_ones_noted(taxonomy, extent):
+    frame = incident_rows(
+        incident_id=[str(i) for i in range(8)],
+        agency=["S.A.P.S.", "Metro-Police", "City of Cape Town  Metro Police", "CCT Traffic",
+                "neighborhood watch", "city law enforcement", "Bobs Security", "Bobs Security"],
+        category=["Murder"] * 8,
+        occurred_at=["2025-01-01T10:00"] * 8,
+        lat=["-33.97"] * 8,
+        lon=["18.05"] * 8,
+    )  # fmt: skip
+    result = check(frame, taxonomy, extent)
+    assert result.accepted["agency"].tolist() == [
+        "SAPS", "Metro Police", "Metro Police", "Traffic Services", "Neighbourhood Watch",
+        "Law Enforcement", "Bobs Security", "Bobs Security",
+    ]  # fmt: skip
+    assert any(
+        "not recognised, kept as written: Bobs Security (2 rows)" in w for w in result.warnings
+    )
