@@ -51,6 +51,7 @@ class FileReport:
     updated: int = 0
     unchanged: int = 0
     older: int = 0
+    superseded: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     rejects_file: str | None = None
     warnings: list[str] = field(default_factory=list)
@@ -58,8 +59,9 @@ class FileReport:
 
     @property
     def accepted(self) -> int:
-        """Valid rows: new, updates, repeats, and rows older than what the store holds."""
-        return self.new + self.updated + self.unchanged + self.older
+        """Valid rows: new, updates, repeats, rows older than what the store holds, and rows
+        a later row in the same file replaced."""
+        return self.new + self.updated + self.unchanged + self.older + self.superseded
 
     @property
     def rejected_total(self) -> int:
@@ -79,7 +81,10 @@ class IngestReport:
 
     def totals(self) -> dict[str, int]:
         """Read, accepted, new, updated, unchanged and rejected over all files."""
-        keys = ("read", "accepted", "new", "updated", "unchanged", "older", "rejected_total")
+        keys = (
+            "read", "accepted", "new", "updated", "unchanged", "older", "superseded",
+            "rejected_total",
+        )  # fmt: skip
         return {k.removesuffix("_total"): sum(getattr(f, k) for f in self.files) for k in keys}
 
     def rejected_by_reason(self) -> Counter[str]:
@@ -96,6 +101,7 @@ class IngestReport:
             f"Read {t['read']:,} rows: accepted {t['accepted']:,} (new {t['new']:,}, updated "
             f"{t['updated']:,}, unchanged {t['unchanged']:,}"
             + (f", older than stored {t['older']:,}" if t["older"] else "")
+            + (f", superseded in the same file {t['superseded']:,}" if t["superseded"] else "")
             + f"); rejected {t['rejected']:,}.",
         ]
         for reason, count in self.rejected_by_reason().most_common():
@@ -210,6 +216,7 @@ def ingest(
                 continue
             report.read = checked.read
             report.warnings = checked.warnings
+            report.superseded = checked.superseded
             report.rejected = dict(Counter(checked.rejected["reject_reason"]))
             if len(checked.rejected):
                 target = _write_rejects(store, path, checked.rejected, started, number)

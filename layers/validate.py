@@ -114,6 +114,7 @@ class Validated:
     rejected: pd.DataFrame
     read: int
     warnings: list[str]
+    superseded: int = 0  # valid rows replaced by a later row for the same incident in the file
 
 
 def resolve_columns(
@@ -285,7 +286,6 @@ def validate_incidents(
         },
         index=rows.index,
     )
-    _flag_duplicates(reason, accepted)
     notes = list(table.warnings) + _column_notes(cols, column_map)
     unknown_agency = given_agency.notna() & ~agency_known
     if unknown_agency.any():
@@ -312,13 +312,20 @@ def validate_incidents(
             f"{int(unknown_area.sum())} row(s) name a collaboration area that is not configured "
             f"({', '.join(names)}); their area was taken from the category instead."
         )
+    superseded = _superseded(reason, accepted)
     bad = pd.notna(reason)
     rejected = rows.loc[bad].copy()
     if table.geometry is not None:
         rejected["wkt"] = shapely.to_wkt(table.geometry.array[bad], rounding_precision=7)
     rejected["source_row"] = rows.index[bad] + 1
     rejected["reject_reason"] = reason[bad]
-    return Validated(accepted=accepted.loc[~bad], rejected=rejected, read=n, warnings=notes)
+    return Validated(
+        accepted=accepted.loc[~bad & ~superseded],
+        rejected=rejected,
+        read=n,
+        warnings=notes,
+        superseded=int(superseded.sum()),
+    )
 
 
 def _require_fields(table: IncidentTable, cols: dict[str, str], defaults: dict[str, str]) -> None:
@@ -516,13 +523,17 @@ def _location_reasons(
     return flagged, why
 
 
-def _flag_duplicates(reason: np.ndarray, accepted: pd.DataFrame) -> None:
-    """Within one file, the last row with an agency and incident_id wins; earlier ones are noted."""
+def _superseded(reason: np.ndarray, accepted: pd.DataFrame) -> np.ndarray:
+    """Valid rows followed by a later row for the same agency and incident_id in the file.
+
+    The last row wins, as a later row in an extract is a later state of the incident; the
+    earlier ones are valid data, counted as superseded rather than rejected.
+    """
     candidate = pd.isna(reason)
     keys = accepted.loc[candidate, ["agency", "incident_id"]]
-    earlier = keys.duplicated(keep="last").to_numpy()
-    idx = np.flatnonzero(candidate)[earlier]
-    reason[idx] = "superseded by a later row with the same agency and incident_id in this file"
+    superseded = np.zeros(len(accepted), dtype=bool)
+    superseded[np.flatnonzero(candidate)[keys.duplicated(keep="last").to_numpy()]] = True
+    return superseded
 
 
 def to_geodataframe(frame: pd.DataFrame) -> gpd.GeoDataFrame:

@@ -25,7 +25,7 @@ def test_demo_then_map_writes_a_self_contained_html(tmp_path):
                   "--store", tmp_path / "store")  # fmt: skip
     assert demo.returncode == 0, demo.stderr
     assert "SYNTHETIC" in demo.stdout
-    assert "accepted 2,000" in demo.stdout
+    assert "new 2,000" in demo.stdout
     out = tmp_path / "map.html"
     result = layers("map", "--store", tmp_path / "store", "--out", out, "--agency", "SAPS",
                     "--boundary", "ward", "--style", "choropleth")  # fmt: skip

@@ -38,7 +38,7 @@ def test_same_file_twice_adds_nothing(tmp_path, boundary_files):
     again = run(tmp_path / "store", [csv])
     assert again.totals() == {
         "read": 4, "accepted": 4, "new": 0, "updated": 0, "unchanged": 4, "older": 0,
-        "rejected": 0,
+        "superseded": 0, "rejected": 0,
     }  # fmt: skip
     assert current_version(tmp_path / "store") == version
     assert len(open_store(tmp_path / "store").incidents) == 4
@@ -211,3 +211,15 @@ def test_concurrent_ingests_into_one_store_keep_every_row(tmp_path, boundary_fil
     ]  # fmt: skip
     assert [proc.wait(timeout=120) for proc in procs] == [0, 0]
     assert len(open_store(store).incidents) == 4000
+
+
+def test_rows_superseded_in_a_file_are_accepted_not_rejected(tmp_path, boundary_files):
+    rows = incident_rows(incident_id=["1", "1", "2", "3"], agency=["SAPS"] * 4,
+                         category=["Murder", "Common assault", "Murder", "Murder"])  # fmt: skip
+    report = run(tmp_path / "store", [write_csv(tmp_path / "a.csv", rows)], boundary_files)
+    totals = report.totals()
+    assert (totals["read"], totals["accepted"], totals["new"]) == (4, 4, 3)
+    assert (totals["superseded"], totals["rejected"]) == (1, 0)
+    assert report.files[0].rejects_file is None
+    stored = open_store(tmp_path / "store").incidents.set_index("incident_id")
+    assert stored.loc["1", "category"] == "Common assault"
