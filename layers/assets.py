@@ -21,10 +21,8 @@ them into the page header and streamlit-folium loads every one of them into its 
 from __future__ import annotations
 
 import base64
-import os
 import re
 import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -38,6 +36,7 @@ from branca.element import CssLink, Element, Figure, JavascriptLink
 from folium.elements import JSCSSMixin
 
 from layers._errors import LayersError
+from layers.store import atomic_path
 
 AssetMode = Literal["served", "inline"]
 ElementT = TypeVar("ElementT", bound=Element)
@@ -155,16 +154,8 @@ def _leaflet_dist(root: Path) -> Path:
 
 
 def _atomic_copy(source: Path, dest: Path) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out, source.open("rb") as src:
-            shutil.copyfileobj(src, out)
-        os.chmod(temp_name, 0o644)  # mkstemp makes 0600; the web server may run as another user
-        os.replace(temp_name, dest)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(source, tmp)
     return dest
 
 

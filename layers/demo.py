@@ -17,10 +17,8 @@ import contextlib
 import dataclasses
 import datetime
 import json
-import os
 import sqlite3
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
@@ -33,6 +31,7 @@ from pyproj import Transformer
 from layers._errors import InputFileError
 from layers.ingest import IngestReport, Progress, ingest
 from layers.settings import METRIC_CRS, WGS84
+from layers.store import atomic_path
 
 __all__ = [
     "AGENCIES",
@@ -999,23 +998,8 @@ def _with_updates(rng: np.random.Generator, rows: pd.DataFrame, n: int) -> tuple
 # --- writing -------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _atomic(target: Path) -> Iterator[Path]:
-    """A temporary path next to ``target`` that replaces it when the block succeeds.
-
-    Same directory, so ``os.replace`` is an atomic rename: readers see the old file or the
-    new one, never half of one. The suffix is kept because GDAL picks drivers by extension.
-    """
-    tmp = target.with_name(f".{target.stem}.{uuid.uuid4().hex}.tmp{target.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _write_precincts(frame: gpd.GeoDataFrame, path: Path, *, end: datetime.date) -> Path:
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         pyogrio.write_dataframe(
             frame, tmp, layer="precincts", driver="GPKG", promote_to_multi=True,
             layer_options={"IDENTIFIER": "SYNTHETIC demo precincts",
@@ -1029,7 +1013,7 @@ def _write_precincts(frame: gpd.GeoDataFrame, path: Path, *, end: datetime.date)
 
 
 def _write_wards(frame: gpd.GeoDataFrame, path: Path) -> Path:
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         # The layer name and DESCRIPTION become the top-level "name" and "description" members.
         pyogrio.write_dataframe(
             frame, tmp, layer="SYNTHETIC demo wards", driver="GeoJSON", promote_to_multi=True,
@@ -1039,13 +1023,13 @@ def _write_wards(frame: gpd.GeoDataFrame, path: Path) -> Path:
 
 
 def _write_csv(rows: pd.DataFrame, path: Path) -> Path:
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         rows.to_csv(tmp, index=False, columns=list(INCIDENT_COLUMNS), lineterminator="\n")
     return path
 
 
 def _write_text(path: Path, text: str) -> None:
-    with _atomic(path) as tmp:
+    with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8", newline="\n")
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -11,7 +9,7 @@ import pandas as pd
 
 from layers._errors import InputFileError
 from layers.settings import LOCAL_TZ
-from layers.store import readable_mode
+from layers.store import atomic_path
 
 EXPORT_COLUMNS = (
     "incident_id", "agency", "category", "collaboration_area", "occurred_at", "reported_at",
@@ -78,23 +76,14 @@ def export_incidents(incidents: gpd.GeoDataFrame, out: Path | str) -> Path:
             f"Cannot export to {out.name}: use a file ending in {', '.join(EXPORT_SUFFIXES)}."
         )
     table = export_table(incidents)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=suffix, dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(out) as tmp:
         if suffix == ".csv":
             plain = pd.DataFrame(table.drop(columns=table.geometry.name))
             neutralise_formulas(plain).to_csv(tmp, index=False, encoding="utf-8")
         elif suffix == ".parquet":
             table.to_parquet(tmp, index=False)
         else:
-            tmp.unlink()  # GDAL refuses to overwrite a file it did not create
             driver = "GPKG" if suffix == ".gpkg" else "GeoJSON"
             layer = {"layer": "incidents"} if driver == "GPKG" else {}
             table.to_file(tmp, driver=driver, engine="pyogrio", **layer)
-        os.chmod(tmp, readable_mode())
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
     return out

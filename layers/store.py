@@ -167,21 +167,31 @@ def _prepare_incidents(incidents: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out
 
 
-def write_text_atomic(target: Path, text: str) -> None:
-    """Write ``text`` to ``target`` through a temporary file and an atomic rename."""
+@contextlib.contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """A temporary path beside ``target`` that replaces it when the block succeeds.
+
+    Same folder, so ``os.replace`` is an atomic rename: readers see the old file or the new
+    one, never half of one, and a failed write leaves the old file as it was. The suffix is
+    kept because GDAL picks its driver by extension. The new file is flushed to disk and gets
+    the mode a new file gets under the process umask.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    tmp = target.with_name(f".{target.stem}.{uuid.uuid4().hex}.tmp{target.suffix}")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
+        yield tmp
+        with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.chmod(tmp, readable_mode())
         os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_text_atomic(target: Path, text: str) -> None:
+    """Write ``text`` to ``target`` atomically (see :func:`atomic_path`)."""
+    with atomic_path(Path(target)) as tmp:
+        tmp.write_text(text, encoding="utf-8", newline="")
 
 
 def _read_umask() -> int:

@@ -116,6 +116,12 @@ def test_map_renders_offline_with_no_request_leaving_localhost(server):
     assert n_areas >= 50  # the demo's ~60 precincts are drawn
 
 
+def _wait_until_idle(page) -> None:
+    """Wait until Streamlit has finished the current run (its "Running" widget is gone)."""
+    page.wait_for_timeout(300)  # let a rerun triggered just now start
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=30_000)
+
+
 def _is_local(url: str) -> bool:
     parsed = urlparse(url)
     if parsed.scheme in ("data", "blob", "about", "chrome-extension"):
@@ -144,9 +150,15 @@ def test_upload_validates_and_offers_rejected_rows(server, tmp_path):
         # The demo store is synthetic: uploads make a store of their own, with boundaries.
         page.get_by_text("your files go to a store of their own").wait_for(timeout=30_000)
         inputs = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
-        inputs.nth(0).set_input_files(upload)
-        inputs.nth(1).set_input_files(folder / "files" / "precincts.gpkg")
-        inputs.nth(2).set_input_files(folder / "files" / "wards.geojson")
+        chips = page.locator('[data-testid="stFileChipName"]')
+        files = (upload, folder / "files" / "precincts.gpkg", folder / "files" / "wards.geojson")
+        for n, path in enumerate(files):
+            # One at a time, each once the app is idle: every upload reruns the app, and a file
+            # set on an uploader the rerun is redrawing can be dropped by the browser.
+            _wait_until_idle(page)
+            inputs.nth(n).set_input_files(path)
+            expect(chips).to_have_count(n + 1, timeout=30_000)
+        expect(page.locator('[data-testid="stFileChipIconSpinner"]')).to_have_count(0)
         page.get_by_role("button", name="Validate and load").click()
         page.get_by_text("2 of 4 rows were rejected").wait_for(timeout=60_000)
         report = page.locator('[data-testid="stCode"]').last.inner_text()
