@@ -8,8 +8,11 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
+
 from layers._errors import LayersError
-from layers.filters import IncidentFilter, parse_hours
+from layers.filters import FILTER_COLUMNS, IncidentFilter, apply_filter, parse_hours, unknown_values
+from layers.store import StoreSnapshot, open_store
 
 DEFAULT_DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
 
@@ -116,6 +119,24 @@ def filter_from_args(args: argparse.Namespace) -> IncidentFilter:
         raise LayersError(str(err)) from err
 
 
+FLAGS = {"agencies": "--agency", "areas": "--area", "categories": "--category",
+         "precincts": "--precinct", "wards": "--ward"}  # fmt: skip
+
+
+def _filtered(store: Path, flt: IncidentFilter) -> tuple[StoreSnapshot, pd.DataFrame]:
+    """Open the store and filter it, refusing filter values that match nothing stored."""
+    snapshot = open_store(store)
+    for name, values in unknown_values(snapshot.incidents, flt).items():
+        column = snapshot.incidents[FILTER_COLUMNS[name]].astype(str)
+        choices = sorted(column.unique())
+        hint = ", ".join(choices[:12]) + (" …" if len(choices) > 12 else "")
+        raise LayersError(
+            f"{FLAGS[name]} {', '.join(values)}: no stored incident has that value "
+            f"(values are case-sensitive). Stored values: {hint}."
+        )
+    return snapshot, apply_filter(snapshot.incidents, flt)
+
+
 def _pairs(items: Sequence[str], flag: str) -> dict[str, str]:
     pairs = {}
     for item in items:
@@ -171,12 +192,9 @@ def _run_ingest(args: argparse.Namespace) -> int:
 
 def _run_export(args: argparse.Namespace) -> int:
     from layers.export import export_incidents
-    from layers.filters import apply_filter
-    from layers.store import open_store
 
     flt = filter_from_args(args)
-    snapshot = open_store(args.store)
-    rows = apply_filter(snapshot.incidents, flt)
+    _, rows = _filtered(args.store, flt)
     out = export_incidents(rows, args.out)
     print(f"Wrote {len(rows):,} incidents ({flt.describe()}) to {out}.")
     return 0
@@ -184,13 +202,13 @@ def _run_export(args: argparse.Namespace) -> int:
 
 def _run_map(args: argparse.Namespace) -> int:
     from layers.assets import standalone_html
-    from layers.store import open_store, write_text_atomic
+    from layers.store import write_text_atomic
     from layers.view import prepare_map
     from layers.webmap import build_map
 
     flt = filter_from_args(args)
-    snapshot = open_store(args.store)
-    data = prepare_map(snapshot, flt, boundary=args.boundary)
+    snapshot, rows = _filtered(args.store, flt)
+    data = prepare_map(snapshot, flt, boundary=args.boundary, filtered=rows)
     fmap = build_map(
         data.areas, data.heat, area_label=args.boundary.capitalize(), style=args.style,
         tiles=args.tiles, center=data.center, zoom=data.zoom, synthetic=snapshot.synthetic,

@@ -153,13 +153,7 @@ def filter_mask(incidents: pd.DataFrame, flt: IncidentFilter) -> np.ndarray:
     numpy.ndarray
     """
     mask = np.ones(len(incidents), dtype=bool)
-    for name, column in (
-        ("agencies", "agency"),
-        ("areas", "collaboration_area"),
-        ("categories", "category"),
-        ("precincts", "precinct"),
-        ("wards", "ward"),
-    ):
+    for name, column in FILTER_COLUMNS.items():
         if wanted := getattr(flt, name):
             mask &= incidents[column].isin(wanted).to_numpy()
     if flt.since or flt.until or flt.hours:
@@ -175,6 +169,34 @@ def filter_mask(incidents: pd.DataFrame, flt: IncidentFilter) -> np.ndarray:
                 (hour >= start) & (hour < end) if start < end else (hour >= start) | (hour < end)
             )
     return mask
+
+
+FILTER_COLUMNS = {
+    "agencies": "agency",
+    "areas": "collaboration_area",
+    "categories": "category",
+    "precincts": "precinct",
+    "wards": "ward",
+}
+
+
+def unknown_values(incidents: pd.DataFrame, flt: IncidentFilter) -> dict[str, list[str]]:
+    """Filter values that match nothing stored, by filter field (a typo filters everything out).
+
+    Returns
+    -------
+    dict
+        ``{field: [value, ...]}`` for every field with unknown values; empty when all match.
+    """
+    unknown = {}
+    for name, column in FILTER_COLUMNS.items():
+        wanted = getattr(flt, name)
+        if wanted:
+            stored = set(incidents[column].astype(str).unique())
+            missing = [v for v in wanted if v not in stored]
+            if missing:
+                unknown[name] = missing
+    return unknown
 
 
 def apply_filter(incidents: pd.DataFrame, flt: IncidentFilter) -> pd.DataFrame:

@@ -380,13 +380,22 @@ def _clean_polygons(
     if invalid.any():
         geoms = np.where(invalid, _polygonal(shapely.make_valid(geoms)), geoms)
         notes.append(f"{path.name}: repaired {int(invalid.sum())} invalid {kind} polygon(s).")
-    names = frame[field_name].astype(str).str.strip()
+    names = _as_text(frame[field_name])
     areas = gpd.GeoDataFrame({"name": names.to_numpy()}, geometry=list(geoms), crs=frame.crs)
     if not names.is_unique:
         dupes = sorted(names[names.duplicated()].unique())
         notes.append(f"{path.name}: merged {kind}s sharing a name: {', '.join(dupes[:10])}.")
         areas = areas.dissolve(by="name", as_index=False)
     return areas.sort_values("name", key=_natural_key).reset_index(drop=True)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Area names as text; whole-number floats (ward 9 read as 9.0) lose their ".0"."""
+    if pd.api.types.is_float_dtype(values.dtype):
+        whole = values.dropna()
+        if (whole == np.floor(whole)).all():
+            values = values.astype("Int64")
+    return values.astype(str).str.strip()
 
 
 def _polygonal(geoms: np.ndarray) -> np.ndarray:

@@ -90,6 +90,8 @@ class Extent:
 
     @classmethod
     def of(cls, bounds: np.ndarray | tuple[float, ...], *, margin_km: float = 50.0) -> Extent:
+        if not margin_km >= 0:
+            raise InputFileError(f"The margin must be 0 km or more, not {margin_km:g} km.")
         minx, miny, maxx, maxy = (float(b) for b in bounds)
         return cls(minx, miny, maxx, maxy, margin_km)
 
@@ -402,6 +404,8 @@ def parse_times(values: pd.Series, *, now: pd.Timestamp | None) -> tuple[pd.Seri
         times = times.dt.tz_convert("UTC")
     else:
         text = values.astype("string").str.strip()
+        # Shapefiles and some exports write dates as 2025/01/31; ISO 8601 wants 2025-01-31.
+        text = text.str.replace(r"^(\d{4})/(\d{1,2})/(\d{1,2})", r"\1-\2-\3", regex=True)
         aware = text.str.contains(_AWARE, na=False) & text.str.contains(r"\d[T ]\d", na=False)
         # Parse at microsecond resolution so that far-off years can be recognised, not crash.
         times = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us, UTC]")

@@ -71,3 +71,13 @@ def test_cli_reports_errors_without_traceback(tmp_path, capsys):
     code = main(["export", "--store", str(tmp_path / "none"), "--out", str(tmp_path / "x.csv")])
     assert code == 1
     assert "No incident store" in capsys.readouterr().err
+
+
+def test_cli_refuses_filter_values_that_match_nothing(store, tmp_path, capsys):
+    code = main(["export", "--store", str(store), "--out", str(tmp_path / "x.csv"),
+                 "--agency", "saps"])  # fmt: skip
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "--agency saps: no stored incident has that value" in err
+    assert "SAPS" in err
+    assert not (tmp_path / "x.csv").exists()

@@ -165,3 +165,18 @@ def test_shapefile_incident_ids_match_csv_ids(tmp_path, taxonomy, extent):
     assert pd.api.types.is_float_dtype(table.rows["incident_id"].dtype)
     result = validate_incidents(table, taxonomy=taxonomy, extent=extent)
     assert result.accepted["incident_id"].tolist() == ["101", "103"]
+
+
+def test_float_ward_numbers_become_plain_names(tmp_path):
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from layers.sources import read_boundaries
+
+    frame = gpd.GeoDataFrame(
+        {"WARD_NO": [9.0, 10.0]}, geometry=[box(18, -34, 18.1, -33.9), box(18.1, -34, 18.2, -33.9)],
+        crs="EPSG:4326",
+    )  # fmt: skip
+    frame.to_file(tmp_path / "w.gpkg")
+    layer = read_boundaries(tmp_path / "w.gpkg", kind="ward", name_field="WARD_NO")
+    assert layer.areas["name"].tolist() == ["9", "10"]

@@ -229,3 +229,16 @@ def test_agency_spellings_are_recognised_and_unknown_ones_noted(taxonomy, extent
     assert any(
         "not recognised, kept as written: Bobs Security (2 rows)" in w for w in result.warnings
     )
+
+
+def test_slash_dates_from_shapefiles_are_read():
+    times, reasons = parse_times(pd.Series(["2025/01/31 10:00:00", "2025/1/2"]), now=None)
+    assert reasons.isna().all()
+    assert times.dt.strftime("%Y-%m-%d %H:%M").tolist() == ["2025-01-31 08:00", "2025-01-01 22:00"]
+
+
+def test_negative_margin_is_refused():
+    from layers.validate import Extent
+
+    with pytest.raises(InputFileError, match="0 km or more"):
+        Extent.of((18, -34, 18.2, -33.9), margin_km=-100)
