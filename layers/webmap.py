@@ -11,6 +11,7 @@ tooltip, legend and layer-control text into the page with ``innerHTML``.
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from typing import Literal
 
 import folium
@@ -68,6 +69,8 @@ def build_map(
     layer_control: bool = True,
     title: str | None = None,
     synthetic: bool = False,
+    hotspots: gpd.GeoDataFrame | None = None,
+    hotspot_method: HotspotMethod = "gistar",
     assets: AssetMode = "served",
 ) -> folium.Map:
     """Build the incident map: areas, heat, legend, layer control, offline assets.
@@ -106,6 +109,10 @@ def build_map(
         Shown at the top of the map.
     synthetic : bool, default False
         Show a "SYNTHETIC DEMO DATA" banner.
+    hotspots : geopandas.GeoDataFrame, optional
+        Hotspot cells or polygons to draw above the heat (see :func:`hotspot_layer`).
+    hotspot_method : {"gistar", "kde", "emerging"}
+        Which analysis ``hotspots`` came from: sets colours, tooltips and legend.
     assets : {"served", "inline"}, default "served"
         How Leaflet is loaded: from the app (``/app/static/vendor/``) or inlined in the page
         (for a standalone file; see :func:`layers.assets.standalone_html`).
@@ -146,6 +153,11 @@ def build_map(
         style=style,
         heat=heat is not None if heat_legend is None else heat_legend,
     )
+    if hotspots is not None:
+        hotspot_layer(hotspots, method=hotspot_method).add_to(m)
+        key = {"gistar": "gi_bin", "emerging": "category"}.get(hotspot_method)
+        present = sorted(set(hotspots[key])) if key in hotspots.columns else ()
+        legend += hotspot_legend_html(hotspot_method, present)
     _Legend(legend).add_to(m)
     if title or synthetic:
         _Banner(_banner_html(title, synthetic=synthetic)).add_to(m)
@@ -293,6 +305,128 @@ def heat_layer(
     group = folium.FeatureGroup(name=html.escape(name))
     layer.add_to(group)
     return apply_offline_assets(group, mode="served")
+
+
+GI_BIN_STYLE: dict[int, tuple[str, str]] = {
+    # Esri's Hot Spot Analysis renderer: Gi_Bin -> (colour, label).
+    3: ("#d62f27", "Hot spot, 99 % confidence"),
+    2: ("#ed7551", "Hot spot, 95 % confidence"),
+    1: ("#fab984", "Hot spot, 90 % confidence"),
+    -1: ("#c0ccbe", "Cold spot, 90 % confidence"),
+    -2: ("#849eba", "Cold spot, 95 % confidence"),
+    -3: ("#4575b5", "Cold spot, 99 % confidence"),
+}
+EMERGING_STYLE: dict[str, str] = {
+    "new hot spot": "#7f0000",
+    "consecutive hot spot": "#b30000",
+    "intensifying hot spot": "#e34a33",
+    "persistent hot spot": "#fc8d59",
+    "diminishing hot spot": "#fdbb84",
+    "sporadic hot spot": "#fdd49e",
+    "oscillating hot spot": "#d7a1c4",
+    "historical hot spot": "#969696",
+    "new cold spot": "#08306b",
+    "consecutive cold spot": "#08519c",
+    "intensifying cold spot": "#2171b5",
+    "persistent cold spot": "#4292c6",
+    "diminishing cold spot": "#6baed6",
+    "sporadic cold spot": "#9ecae1",
+    "oscillating cold spot": "#c6dbef",
+    "historical cold spot": "#bdbdbd",
+}
+HotspotMethod = Literal["gistar", "kde", "emerging"]
+_HOTSPOT_TOOLTIPS: dict[str, list[tuple[str, str]]] = {
+    "gistar": [("count", "Incidents"), ("gi_z", "Gi* z"), ("gi_p", "p"),
+               ("gi_p_fdr", "p (FDR)"), ("gi_bin", "Gi bin")],
+    "emerging": [("category", "Category"), ("count", "Incidents"), ("trend_z", "Trend z"),
+                 ("trend_p", "Trend p"), ("hot_steps", "Hot periods")],
+    "kde": [("rank", "Rank"), ("peak_density", "Peak per km²"), ("area_km2", "Area km²")],
+}  # fmt: skip
+
+
+def hotspot_layer(hotspots: gpd.GeoDataFrame, *, method: HotspotMethod) -> folium.FeatureGroup:
+    """Draw hotspot cells or polygons, coloured by Gi* bin, emerging category or KDE rank.
+
+    Only what is significant is drawn (Gi* bins other than 0, cells with an emerging-hot-spot
+    category, KDE hotspot polygons), which keeps the page small at tens of thousands of cells.
+
+    Parameters
+    ----------
+    hotspots : geopandas.GeoDataFrame
+        Output of the hotspot analysis with the columns its method produces, in any CRS.
+    method : {"gistar", "kde", "emerging"}
+
+    Returns
+    -------
+    folium.FeatureGroup
+    """
+    if method not in _HOTSPOT_TOOLTIPS:
+        raise ValueError(f"`method` must be one of {', '.join(_HOTSPOT_TOOLTIPS)}, not {method!r}.")
+    frame = hotspots
+    if method == "gistar":
+        frame = frame[frame["gi_bin"] != 0]
+    elif method == "emerging":
+        frame = frame[frame["category"].isin(list(EMERGING_STYLE))]
+    fields = [(c, label) for c, label in _HOTSPOT_TOOLTIPS[method] if c in frame.columns]
+    frame = frame[[c for c, _ in fields] + [frame.geometry.name]].to_crs(WGS84)
+    frame = frame.set_geometry(shapely.set_precision(frame.geometry.array, 10**-COORD_DECIMALS))
+    for column in frame.columns:
+        if pd.api.types.is_float_dtype(frame[column].dtype):
+            frame[column] = frame[column].round(4)
+    group = folium.FeatureGroup(name={"gistar": "Gi* hot and cold spots",
+                                      "kde": "KDE hotspots",
+                                      "emerging": "Emerging hot spots"}[method])  # fmt: skip
+    if frame.empty:
+        return group
+    max_rank = int(frame["rank"].max()) if method == "kde" else 1
+
+    def style_function(feature: dict) -> dict:
+        props = feature["properties"]
+        if method == "gistar":
+            colour = GI_BIN_STYLE[int(props["gi_bin"])][0]
+        elif method == "emerging":
+            colour = EMERGING_STYLE[props["category"]]
+        else:
+            colour = "#bd0026"
+        opacity = 0.75 if method != "kde" else 0.85 - 0.5 * (props["rank"] - 1) / max(max_rank, 1)
+        return {"color": colour, "weight": 0.6, "fillColor": colour, "fillOpacity": opacity}
+
+    if "category" in frame.columns:
+        frame["category"] = frame["category"].map(html.escape)
+    folium.GeoJson(
+        frame.to_geo_dict(drop_id=True),
+        style_function=style_function,
+        tooltip=folium.GeoJsonTooltip(
+            fields=[c for c, _ in fields],
+            aliases=[label for _, label in fields],
+            localize=True,
+            sticky=True,
+            style="font: 13px/1.35 system-ui, sans-serif;",
+        ),
+        control=False,
+    ).add_to(group)
+    return group
+
+
+def hotspot_legend_html(method: HotspotMethod, present: Sequence[object] = ()) -> str:
+    """Legend rows for a hotspot layer; ``present`` limits them to the classes on the map."""
+    if method == "gistar":
+        rows = [(colour, label) for b, (colour, label) in GI_BIN_STYLE.items()
+                if not present or b in present]  # fmt: skip
+        title = "Getis-Ord Gi* (FDR-corrected)"
+    elif method == "emerging":
+        rows = [(colour, name.capitalize()) for name, colour in EMERGING_STYLE.items()
+                if not present or name in present]  # fmt: skip
+        title = "Emerging hot spots"
+    else:
+        rows = [("#bd0026", "KDE hotspot (darker = higher rank)")]
+        title = "Kernel density hotspots"
+    items = "".join(
+        f'<div class="cct-legend-row"><span class="cct-swatch" style="background:{colour}">'
+        f"</span>{html.escape(label)}</div>"
+        for colour, label in rows
+    )
+    return f'<div class="cct-legend-title">{html.escape(title)}</div>{items}'
 
 
 def choropleth_classes(
