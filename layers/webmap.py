@@ -366,7 +366,7 @@ def hotspot_layer(hotspots: gpd.GeoDataFrame, *, method: HotspotMethod) -> foliu
     if method == "gistar":
         frame = frame[frame["gi_bin"] != 0]
     elif method == "emerging":
-        frame = frame[frame["category"].isin(list(EMERGING_STYLE))]
+        frame = frame[frame["category"].str.lower().isin(list(EMERGING_STYLE))]
     fields = [(c, label) for c, label in _HOTSPOT_TOOLTIPS[method] if c in frame.columns]
     frame = frame[[c for c, _ in fields] + [frame.geometry.name]].to_crs(WGS84)
     frame = frame.set_geometry(shapely.set_precision(frame.geometry.array, 10**-COORD_DECIMALS))
@@ -385,7 +385,7 @@ def hotspot_layer(hotspots: gpd.GeoDataFrame, *, method: HotspotMethod) -> foliu
         if method == "gistar":
             colour = GI_BIN_STYLE[int(props["gi_bin"])][0]
         elif method == "emerging":
-            colour = EMERGING_STYLE[props["category"]]
+            colour = EMERGING_STYLE[props["category"].lower()]
         else:
             colour = "#bd0026"
         opacity = 0.75 if method != "kde" else 0.85 - 0.5 * (props["rank"] - 1) / max(max_rank, 1)
@@ -415,8 +415,9 @@ def hotspot_legend_html(method: HotspotMethod, present: Sequence[object] = ()) -
                 if not present or b in present]  # fmt: skip
         title = "Getis-Ord Gi* (FDR-corrected)"
     elif method == "emerging":
+        shown = {str(p).lower() for p in present}
         rows = [(colour, name.capitalize()) for name, colour in EMERGING_STYLE.items()
-                if not present or name in present]  # fmt: skip
+                if not present or name in shown]  # fmt: skip
         title = "Emerging hot spots"
     else:
         rows = [("#bd0026", "KDE hotspot (darker = higher rank)")]
