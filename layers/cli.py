@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from layers._errors import LayersError
+from layers.analysis import HotspotParams
 from layers.filters import FILTER_COLUMNS, IncidentFilter, apply_filter, parse_hours, unknown_values
 from layers.store import StoreSnapshot, open_store
 
@@ -82,9 +83,72 @@ def _parser() -> argparse.ArgumentParser:
     add_filter_arguments(map_)
     map_.set_defaults(run=_run_map)
 
+    hotspots = commands.add_parser("hotspots", help="find hotspots and export them for GIS")
+    hotspots.add_argument("--store", type=Path, required=True)
+    hotspots.add_argument(
+        "--out", type=Path, required=True, help="FILE.zip (Shapefile), .gpkg or .geojson"
+    )
+    hotspots.add_argument("--method", choices=("gistar", "kde", "emerging"), default="gistar")
+    add_hotspot_arguments(hotspots)
+    add_filter_arguments(hotspots)
+    hotspots.set_defaults(run=_run_hotspots)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="how well earlier hotspots caught later incidents"
+    )
+    evaluate.add_argument("--store", type=Path, required=True)
+    evaluate.add_argument(
+        "--split",
+        type=date.fromisoformat,
+        required=True,
+        help="first day scored, YYYY-MM-DD; hotspots are fitted before it",
+    )
+    evaluate.add_argument("--csv", type=Path, help="also write the table to this CSV file")
+    add_hotspot_arguments(evaluate)
+    add_filter_arguments(evaluate)
+    evaluate.set_defaults(run=_run_evaluate)
+
     assets = commands.add_parser("assets", help="copy Leaflet and plugins into static/vendor")
     assets.set_defaults(run=_run_assets)
     return parser
+
+
+def add_hotspot_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by ``hotspots`` and ``evaluate``."""
+    group = parser.add_argument_group("hotspot options")
+    group.add_argument(
+        "--cell-m", type=float, help="grid cell size in metres (default: from the data)"
+    )
+    group.add_argument("--shape", choices=("hex", "square"), default="hex", help="grid cell shape")
+    group.add_argument(
+        "--area-share",
+        type=float,
+        default=0.03,
+        help="share of the study area hotspots cover, for KDE and evaluate (0.03)",
+    )
+    group.add_argument(
+        "--bandwidth-m", type=float, help="KDE bandwidth in metres (default: cross-validated)"
+    )
+    group.add_argument(
+        "--freq", choices=("M", "W"), default="M", help="emerging hot spot time step"
+    )
+    group.add_argument(
+        "--study-area",
+        choices=("ward", "precinct"),
+        default="ward",
+        help="boundary layer whose polygons holding incidents form the study area",
+    )
+
+
+def _hotspot_params(args: argparse.Namespace) -> HotspotParams:
+    try:
+        return HotspotParams(
+            method=getattr(args, "method", "gistar"), cell_m=args.cell_m, shape=args.shape,
+            area_share=args.area_share, bandwidth_m=args.bandwidth_m, freq=args.freq,
+            study_area=args.study_area,
+        )  # fmt: skip
+    except ValueError as err:
+        raise LayersError(str(err)) from err
 
 
 def add_filter_arguments(parser: argparse.ArgumentParser) -> None:
@@ -217,6 +281,56 @@ def _run_map(args: argparse.Namespace) -> int:
     write_text_atomic(args.out, standalone_html(fmap))
     print(f"Wrote a map of {data.incidents:,} incidents ({flt.describe()}) to {args.out}.")
     return 0
+
+
+def _run_hotspots(args: argparse.Namespace) -> int:
+    from layers.analysis import run_hotspots
+    from layers.hotspot_export import export_hotspots, provenance_block
+
+    flt = filter_from_args(args)
+    snapshot, _ = _filtered(args.store, flt)
+    result = run_hotspots(snapshot, flt, _hotspot_params(args))
+    provenance = provenance_block(
+        method=result.method, parameters=result.parameters, filters=flt.describe(),
+        period=result.period, data_source=_data_source(snapshot),
+        store_version=snapshot.version, explanation=result.explanation,
+    )  # fmt: skip
+    out = export_hotspots(result.layer, args.out, provenance=provenance)
+    print(result.explanation)
+    print(
+        f"Wrote {len(result.layer):,} {result.method} features from {result.incidents:,} "
+        f"incidents ({flt.describe()}) to {out}."
+    )
+    return 0
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from layers.evaluate import evaluate_hotspots
+    from layers.store import write_frame_atomic
+
+    flt = filter_from_args(args)
+    snapshot, _ = _filtered(args.store, flt)
+    table = evaluate_hotspots(
+        snapshot, flt, split=args.split, area_share=args.area_share, params=_hotspot_params(args)
+    )
+    print(
+        f"Hotspots fitted before {args.split}, scored on incidents from then on "
+        f"({flt.describe()}); each method covers about {args.area_share:.0%} of the area."
+    )
+    print(table.to_string(index=False))
+    if args.csv:
+        write_frame_atomic(table, args.csv)
+    return 0
+
+
+def _data_source(snapshot: StoreSnapshot) -> str:
+    meta = snapshot.meta
+    kind = "SYNTHETIC demo data" if snapshot.synthetic else "incident store"
+    sources = ", ".join(map(str, meta.get("incident_sources", [])[:10]))
+    return (
+        f"{kind} at {snapshot.path}; precincts: {meta.get('precinct_source')}; wards: "
+        f"{meta.get('ward_source')}; incident files: {sources}"
+    )
 
 
 def _run_assets(args: argparse.Namespace) -> int:

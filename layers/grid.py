@@ -497,6 +497,12 @@ def distance_band(
     return sparse.csr_array((np.ones(i.size), (i, j)), shape=(n, n))
 
 
+def to_metric(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Project WGS84 longitude/latitude to :data:`METRIC_CRS` metres (x, y)."""
+    x, y = _to_metric().transform(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float))
+    return np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+
+
 @functools.cache
 def _to_metric() -> Transformer:
     # Built once per process: pyproj Transformers are thread-safe since pyproj 3.1.

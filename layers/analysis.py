@@ -1,0 +1,201 @@
+"""Running a hotspot analysis on a store: grid, method, areas, summary and provenance.
+
+The statistics live in :mod:`layers.grid`, :mod:`layers.hotspots` and :mod:`layers.kde`; this
+module chooses their inputs from a store and a filter, so the CLI and the dashboard run the
+same analysis.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from layers.filters import IncidentFilter, apply_filter
+from layers.grid import Grid, assign_cells, cell_counts, default_cell_size, make_grid, to_metric
+from layers.hotspots import HotspotError, emerging_hotspots, gi_star
+from layers.join import OUTSIDE, assign_areas
+from layers.kde import hotspot_mask, kde_hotspots, kde_surface, points_in_hotspots
+from layers.settings import LOCAL_TZ, METRIC_CRS, WGS84
+from layers.store import StoreSnapshot
+
+Method = Literal["gistar", "kde", "emerging"]
+METHODS: dict[str, str] = {
+    "gistar": "Getis-Ord Gi* hot and cold spots",
+    "kde": "Kernel density hotspots",
+    "emerging": "Emerging hot spots",
+}
+
+
+@dataclass(frozen=True)
+class HotspotParams:
+    """How to run a hotspot analysis. ``None`` means "choose from the data".
+
+    Attributes
+    ----------
+    method : {"gistar", "kde", "emerging"}
+    cell_m : float, optional
+        Grid cell size in metres (Gi* and emerging); a Moran's I peak search when None.
+    shape : {"hex", "square"}
+    area_share : float
+        Share of the study area a KDE hotspot map covers (default 3 %).
+    bandwidth_m : float, optional
+        KDE bandwidth in metres; cross-validated when None.
+    freq : {"M", "W"}
+        Time step of the emerging hot spot analysis: months or weeks.
+    study_area : {"ward", "precinct"}
+        Which boundary layer's polygons, those holding any stored incident, form the area.
+    """
+
+    method: Method = "gistar"
+    cell_m: float | None = None
+    shape: Literal["hex", "square"] = "hex"
+    area_share: float = 0.03
+    bandwidth_m: float | None = None
+    freq: Literal["M", "W"] = "M"
+    study_area: Literal["ward", "precinct"] = "ward"
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"`method` must be one of {', '.join(METHODS)}, not {self.method!r}.")
+        if not 0 < self.area_share < 1:
+            raise ValueError(f"`area_share` must be between 0 and 1, not {self.area_share}.")
+
+
+@dataclass(frozen=True)
+class HotspotResult:
+    """A hotspot layer with what it means and where it came from."""
+
+    method: Method
+    layer: gpd.GeoDataFrame
+    by_area: pd.DataFrame
+    explanation: str
+    parameters: dict[str, object] = field(default_factory=dict)
+    incidents: int = 0
+    period: str = ""
+
+
+def study_area(snapshot: StoreSnapshot, *, by: str = "ward") -> gpd.GeoDataFrame:
+    """The polygons of one boundary layer that hold at least one stored incident.
+
+    Using all stored incidents, not the filtered ones, keeps the area (and so every share of
+    it) fixed while filters change. A provincial precinct layer is cut down to where the data
+    is; a store with no incidents uses the whole layer.
+    """
+    areas = getattr(snapshot, f"{by}s")
+    held = set(snapshot.incidents[by].astype(str).unique()) - {OUTSIDE}
+    used = areas[areas["name"].isin(held)]
+    return (used if not used.empty else areas)[["name", "geometry"]]
+
+
+def analysis_grid(
+    snapshot: StoreSnapshot, rows: pd.DataFrame, params: HotspotParams
+) -> tuple[Grid, str]:
+    """The grid for an analysis and why its cells have their size."""
+    area = study_area(snapshot, by=params.study_area)
+    if params.cell_m is not None:
+        cell_m, why = float(params.cell_m), f"Cells of {params.cell_m:g} m, as chosen."
+    else:
+        cell_m, why = default_cell_size(rows["lon"].to_numpy(), rows["lat"].to_numpy(), area)
+    return make_grid(area, cell_m=cell_m, shape=params.shape), why
+
+
+def run_hotspots(
+    snapshot: StoreSnapshot, flt: IncidentFilter, params: HotspotParams
+) -> HotspotResult:
+    """Run one hotspot analysis on the filtered incidents of a store.
+
+    Parameters
+    ----------
+    snapshot : StoreSnapshot
+    flt : IncidentFilter
+    params : HotspotParams
+
+    Returns
+    -------
+    HotspotResult
+        The layer (in :data:`METRIC_CRS`, with ``precinct`` and ``ward`` of each cell or
+        polygon), hot cells and incidents inside them per precinct and ward, and the reasoning
+        behind the cell size or bandwidth.
+    """
+    rows = apply_filter(snapshot.incidents, flt)
+    if rows.empty:
+        raise HotspotError("No incidents match the filters: widen them to find hotspots.")
+    lon, lat = rows["lon"].to_numpy(), rows["lat"].to_numpy()
+    parameters: dict[str, object] = {"study_area": f"{params.study_area}s holding incidents"}
+    if params.method == "kde":
+        area = study_area(snapshot, by=params.study_area)
+        x, y = to_metric(lon, lat)
+        surface = kde_surface(x, y, area, bandwidth_m=params.bandwidth_m)
+        layer = kde_hotspots(surface, area_share=params.area_share)
+        inside = points_in_hotspots(
+            surface, hotspot_mask(surface, area_share=params.area_share), x, y
+        )
+        explanation = surface.reason
+        parameters |= {"bandwidth_m": surface.bandwidth_m, "pixel_m": surface.pixel_m,
+                       "area_share": params.area_share, "kernel": "Gaussian"}  # fmt: skip
+    else:
+        grid, explanation = analysis_grid(snapshot, rows, params)
+        ids = assign_cells(grid, lon, lat)
+        if params.method == "gistar":
+            stats = gi_star(grid, cell_counts(grid, ids))
+            hot = stats["gi_bin"].to_numpy() > 0
+            parameters |= {"neighbourhood": f"distance band {1.5 * grid.cell_m:g} m (binary, "
+                           "with the cell itself)", "p_values": "analytic (normal)",
+                           "correction": "Benjamini-Hochberg FDR"}  # fmt: skip
+        else:
+            stats = emerging_hotspots(grid, ids, rows["occurred_at"], freq=params.freq)
+            hot = stats["category"].str.contains("Hot Spot").to_numpy()
+            parameters |= {"time_step": {"M": "month", "W": "week"}[params.freq],
+                           "trend": "Mann-Kendall on Gi* z", "alpha": 0.05,
+                           "correction": "Benjamini-Hochberg FDR per step"}  # fmt: skip
+        layer = grid.cells.join(stats)
+        inside = (ids >= 0) & hot[np.clip(ids, 0, None)]
+        parameters |= {"cell_m": grid.cell_m, "cell_shape": grid.shape}
+    layer = _with_areas(layer, snapshot)
+    local = rows["occurred_at"].dt.tz_convert(LOCAL_TZ)
+    return HotspotResult(
+        method=params.method,
+        layer=layer,
+        by_area=_by_area(rows, inside),
+        explanation=explanation,
+        parameters=parameters,
+        incidents=len(rows),
+        period=f"{local.min():%Y-%m-%d} to {local.max():%Y-%m-%d}",
+    )
+
+
+def _with_areas(layer: gpd.GeoDataFrame, snapshot: StoreSnapshot) -> gpd.GeoDataFrame:
+    """Name the precinct and ward of each cell or polygon, by a point inside it."""
+    if layer.empty:
+        return layer.assign(precinct=pd.Series(dtype=object), ward=pd.Series(dtype=object))
+    points = layer.geometry.representative_point().to_crs(WGS84)
+    lon, lat = points.x.to_numpy(), points.y.to_numpy()
+    return layer.assign(
+        precinct=assign_areas(lon, lat, snapshot.precincts),
+        ward=assign_areas(lon, lat, snapshot.wards),
+    ).set_crs(METRIC_CRS, allow_override=True)
+
+
+def _by_area(rows: pd.DataFrame, inside: np.ndarray) -> pd.DataFrame:
+    """Per precinct and per ward: incidents, those inside hotspots, and their share."""
+    frames = []
+    for level in ("precinct", "ward"):
+        table = pd.DataFrame({"area": rows[level].astype(str).to_numpy(), "hot": inside})
+        grouped = table.groupby("area", sort=False)["hot"].agg(["size", "sum"])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "level": level,
+                    "area": grouped.index,
+                    "incidents": grouped["size"].to_numpy(),
+                    "in_hotspots": grouped["sum"].to_numpy().astype(int),
+                }
+            )
+        )
+    out = pd.concat(frames, ignore_index=True)
+    out["share_in_hotspots"] = (out["in_hotspots"] / out["incidents"]).round(3)
+    return out.sort_values(["level", "in_hotspots"], ascending=[True, False], ignore_index=True)
