@@ -71,3 +71,29 @@ def test_bad_mapping_flag_is_explained(tmp_path, boundary_files):
                     "--map", "occurred_at", csv)  # fmt: skip
     assert result.returncode == 1
     assert "--map takes FIELD=VALUE" in result.stderr
+
+
+def test_hotspots_export_and_evaluate_from_the_cli(tmp_path):
+    import pyogrio
+
+    demo = layers("demo", "--out", tmp_path / "demo", "--incidents", "6000",
+                  "--store", tmp_path / "store")  # fmt: skip
+    assert demo.returncode == 0, demo.stderr
+    for method, suffix in (("gistar", "zip"), ("kde", "gpkg"), ("emerging", "geojson")):
+        out = tmp_path / f"{method}.{suffix}"
+        result = layers("hotspots", "--store", tmp_path / "store", "--out", out,
+                        "--method", method, "--cell-m", "400")  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        path = f"/vsizip/{out}" if suffix == "zip" else out
+        info = pyogrio.read_info(path, **({"layer": "hotspots"} if suffix == "gpkg" else {}))
+        assert info["features"] > 0
+        assert all(len(name) <= 10 for name in info["fields"]) or suffix != "zip"
+    gistar = pyogrio.read_dataframe(f"/vsizip/{tmp_path / 'gistar.zip'}")
+    assert {"GI_Z", "GI_P", "GI_BIN", "N_INC", "PRECINCT", "WARD"} <= set(gistar.columns)
+    assert gistar.crs.to_epsg() == 32734
+    evaluate = layers("evaluate", "--store", tmp_path / "store", "--split", "2026-05-01",
+                      "--csv", tmp_path / "eval.csv")  # fmt: skip
+    assert evaluate.returncode == 0, evaluate.stderr
+    table = pd.read_csv(tmp_path / "eval.csv")
+    assert len(table) == 4 and (table["pai"] > 1).all()
+    assert "Baseline: previous period's hot cells" in evaluate.stdout

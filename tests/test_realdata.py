@@ -111,3 +111,28 @@ def test_windows_1252_csv_is_read(realdata, tmp_path):
     assert len(table.rows) == 17265
     assert any("Windows-1252" in w for w in table.warnings)
     assert table.rows["loc_mn"].str.contains("khâi-ma", regex=False).any()
+
+
+@pytest.mark.parametrize("method", ["gistar", "kde", "emerging"])
+def test_hotspots_on_a_store_built_from_the_real_boundaries(realdata, tmp_path, method):
+    from layers.analysis import HotspotParams, run_hotspots
+    from layers.filters import IncidentFilter
+    from layers.hotspot_export import export_hotspots, provenance_block
+
+    ingest(
+        tmp_path / "store",
+        [realdata / "cct_service_requests_bellville_south_2020.csv.gz"],
+        precincts=realdata / "wc_saps_precincts_2020.geojson",
+        wards=realdata / "cct_wards_2021_shp" / "Wards.shp",
+        **SERVICE_REQUESTS,
+    )
+    snapshot = open_store(tmp_path / "store")
+    result = run_hotspots(snapshot, IncidentFilter(), HotspotParams(method=method, cell_m=150))
+    # The study area is the wards holding incidents, not the whole Western Cape.
+    assert set(result.layer["ward"]) <= {"3", "9", "10", "Outside boundaries"}
+    assert result.by_area[result.by_area["level"] == "ward"]["incidents"].sum() == 7753
+    provenance = provenance_block(method=method, parameters=result.parameters, filters="all",
+                                  period=result.period, data_source="test",
+                                  store_version=snapshot.version)  # fmt: skip
+    out = export_hotspots(result.layer, tmp_path / f"{method}.gpkg", provenance=provenance)
+    assert len(gpd.read_file(out, layer="hotspots")) == len(result.layer)
