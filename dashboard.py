@@ -22,7 +22,16 @@ from streamlit_folium import st_folium
 
 from layers import aggregate
 from layers._errors import LayersError
+from layers.analysis import (
+    METHODS,
+    HotspotParams,
+    HotspotResult,
+    hotspot_provenance,
+    run_hotspots,
+)
+from layers.evaluate import evaluate_hotspots
 from layers.filters import IncidentFilter, apply_filter, filter_from_query
+from layers.hotspot_export import HOTSPOT_SUFFIXES, export_hotspots
 from layers.ingest import IngestReport, ingest
 from layers.join import OUTSIDE
 from layers.settings import LOCAL_TZ
@@ -36,7 +45,15 @@ DEMO_FILES = ROOT / "data" / "demo"
 UPLOAD_STORE = ROOT / "stores" / "uploads"
 LOG = logging.getLogger("dashboard")
 MAX_UPLOAD_MB = 200
-MODES = {"boundary": ("precinct", "ward"), "style": ("outline", "choropleth")}
+MODES = {
+    "boundary": ("precinct", "ward"),
+    "style": ("outline", "choropleth"),
+    "hotspots": ("none", "gistar", "kde", "emerging"),
+    "step": ("M", "W"),
+}
+HOTSPOT_LABELS = {"none": "None", **METHODS}
+# Numeric view options in the URL: name -> (default, lowest, highest).
+NUMBERS = {"cell_m": (0, 0, 5000), "share": (3, 1, 10)}
 
 
 def parse_options(argv: list[str]) -> argparse.Namespace:
@@ -135,6 +152,12 @@ def init_widgets_from_url(choices: dict[str, list[str]], *, seed: tuple[str, str
     for key, allowed in MODES.items():
         value = query.get(key, [allowed[0]])[0]
         st.session_state[f"m_{key}"] = value if value in allowed else allowed[0]
+    for key, (default, low, high) in NUMBERS.items():
+        try:
+            value = int(query.get(key, [default])[0])
+        except ValueError:
+            value = default
+        st.session_state[f"n_{key}"] = value if low <= value <= high else default
 
 
 def sidebar_filter(choices: dict[str, list[str]]) -> IncidentFilter:
@@ -177,6 +200,8 @@ def sync_url(flt: IncidentFilter) -> None:
     params: dict[str, list[str] | str] = dict(flt.to_query())
     for key in MODES:
         params[key] = st.session_state[f"m_{key}"]
+    for key in NUMBERS:
+        params[key] = str(st.session_state[f"n_{key}"])
     st.query_params.from_dict(params)
 
 
@@ -270,6 +295,106 @@ def show_report(report: IngestReport) -> None:
             )
 
 
+def hotspot_sidebar() -> HotspotParams | None:
+    """The hotspot options; None when no analysis is asked for."""
+    sb = st.sidebar
+    sb.header("Hotspots")
+    method = sb.selectbox("Analysis", MODES["hotspots"], key="m_hotspots",
+                          format_func=HOTSPOT_LABELS.get)  # fmt: skip
+    cell_m = sb.number_input("Cell size in metres (0: chosen from the data)", 0, 5000, step=50,
+                             key="n_cell_m", disabled=method in ("none", "kde"))  # fmt: skip
+    share = sb.slider("KDE hotspot area, % of the study area", 1, 10, key="n_share",
+                      disabled=method not in ("kde",))  # fmt: skip
+    sb.radio("Time step", MODES["step"], key="m_step", horizontal=True,
+             format_func={"M": "Months", "W": "Weeks"}.get,
+             disabled=method != "emerging")  # fmt: skip
+    if method == "none":
+        return None
+    return HotspotParams(method=method, cell_m=cell_m or None, area_share=share / 100,
+                         freq=st.session_state["m_step"])  # fmt: skip
+
+
+@st.cache_data(max_entries=16, show_spinner="Finding hotspots…")
+def hotspot_result(
+    path: str, version: str, flt: IncidentFilter, params: HotspotParams
+) -> HotspotResult:
+    return run_hotspots(load_store(path, version), flt, params)
+
+
+@st.cache_data(max_entries=16, show_spinner="Scoring earlier hotspots on later incidents…")
+def evaluation(
+    path: str, version: str, flt: IncidentFilter, split: date, area_share: float, cell_m: float
+) -> pd.DataFrame:
+    params = HotspotParams(cell_m=cell_m or None)
+    return evaluate_hotspots(
+        load_store(path, version), flt, split=split, area_share=area_share, params=params
+    )
+
+
+def hotspot_panel(
+    result: HotspotResult, snapshot: StoreSnapshot, flt: IncidentFilter, *, boundary: str
+) -> None:
+    st.subheader(METHODS[result.method])
+    st.caption(result.explanation)
+    level = result.by_area[result.by_area["level"] == boundary].drop(columns="level")
+    st.markdown(f"**Hot cells and incidents inside them, per {boundary}**")
+    st.dataframe(
+        level.head(15), hide_index=True, width="stretch",
+        column_config={
+            "area": boundary.capitalize(),
+            "hot_cells": "Hot cells" if result.method != "kde" else "Hotspots",
+            "in_hotspots": "Incidents in hotspots",
+            "share_in_hotspots": st.column_config.ProgressColumn(
+                "Share in hotspots", format="percent", min_value=0, max_value=1),
+        },
+    )  # fmt: skip
+    suffix = st.selectbox("Export as", HOTSPOT_SUFFIXES, key="h_suffix",
+                          format_func={".zip": "Shapefile (.zip)", ".gpkg": "GeoPackage",
+                                       ".geojson": "GeoJSON"}.get)  # fmt: skip
+    if st.button("Prepare the export", key="h_prepare"):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = export_hotspots(
+                result.layer,
+                Path(tmp, f"hotspots_{result.method}{suffix}"),
+                provenance=hotspot_provenance(result, snapshot, flt),
+            )
+            st.session_state["h_export"] = (out.name, out.read_bytes())
+    if "h_export" in st.session_state:
+        name, data = st.session_state["h_export"]
+        st.download_button(f"Download {name}", data, file_name=name, key="h_download")
+
+
+def evaluation_panel(snapshot: StoreSnapshot, flt: IncidentFilter, version: str) -> None:
+    first, last = (snapshot.incidents["occurred_at"].agg(["min", "max"])
+                   .dt.tz_convert(LOCAL_TZ).dt.date)  # fmt: skip
+    with st.expander("How well did last period's hotspots predict this one?"):
+        st.caption(
+            "Hotspots are fitted on incidents before the split date and scored on those after "
+            "it. Hit rate: share of later incidents inside the hotspots. PAI: hit rate divided "
+            "by the share of the area covered (1 = chance). RRI: above 1, the hotspots took a "
+            "larger share of incidents than before. Every method covers the same share of "
+            "the study area."
+        )
+        default = max(first + pd.Timedelta(days=30), last - pd.Timedelta(days=90))
+        split = st.date_input("Split date", value=default, min_value=first + pd.Timedelta(days=1),
+                              max_value=last, key="e_split")  # fmt: skip
+        if st.button("Evaluate", key="e_go"):
+            try:
+                table = evaluation(str(snapshot.path), version, flt, split,
+                                   st.session_state["n_share"] / 100,
+                                   st.session_state["n_cell_m"])  # fmt: skip
+            except LayersError as err:
+                st.error(str(err))
+                return
+            st.dataframe(table, hide_index=True, width="stretch")
+            st.download_button(
+                "Download the table (CSV)",
+                table.to_csv(index=False),
+                file_name=f"hotspot_evaluation_{split}.csv",
+                key="e_csv",
+            )
+
+
 def main() -> None:
     st.set_page_config(page_title="Safety cluster incident map", layout="wide")
     options = parse_options(sys.argv[1:])
@@ -322,9 +447,16 @@ def main() -> None:
         key="m_style",
         format_func={"outline": "Outlines", "choropleth": "Choropleth of counts"}.get,
     )
+    params = hotspot_sidebar()
     sync_url(flt)
 
     rows = apply_filter(snapshot.incidents, flt)
+    result = None
+    if params is not None:
+        try:
+            result = hotspot_result(str(store), version, flt, params)
+        except LayersError as err:
+            st.error(str(err))
     stats = aggregate.headline(rows)
     cols = st.columns(4)
     cols[0].metric("Incidents", f"{stats['incidents']:,}")
@@ -348,6 +480,8 @@ def main() -> None:
             center=data.center,
             zoom=data.zoom,
             synthetic=snapshot.synthetic,
+            hotspots=result.layer if result is not None else None,
+            hotspot_method=result.method if result is not None else "gistar",
         )
         st_folium(fmap, returned_objects=[], height=640, use_container_width=True, key="map")
     with right:
@@ -365,6 +499,9 @@ def main() -> None:
         )
         st.subheader("Weekly incidents by agency")
         st.line_chart(aggregate.weekly_counts(rows, by="agency"), height=260)
+    if result is not None:
+        hotspot_panel(result, snapshot, flt, boundary=boundary)
+    evaluation_panel(snapshot, flt, version)
     upload_panel(store, synthetic=snapshot.synthetic, uploads=options.uploads)
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 
 from layers.filters import IncidentFilter, apply_filter
 from layers.grid import Grid, assign_cells, cell_counts, default_cell_size, make_grid, to_metric
+from layers.hotspot_export import provenance_block
 from layers.hotspots import HotspotError, emerging_hotspots, gi_star
 from layers.join import OUTSIDE, assign_areas
 from layers.kde import hotspot_mask, kde_hotspots, kde_surface, points_in_hotspots
@@ -131,6 +132,7 @@ def run_hotspots(
         x, y = to_metric(lon, lat)
         surface = kde_surface(x, y, area, bandwidth_m=params.bandwidth_m)
         layer = kde_hotspots(surface, area_share=params.area_share)
+        hot_features = np.ones(len(layer), dtype=bool)
         inside = points_in_hotspots(
             surface, hotspot_mask(surface, area_share=params.area_share), x, y
         )
@@ -154,17 +156,41 @@ def run_hotspots(
                            "correction": "Benjamini-Hochberg FDR per step"}  # fmt: skip
         layer = grid.cells.join(stats)
         inside = (ids >= 0) & hot[np.clip(ids, 0, None)]
+        hot_features = hot
         parameters |= {"cell_m": grid.cell_m, "cell_shape": grid.shape}
     layer = _with_areas(layer, snapshot)
     local = rows["occurred_at"].dt.tz_convert(LOCAL_TZ)
     return HotspotResult(
         method=params.method,
         layer=layer,
-        by_area=_by_area(rows, inside),
+        by_area=_by_area(rows, inside, layer, hot_features),
         explanation=explanation,
         parameters=parameters,
         incidents=len(rows),
         period=f"{local.min():%Y-%m-%d} to {local.max():%Y-%m-%d}",
+    )
+
+
+def hotspot_provenance(
+    result: HotspotResult, snapshot: StoreSnapshot, flt: IncidentFilter
+) -> dict[str, object]:
+    """Where an exported hotspot layer came from: method, parameters, filters, period, data."""
+    meta = snapshot.meta
+    kind = "SYNTHETIC demo data" if snapshot.synthetic else "incident store"
+    files = ", ".join(map(str, meta.get("incident_sources", [])[:10]))
+    source = (
+        f"{kind} at {snapshot.path}; precincts: {meta.get('precinct_source')}; wards: "
+        f"{meta.get('ward_source')}; incident files: {files}"
+    )
+    return provenance_block(
+        method=METHODS[result.method],
+        parameters=result.parameters,
+        filters=flt.describe(),
+        period=result.period,
+        data_source=source,
+        store_version=snapshot.version,
+        incidents=result.incidents,
+        explanation=result.explanation,
     )
 
 
@@ -180,17 +206,21 @@ def _with_areas(layer: gpd.GeoDataFrame, snapshot: StoreSnapshot) -> gpd.GeoData
     ).set_crs(METRIC_CRS, allow_override=True)
 
 
-def _by_area(rows: pd.DataFrame, inside: np.ndarray) -> pd.DataFrame:
-    """Per precinct and per ward: incidents, those inside hotspots, and their share."""
+def _by_area(
+    rows: pd.DataFrame, inside: np.ndarray, layer: gpd.GeoDataFrame, hot_features: np.ndarray
+) -> pd.DataFrame:
+    """Per precinct and per ward: hot cells (or hotspot polygons), incidents, those inside."""
     frames = []
     for level in ("precinct", "ward"):
         table = pd.DataFrame({"area": rows[level].astype(str).to_numpy(), "hot": inside})
         grouped = table.groupby("area", sort=False)["hot"].agg(["size", "sum"])
+        hot_cells = layer.loc[hot_features, level].astype(str).value_counts()
         frames.append(
             pd.DataFrame(
                 {
                     "level": level,
                     "area": grouped.index,
+                    "hot_cells": hot_cells.reindex(grouped.index, fill_value=0).to_numpy(),
                     "incidents": grouped["size"].to_numpy(),
                     "in_hotspots": grouped["sum"].to_numpy().astype(int),
                 }

@@ -284,17 +284,13 @@ def _run_map(args: argparse.Namespace) -> int:
 
 
 def _run_hotspots(args: argparse.Namespace) -> int:
-    from layers.analysis import run_hotspots
-    from layers.hotspot_export import export_hotspots, provenance_block
+    from layers.analysis import hotspot_provenance, run_hotspots
+    from layers.hotspot_export import export_hotspots
 
     flt = filter_from_args(args)
     snapshot, _ = _filtered(args.store, flt)
     result = run_hotspots(snapshot, flt, _hotspot_params(args))
-    provenance = provenance_block(
-        method=result.method, parameters=result.parameters, filters=flt.describe(),
-        period=result.period, data_source=_data_source(snapshot),
-        store_version=snapshot.version, explanation=result.explanation,
-    )  # fmt: skip
+    provenance = hotspot_provenance(result, snapshot, flt)
     out = export_hotspots(result.layer, args.out, provenance=provenance)
     print(result.explanation)
     print(
@@ -321,16 +317,6 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     if args.csv:
         write_frame_atomic(table, args.csv)
     return 0
-
-
-def _data_source(snapshot: StoreSnapshot) -> str:
-    meta = snapshot.meta
-    kind = "SYNTHETIC demo data" if snapshot.synthetic else "incident store"
-    sources = ", ".join(map(str, meta.get("incident_sources", [])[:10]))
-    return (
-        f"{kind} at {snapshot.path}; precincts: {meta.get('precinct_source')}; wards: "
-        f"{meta.get('ward_source')}; incident files: {sources}"
-    )
 
 
 def _run_assets(args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,27 @@ def test_store_without_incidents_offers_upload(app, tmp_path, boundary_files):
     at = app(tmp_path / "store").run()
     assert not at.exception
     assert "no incidents yet" in at.warning[0].value
+
+
+@pytest.mark.parametrize("method", ["gistar", "kde", "emerging"])
+def test_hotspots_show_on_the_map_with_areas_and_an_export(app, demo_store, method):
+    at = app(demo_store, hotspots=method, cell_m="500").run(timeout=120)
+    assert not at.exception
+    assert not at.error, [e.value for e in at.error]
+    headings = [h.value for h in at.subheader]
+    assert any(h.startswith(("Getis-Ord", "Kernel density", "Emerging")) for h in headings)
+    table = at.dataframe[1].value  # after the top-areas table
+    assert {"area", "hot_cells", "incidents", "in_hotspots"} <= set(table.columns)
+    at.button(key="h_prepare").click().run(timeout=120)
+    assert not at.exception
+    assert at.session_state["h_export"][0] == f"hotspots_{method}.zip"
+    assert at.query_params["hotspots"] == method
+
+
+def test_evaluation_table_in_the_dashboard(app, demo_store):
+    at = app(demo_store).run()
+    at.date_input(key="e_split").set_value(date(2026, 5, 1))
+    at.button(key="e_go").click().run(timeout=120)
+    assert not at.exception
+    table = at.dataframe[-1].value
+    assert len(table) == 4 and {"hit_rate", "pai", "rri"} <= set(table.columns)

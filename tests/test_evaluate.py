@@ -101,6 +101,7 @@ def test_run_hotspots_names_areas_and_accounts_for_incidents(planted, method):
     assert by_precinct["incidents"].sum() == result.incidents == 1680
     assert (by_precinct["in_hotspots"] <= by_precinct["incidents"]).all()
     assert by_precinct["in_hotspots"].sum() > 0
+    assert 0 < by_precinct["hot_cells"].sum() <= len(result.layer)
     assert result.explanation
 
 
