@@ -477,8 +477,7 @@ def main() -> None:
             area_label="Precinct" if boundary == "precinct" else "Ward",
             style=st.session_state["m_style"],
             tiles=options.tiles,
-            center=data.center,
-            zoom=data.zoom,
+            # No centre or zoom: the browser fits the boundaries to the panel it really has.
             synthetic=snapshot.synthetic,
             hotspots=result.layer if result is not None else None,
             hotspot_method=result.method if result is not None else "gistar",
