@@ -228,13 +228,7 @@ def area_layer(
         name=name,
         style_function=style_function,
         highlight_function=lambda _feature: highlight,
-        tooltip=folium.GeoJsonTooltip(
-            fields=["name", "count"],
-            aliases=[label, "Incidents"],
-            localize=True,
-            sticky=True,
-            style="font: 13px/1.35 system-ui, sans-serif;",
-        ),
+        tooltip=_tooltip(["name", "count"], [label, "Incidents"]),
         control=False,
     ).add_to(group)
     return group
@@ -396,13 +390,7 @@ def hotspot_layer(hotspots: gpd.GeoDataFrame, *, method: HotspotMethod) -> foliu
     folium.GeoJson(
         frame.to_geo_dict(drop_id=True),
         style_function=style_function,
-        tooltip=folium.GeoJsonTooltip(
-            fields=[c for c, _ in fields],
-            aliases=[label for _, label in fields],
-            localize=True,
-            sticky=True,
-            style="font: 13px/1.35 system-ui, sans-serif;",
-        ),
+        tooltip=_tooltip([c for c, _ in fields], [label for _, label in fields]),
         control=False,
     ).add_to(group)
     return group
@@ -457,6 +445,16 @@ def choropleth_classes(
     uppers = np.unique(np.ceil(quantiles.round(6)).astype(int))
     lows = [int(values.min()), *(int(u) + 1 for u in uppers[:-1])]
     return list(zip(lows, (int(u) for u in uppers), strict=True))
+
+
+def _tooltip(fields: list[str], aliases: list[str]) -> folium.GeoJsonTooltip:
+    return folium.GeoJsonTooltip(
+        fields=fields,
+        aliases=aliases,
+        localize=True,
+        sticky=True,
+        style="font: 13px/1.35 system-ui, sans-serif;",
+    )
 
 
 def _class_colours(n: int) -> list[str]:

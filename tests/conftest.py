@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -14,6 +15,20 @@ from layers.taxonomy import load_taxonomy
 from layers.validate import Extent
 
 ROOT = Path(__file__).resolve().parent.parent
+# Hosts a map must never load from, and patterns to find what a page links or mentions.
+CDN_HOSTS = (
+    "cdn.jsdelivr",
+    "cdnjs",
+    "unpkg",
+    "code.jquery",
+    "netdna",
+    "d3js",
+    "maxcdn",
+    "bootstrapcdn",
+)
+URL = re.compile(r"""https?://[^\s"'\\)<>]+""")
+LINKED = re.compile(r"""\b(?:src|href)=\\?["']([^"'\\]+)""")
+
 REALDATA = ROOT.parent / "shared" / "realdata"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 

@@ -12,6 +12,7 @@ import folium.plugins
 import geopandas as gpd
 import pandas as pd
 import pytest
+from conftest import CDN_HOSTS, LINKED, URL
 from shapely.geometry import box
 
 from layers import assets
@@ -26,18 +27,6 @@ from layers.webmap import DEFAULT_TILES, build_map
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NODE_LEAFLET = PROJECT_ROOT / "node_modules" / "leaflet"
-CDN_HOSTS = (
-    "cdn.jsdelivr",
-    "cdnjs",
-    "unpkg",
-    "code.jquery",
-    "netdna",
-    "d3js",
-    "maxcdn",
-    "bootstrapcdn",
-)
-URL = re.compile(r"""https?://[^\s"'\\)<>]+""")
-LINKED = re.compile(r"""\b(?:src|href)=\\?["']([^"'\\]+)""")
 
 
 @pytest.fixture

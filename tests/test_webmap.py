@@ -11,6 +11,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import CDN_HOSTS, LINKED, URL
 from shapely.geometry import Point, box
 
 from layers.assets import standalone_html, vendor_assets
@@ -23,18 +24,6 @@ from layers.webmap import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CDN_HOSTS = (
-    "cdn.jsdelivr",
-    "cdnjs",
-    "unpkg",
-    "code.jquery",
-    "netdna",
-    "d3js",
-    "maxcdn",
-    "bootstrapcdn",
-)
-URL = re.compile(r"""https?://[^\s"'\\)<>]+""")
-LINKED = re.compile(r"""\b(?:src|href)=\\?["']([^"'\\]+)""")
 OSM_COPYRIGHT = "https://www.openstreetmap.org/copyright"
 XSS = "<script>alert(1)</script>"
 
