@@ -12,7 +12,7 @@ import fcntl
 import logging
 import sys
 import tempfile
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -54,6 +54,8 @@ MODES = {
 HOTSPOT_LABELS = {"none": "None", **METHODS}
 # Numeric view options in the URL: name -> (default, lowest, highest).
 NUMBERS = {"cell_m": (0, 0, 5000), "share": (3, 1, 10)}
+# Below this a metro-sized grid has hundreds of thousands of cells: slow, and heavy to cache.
+MIN_CELL_M = 100
 
 
 def parse_options(argv: list[str]) -> argparse.Namespace:
@@ -302,7 +304,11 @@ def hotspot_sidebar() -> HotspotParams | None:
     method = sb.selectbox("Analysis", MODES["hotspots"], key="m_hotspots",
                           format_func=HOTSPOT_LABELS.get)  # fmt: skip
     cell_m = sb.number_input("Cell size in metres (0: chosen from the data)", 0, 5000, step=50,
-                             key="n_cell_m", disabled=method in ("none", "kde"))  # fmt: skip
+                             key="n_cell_m", disabled=method in ("none", "kde"),
+                             help=f"0, or {MIN_CELL_M} m and more")  # fmt: skip
+    if 0 < cell_m < MIN_CELL_M:
+        sb.caption(f"Cells smaller than {MIN_CELL_M} m are too many to map; using {MIN_CELL_M} m.")
+        cell_m = MIN_CELL_M
     share = sb.slider("KDE hotspot area, % of the study area", 1, 10, key="n_share",
                       disabled=method not in ("kde",))  # fmt: skip
     sb.radio("Time step", MODES["step"], key="m_step", horizontal=True,
@@ -314,14 +320,14 @@ def hotspot_sidebar() -> HotspotParams | None:
                          freq=st.session_state["m_step"])  # fmt: skip
 
 
-@st.cache_data(max_entries=16, show_spinner="Finding hotspots…")
+@st.cache_data(max_entries=4, ttl=3600, show_spinner="Finding hotspots…")
 def hotspot_result(
     path: str, version: str, flt: IncidentFilter, params: HotspotParams
 ) -> HotspotResult:
     return run_hotspots(load_store(path, version), flt, params)
 
 
-@st.cache_data(max_entries=16, show_spinner="Scoring earlier hotspots on later incidents…")
+@st.cache_data(max_entries=8, ttl=3600, show_spinner="Scoring earlier hotspots on later incidents…")
 def evaluation(
     path: str, version: str, flt: IncidentFilter, split: date, area_share: float, cell_m: float
 ) -> pd.DataFrame:
@@ -351,6 +357,9 @@ def hotspot_panel(
     suffix = st.selectbox("Export as", HOTSPOT_SUFFIXES, key="h_suffix",
                           format_func={".zip": "Shapefile (.zip)", ".gpkg": "GeoPackage",
                                        ".geojson": "GeoJSON"}.get)  # fmt: skip
+    # An export belongs to the view it was made for: a changed filter, method or store
+    # version hides it rather than offering a file that no longer matches the map.
+    view = (snapshot.version, flt, result.method, result.parameters.get("cell_m"), suffix)
     if st.button("Prepare the export", key="h_prepare"):
         with tempfile.TemporaryDirectory() as tmp:
             out = export_hotspots(
@@ -358,15 +367,23 @@ def hotspot_panel(
                 Path(tmp, f"hotspots_{result.method}{suffix}"),
                 provenance=hotspot_provenance(result, snapshot, flt),
             )
-            st.session_state["h_export"] = (out.name, out.read_bytes())
-    if "h_export" in st.session_state:
-        name, data = st.session_state["h_export"]
+            st.session_state["h_export"] = (view, out.name, out.read_bytes())
+    prepared = st.session_state.get("h_export")
+    if prepared and prepared[0] == view:
+        _, name, data = prepared
         st.download_button(f"Download {name}", data, file_name=name, key="h_download")
 
 
-def evaluation_panel(snapshot: StoreSnapshot, flt: IncidentFilter, version: str) -> None:
-    first, last = (snapshot.incidents["occurred_at"].agg(["min", "max"])
-                   .dt.tz_convert(LOCAL_TZ).dt.date)  # fmt: skip
+def evaluation_panel(
+    snapshot: StoreSnapshot, flt: IncidentFilter, version: str, rows: pd.DataFrame
+) -> None:
+    if len(rows) < 2:
+        return
+    # The split must fall inside the filtered incidents, not the whole store.
+    local = rows["occurred_at"].dt.tz_convert(LOCAL_TZ)
+    first, last = local.min().date(), local.max().date()
+    if first == last:
+        return
     with st.expander("How well did last period's hotspots predict this one?"):
         st.caption(
             "Hotspots are fitted on incidents before the split date and scored on those after "
@@ -375,9 +392,12 @@ def evaluation_panel(snapshot: StoreSnapshot, flt: IncidentFilter, version: str)
             "larger share of incidents than before. Every method covers the same share of "
             "the study area."
         )
-        default = max(first + pd.Timedelta(days=30), last - pd.Timedelta(days=90))
-        split = st.date_input("Split date", value=default, min_value=first + pd.Timedelta(days=1),
-                              max_value=last, key="e_split")  # fmt: skip
+        low, high = first + timedelta(days=1), last
+        default = min(max(last - timedelta(days=90), low), high)
+        if not low <= st.session_state.get("e_split", default) <= high:
+            st.session_state["e_split"] = default  # the filters moved the period
+        split = st.date_input("Split date", value=default, min_value=low, max_value=high,
+                              key="e_split")  # fmt: skip
         if st.button("Evaluate", key="e_go"):
             try:
                 table = evaluation(str(snapshot.path), version, flt, split,
@@ -500,7 +520,7 @@ def main() -> None:
         st.line_chart(aggregate.weekly_counts(rows, by="agency"), height=260)
     if result is not None:
         hotspot_panel(result, snapshot, flt, boundary=boundary)
-    evaluation_panel(snapshot, flt, version)
+    evaluation_panel(snapshot, flt, version, rows)
     upload_panel(store, synthetic=snapshot.synthetic, uploads=options.uploads)
 
 

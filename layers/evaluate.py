@@ -18,11 +18,12 @@ top cells by count in the previous period (as long as the scoring period, just b
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 
 import numpy as np
 import pandas as pd
 
+from layers._errors import LayersError
 from layers.analysis import HotspotParams, analysis_grid, study_area
 from layers.filters import IncidentFilter, apply_filter
 from layers.grid import assign_cells, cell_counts, to_metric
@@ -48,22 +49,27 @@ class Split:
     previous: pd.DataFrame
 
 
-def split_incidents(rows: pd.DataFrame, split: date) -> Split:
+def split_incidents(rows: pd.DataFrame, split: date, *, until: date | None = None) -> Split:
     """Incidents before the local day ``split``, from it on, and the previous period.
 
-    The previous period is as long as the scoring period and ends where it starts.
+    The scoring period runs from ``split`` to the end of ``until`` (default: the last day with
+    an incident); the previous period is as long and ends where it starts.
     """
     local = rows["occurred_at"].dt.tz_convert(LOCAL_TZ)
-    start = pd.Timestamp(datetime.combine(split, time.min)).tz_localize(LOCAL_TZ)
+    start = _midnight(split)
     before, after = rows.loc[(local < start).to_numpy()], rows.loc[(local >= start).to_numpy()]
     if before.empty or after.empty:
         raise HotspotError(
             f"The split {split} leaves no incidents on one side; choose a date between "
             f"{local.min():%Y-%m-%d} and {local.max():%Y-%m-%d}."
         )
-    length = local.max() - start
-    previous = before.loc[(local.loc[before.index] >= start - length).to_numpy()]
+    end = _midnight((until or local.max().date()) + timedelta(days=1))
+    previous = before.loc[(local.loc[before.index] >= start - (end - start)).to_numpy()]
     return Split(before=before, after=after, previous=previous)
+
+
+def _midnight(day: date) -> pd.Timestamp:
+    return pd.Timestamp(datetime.combine(day, time.min)).tz_localize(LOCAL_TZ)
 
 
 def evaluate_hotspots(
@@ -92,10 +98,12 @@ def evaluate_hotspots(
     -------
     pandas.DataFrame
         One row per method: ``method``, ``area_share`` (covered), ``hit_rate``, ``pai``,
-        ``rri``, ``hits`` (later incidents inside), ``incidents_after``, ``incidents_before``.
+        ``rri``, ``hits`` (later incidents inside; cells tied at the cut-off count their
+        share), ``incidents_after``, ``incidents_before``, and ``note`` where a method could
+        not run.
     """
     params = params or HotspotParams()
-    parts = split_incidents(apply_filter(snapshot.incidents, flt), split)
+    parts = split_incidents(apply_filter(snapshot.incidents, flt), split, until=flt.until)
     grid, _ = analysis_grid(snapshot, parts.before, params)
     cell_area = grid.cells.geometry.area.to_numpy()
     ids = {
@@ -104,34 +112,57 @@ def evaluate_hotspots(
                             ("previous", parts.previous))
     }  # fmt: skip
     counts_before = cell_counts(grid, ids["before"])
-    scores = {
-        "gistar": gi_star(grid, counts_before)["gi_z"].to_numpy(),
+    scores: dict[str, np.ndarray | str] = {
         "top_cells": counts_before.astype(float),
         "previous_period": cell_counts(grid, ids["previous"]).astype(float),
     }
+    try:
+        scores = {"gistar": gi_star(grid, counts_before)["gi_z"].to_numpy(), **scores}
+    except HotspotError as err:  # too little data for Gi*: still score the others
+        scores = {"gistar": str(err), **scores}
     rows = []
     for method, score in scores.items():
-        chosen = _top_area(score, cell_area, area_share)
-        inside_before = _hits(chosen, ids["before"])
-        inside_after = _hits(chosen, ids["after"])
-        rows.append(_row(method, chosen_area=cell_area[chosen].sum(), total=cell_area.sum(),
-                         n1=inside_before, n2=inside_after, parts=parts))  # fmt: skip
-    rows.insert(1, _kde_row(snapshot, parts, area_share, params))
-    return pd.DataFrame(rows)
+        if isinstance(score, str):
+            rows.append({"method": METHOD_LABELS[method], "note": score})
+            continue
+        weight = _top_area(score, cell_area, area_share, positive_only=method != "gistar")
+        rows.append(_row(method, chosen_area=float(weight @ cell_area), total=cell_area.sum(),
+                         n1=_hits(weight, ids["before"]), n2=_hits(weight, ids["after"]),
+                         parts=parts))  # fmt: skip
+    try:
+        rows.insert(1, _kde_row(snapshot, parts, area_share, params))
+    except LayersError as err:
+        rows.insert(1, {"method": METHOD_LABELS["kde"], "note": str(err)})
+    table = pd.DataFrame(rows)
+    return table[[c for c in table.columns if c != "note"] + (["note"] if "note" in table else [])]
 
 
-def _top_area(score: np.ndarray, cell_area: np.ndarray, area_share: float) -> np.ndarray:
-    """Cells with the highest scores until they cover ``area_share`` of the area."""
-    order = np.argsort(-score, kind="stable")
-    covered = np.cumsum(cell_area[order])
-    n = int(np.searchsorted(covered, area_share * cell_area.sum(), side="right"))
-    chosen = np.zeros(len(score), dtype=bool)
-    chosen[order[: max(n, 1)]] = True
-    return chosen
+def _top_area(
+    score: np.ndarray, cell_area: np.ndarray, area_share: float, *, positive_only: bool
+) -> np.ndarray:
+    """How much of each cell the method's hotspots take, filling ``area_share`` of the area.
+
+    Cells are taken by descending score. Cells tied at the cut-off share the remaining area
+    pro rata (each counts with the same fraction), so the result never depends on the order
+    cells happen to be numbered in. With ``positive_only``, cells scoring 0 (no incidents)
+    are never taken, and the hotspots may cover less than ``area_share``.
+    """
+    weight = np.zeros(len(score))
+    target = area_share * cell_area.sum()
+    eligible = np.flatnonzero(score > 0) if positive_only else np.arange(len(score))
+    if eligible.size == 0:
+        return weight
+    values, inverse = np.unique(-score[eligible], return_inverse=True)  # best group first
+    group_area = np.bincount(inverse, weights=cell_area[eligible], minlength=values.size)
+    before = np.concatenate([[0.0], np.cumsum(group_area)[:-1]])  # area of better groups
+    share = np.clip((target - before) / group_area, 0.0, 1.0)
+    weight[eligible] = share[inverse]
+    return weight
 
 
-def _hits(chosen: np.ndarray, ids: np.ndarray) -> int:
-    return int(chosen[ids[ids >= 0]].sum())
+def _hits(weight: np.ndarray, ids: np.ndarray) -> float:
+    """Incidents inside the hotspots; a cell taken in part counts its share."""
+    return float(weight[ids[ids >= 0]].sum())
 
 
 def _kde_row(
@@ -153,7 +184,7 @@ def _kde_row(
 
 
 def _row(
-    method: str, *, chosen_area: float, total: float, n1: int, n2: int, parts: Split
+    method: str, *, chosen_area: float, total: float, n1: float, n2: float, parts: Split
 ) -> dict[str, object]:
     share = chosen_area / total
     hit_rate = n2 / len(parts.after)
@@ -164,7 +195,7 @@ def _row(
         "hit_rate": round(hit_rate, 4),
         "pai": round(hit_rate / share, 2),
         "rri": round(rri, 2),
-        "hits": n2,
+        "hits": round(n2, 1),
         "incidents_after": len(parts.after),
         "incidents_before": len(parts.before),
     }

@@ -83,6 +83,12 @@ SHAPEFILE_FIELDS: Mapping[str, str] = MappingProxyType(
         "hot_steps": "HOT_STEPS",
         "cold_steps": "COLD_STEPS",
         "n_steps": "N_STEPS",
+        "final_hot": "FINAL_HOT",
+        "final_cold": "FINAL_COLD",
+        "count_trend_z": "CNT_TR_Z",
+        "count_trend_p": "CNT_TR_P",
+        "category_code": "EHS_CODE",
+        "n_neighbours": "N_NEIGHB",
         # kernel density
         "rank": "RANK",
         "peak_density": "PEAK_DENS",

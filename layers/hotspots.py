@@ -215,7 +215,8 @@ def gi_star(
     if with_data < MIN_CELLS_WITH_DATA:
         raise HotspotError(
             f"Gi* needs at least {MIN_CELLS_WITH_DATA} cells with incidents, and only "
-            f"{with_data} have any; widen the filters or use smaller cells."
+            f"{with_data} have any; widen the filters"
+            + (" or use smaller cells." if int(counts.sum()) >= MIN_CELLS_WITH_DATA else ".")
         )
     x, y = grid.cells["x"].to_numpy(), grid.cells["y"].to_numpy()
     graph = neighbour_graph(
@@ -320,13 +321,15 @@ def emerging_hotspots(
         unit = "months" if freq == "M" else "weeks"
         raise HotspotError(
             f"Emerging hot spots need at least {MIN_TIME_STEPS} time steps for a trend, and "
-            f"these incidents span {n_steps} {unit}; use weekly steps or a longer period."
+            f"these incidents span {n_steps} {unit}; "
+            + ("use weekly steps or a longer period." if freq == "M" else "use a longer period.")
         )
     ever, row = np.unique(cell_ids[valid], return_inverse=True)
     if ever.size < MIN_CELLS_WITH_DATA:
         raise HotspotError(
             f"Emerging hot spots need at least {MIN_CELLS_WITH_DATA} cells with incidents, and "
-            f"only {ever.size} have any; widen the filters or use smaller cells."
+            f"only {ever.size} have any; widen the filters"
+            + (" or use smaller cells." if int(valid.sum()) >= MIN_CELLS_WITH_DATA else ".")
         )
     cube = np.bincount(row * n_steps + steps[valid], minlength=ever.size * n_steps)
     cube = cube.reshape(ever.size, n_steps).astype(float)

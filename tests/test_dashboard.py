@@ -98,7 +98,12 @@ def test_hotspots_show_on_the_map_with_areas_and_an_export(app, demo_store, meth
     assert {"area", "hot_cells", "incidents", "in_hotspots"} <= set(table.columns)
     at.button(key="h_prepare").click().run(timeout=120)
     assert not at.exception
-    assert at.session_state["h_export"][0] == f"hotspots_{method}.zip"
+    assert at.session_state["h_export"][1] == f"hotspots_{method}.zip"
+    assert at.get("download_button")  # offered for this view
+    # another filter: the prepared file no longer matches the map and is not offered
+    at.multiselect(key="f_agencies").set_value(["LEAP"]).run(timeout=120)
+    assert not at.exception
+    assert not at.get("download_button")
     assert at.query_params["hotspots"] == method
 
 
@@ -109,3 +114,12 @@ def test_evaluation_table_in_the_dashboard(app, demo_store):
     assert not at.exception
     table = at.dataframe[-1].value
     assert len(table) == 4 and {"hit_rate", "pai", "rri"} <= set(table.columns)
+
+
+def test_evaluation_default_split_falls_inside_the_filtered_period(app, demo_store):
+    at = app(demo_store, since="2025-01-01", until="2025-06-30").run()
+    split = at.date_input(key="e_split").value
+    assert date(2025, 1, 2) <= split <= date(2025, 6, 30)
+    at.button(key="e_go").click().run(timeout=120)
+    assert not at.exception and not at.error
+    assert len(at.dataframe[-1].value) == 4

@@ -120,3 +120,25 @@ def test_gistar_finds_the_planted_clusters_as_99_percent_hot(planted):
 def test_no_matching_incidents_is_a_clear_error(planted):
     with pytest.raises(HotspotError, match="No incidents match"):
         run_hotspots(planted, IncidentFilter(agencies=("Nobody",)), HotspotParams())
+
+
+def test_cells_tied_at_the_cut_off_share_the_area_whatever_their_order():
+    from layers.evaluate import _top_area
+
+    score = np.array([5.0, 3.0, 3.0, 3.0, 0.0, 0.0])
+    area = np.ones(6)
+    weight = _top_area(score, area, 2 / 6, positive_only=True)
+    assert np.allclose(weight, [1, 1 / 3, 1 / 3, 1 / 3, 0, 0])
+    order = np.array([3, 5, 0, 4, 2, 1])
+    assert np.allclose(_top_area(score[order], area, 2 / 6, positive_only=True), weight[order])
+    # cells without incidents are never hotspots, so the area may fall short of the share
+    assert np.isclose(_top_area(score, area, 0.9, positive_only=True) @ area, 4)
+
+
+def test_a_method_that_cannot_run_leaves_a_note_and_the_others_are_scored(planted):
+    few = IncidentFilter(since=date(2025, 6, 29), until=date(2025, 7, 2))
+    table = evaluate_hotspots(planted, few, split=date(2025, 7, 1), area_share=0.003,
+                              params=PARAMS).set_index("method")  # fmt: skip
+    assert "at least 30 cells" in table.loc[METHOD_LABELS["gistar"], "note"]
+    assert table.loc[METHOD_LABELS["top_cells"], "incidents_after"] > 0
+    assert table.columns[-1] == "note"
