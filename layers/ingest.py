@@ -279,7 +279,7 @@ def merge_incidents(
     same[matched] = stored["row_hash"].to_numpy()[at] == incoming["row_hash"].to_numpy()[matched]
     older = np.zeros(len(incoming), dtype=bool)
     older[matched] = (
-        incoming["reported_at"].to_numpy()[matched] < stored["reported_at"].to_numpy()[at]
+        _utc64(incoming["reported_at"])[matched] < _utc64(stored["reported_at"])[at]
     )  # NaT compares False: without both times, the later ingest wins
     older &= ~same
     updates = matched & ~same & ~older
@@ -288,6 +288,11 @@ def merge_incidents(
     merged = pd.concat([stored.loc[keep], incoming.loc[~matched | updates]], ignore_index=True)
     counts = (int((~matched).sum()), int(updates.sum()), int(same.sum()), int(older.sum()))
     return merged, counts
+
+
+def _utc64(times: pd.Series) -> np.ndarray:
+    """UTC times as a numpy datetime64 array (tz-aware to_numpy() would box every value)."""
+    return times.to_numpy(dtype="datetime64[ns]")
 
 
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:

@@ -371,14 +371,17 @@ def _as_text(values: pd.Series) -> pd.Series:
 
 def _canonical_agencies(given: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Standard agency names, and whether each was recognised (unrecognised ones kept as is)."""
+    # An extract holds a handful of distinct agency spellings: normalise those, then map.
+    distinct = pd.Series(given.dropna().unique(), dtype="string")
     keys = (
-        given.str.replace(".", "", regex=False)
+        distinct.str.replace(".", "", regex=False)
         .str.replace("-", " ", regex=False)
         .str.replace(r"\s+", " ", regex=True)
         .str.strip()
         .str.casefold()
     )
-    standard = keys.map(AGENCY_ALIASES).astype("string")
+    lookup = dict(zip(distinct, keys.map(AGENCY_ALIASES), strict=True))
+    standard = given.map(lookup).astype("string")
     return standard.fillna(given), standard.notna()
 
 
