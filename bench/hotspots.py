@@ -18,12 +18,10 @@ Prints a table and writes bench/results/hotspots.csv.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
@@ -32,6 +30,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from timing import RESULTS, timed
+
 from layers.analysis import HotspotParams, hotspot_provenance, run_hotspots, study_area
 from layers.demo import build_demo_store, generate_demo
 from layers.filters import IncidentFilter
@@ -39,17 +39,6 @@ from layers.grid import assign_cells, cell_counts, make_grid
 from layers.hotspot_export import export_hotspots
 from layers.hotspots import gi_star
 from layers.store import open_store
-
-RESULTS = Path(__file__).resolve().parent / "results"
-
-
-def timed(fn: Callable[[], object], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def naive_gi(cells: gpd.GeoDataFrame, counts: np.ndarray) -> np.ndarray:

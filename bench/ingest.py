@@ -11,10 +11,8 @@ pipeline. Prints a table and writes it to bench/results/ingest.csv.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -22,9 +20,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from layers.demo import build_demo_store, generate_demo
+from timing import RESULTS, timed
 
-RESULTS = Path(__file__).resolve().parent / "results"
+from layers.demo import build_demo_store, generate_demo
 
 
 def naive_ingest(manifest, out: Path) -> int:
@@ -39,15 +37,6 @@ def naive_ingest(manifest, out: Path) -> int:
     joined = gpd.sjoin(joined, wards, how="left", predicate="within").drop(columns="index_right")
     joined.to_parquet(out)
     return len(rows)
-
-
-def timed(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
