@@ -29,6 +29,7 @@ from pyproj import Transformer
 from scipy import sparse
 from scipy.spatial import cKDTree
 
+from layers.geometry import polygonal_parts
 from layers.settings import METRIC_CRS, WGS84
 
 CellShape = Literal["hex", "square"]
@@ -260,7 +261,7 @@ def _clip_cells(
         margin = tile + 2 * lattice.cell_m
         piece = shapely.clip_by_rect(union, left, bottom, left + margin, bottom + margin)
         out[members] = shapely.intersection(cells[members], piece)
-    return _polygonal(out)
+    return polygonal_parts(out)
 
 
 def assign_cells(grid: Grid, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -519,18 +520,7 @@ def _area_union(area: gpd.GeoDataFrame) -> shapely.Geometry:
     if polygons.empty:
         raise ValueError("`area` has no polygons: give the study area as polygon boundaries.")
     union = shapely.make_valid(polygons.to_crs(METRIC_CRS).union_all())
-    return _polygonal(np.asarray([union]))[0]
-
-
-def _polygonal(geoms: np.ndarray) -> np.ndarray:
-    """Keep only the polygon parts of geometries (intersections can add lines and points)."""
-    out = geoms.copy()
-    mixed = np.flatnonzero(shapely.get_type_id(geoms) == 7)  # GeometryCollection
-    for i in mixed:
-        parts = shapely.get_parts(geoms[i])
-        parts = parts[np.isin(shapely.get_type_id(parts), (3, 6))]
-        out[i] = shapely.union_all(parts) if parts.size else shapely.Polygon()
-    return out
+    return polygonal_parts(np.asarray([union]))[0]
 
 
 def _check_shape(shape: str) -> None:

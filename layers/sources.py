@@ -23,6 +23,7 @@ import pyogrio
 import shapely
 
 from layers._errors import InputFileError
+from layers.geometry import polygonal_parts
 from layers.settings import WGS84
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
@@ -378,7 +379,7 @@ def _clean_polygons(
         )
     invalid = ~shapely.is_valid(geoms)
     if invalid.any():
-        geoms = np.where(invalid, _polygonal(shapely.make_valid(geoms)), geoms)
+        geoms = np.where(invalid, polygonal_parts(shapely.make_valid(geoms)), geoms)
         notes.append(f"{path.name}: repaired {int(invalid.sum())} invalid {kind} polygon(s).")
     names = _as_text(frame[field_name])
     areas = gpd.GeoDataFrame({"name": names.to_numpy()}, geometry=list(geoms), crs=frame.crs)
@@ -396,17 +397,6 @@ def _as_text(values: pd.Series) -> pd.Series:
         if (whole == np.floor(whole)).all():
             values = values.astype("Int64")
     return values.astype(str).str.strip()
-
-
-def _polygonal(geoms: np.ndarray) -> np.ndarray:
-    """Keep only the polygonal parts of repaired geometries (make_valid may add lines)."""
-    out = []
-    for geom in geoms:
-        if isinstance(geom, shapely.GeometryCollection):
-            parts = [g for g in geom.geoms if isinstance(g, shapely.Polygon | shapely.MultiPolygon)]
-            geom = shapely.union_all(parts) if parts else shapely.Polygon()
-        out.append(geom)
-    return np.asarray(out, dtype=object)
 
 
 def _natural_key(names: pd.Series) -> pd.Series:
