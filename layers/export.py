@@ -22,18 +22,29 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 def export_table(incidents: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The incidents as exported: canonical columns, local ISO 8601 times, plain text values."""
     columns = [c for c in EXPORT_COLUMNS if c in incidents.columns]
-    out = gpd.GeoDataFrame(
-        incidents[columns].copy(), geometry=incidents.geometry, crs=incidents.crs
-    )
-    for column in ("occurred_at", "reported_at"):
-        if column in out:
-            local = out[column].dt.tz_convert(LOCAL_TZ)
-            out[column] = local.dt.strftime("%Y-%m-%dT%H:%M:%S%z").str.replace(
-                r"(\d{2})(\d{2})$", r"\1:\2", regex=True
-            )
+    table = gpd.GeoDataFrame(incidents[columns], geometry=incidents.geometry, crs=incidents.crs)
+    return plain_values(table)
+
+
+def plain_values(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A copy every file format can store: categories as text, times as ISO 8601 text.
+
+    Time-zone-aware times are written in local time with their offset
+    (``2025-01-01T10:00:00+02:00``); missing values stay missing.
+    """
+    out = frame.copy()
+    geometry = out.geometry.name if isinstance(out, gpd.GeoDataFrame) else None
     for column in out.columns:
-        if isinstance(out[column].dtype, pd.CategoricalDtype):
-            out[column] = out[column].astype(object)
+        values = out[column]
+        if column == geometry:
+            continue
+        if isinstance(values.dtype, pd.CategoricalDtype):
+            out[column] = values.astype(object).where(values.notna(), None)
+        elif isinstance(values.dtype, pd.DatetimeTZDtype):
+            local = values.dt.tz_convert(LOCAL_TZ).dt.strftime("%Y-%m-%dT%H:%M:%S%z")
+            out[column] = local.str.replace(r"(\d{2})(\d{2})$", r"\1:\2", regex=True)
+        elif pd.api.types.is_datetime64_any_dtype(values.dtype):
+            out[column] = values.dt.strftime("%Y-%m-%dT%H:%M:%S")
     return out
 
 

@@ -39,6 +39,7 @@ import pandas as pd
 import pyogrio
 
 from layers._errors import InputFileError, LayersError
+from layers.export import plain_values
 from layers.settings import LOCAL_TZ, METRIC_CRS, WGS84
 from layers.store import atomic_path, safe_filename
 
@@ -139,7 +140,7 @@ def export_hotspots(
             "The hotspot layer has no CRS: set it (e.g. layer.set_crs('EPSG:32734')) first."
         )
     block = _complete(provenance)
-    table = _plain_values(layer)
+    table = plain_values(layer.reset_index(drop=True))
     with atomic_path(out) as tmp:
         if suffix == ".zip":
             _write_shapefile_zip(table, tmp, stem=safe_filename(out.stem), provenance=block)
@@ -324,27 +325,6 @@ def _complete(provenance: Mapping[str, object]) -> dict[str, object]:
             f"The provenance cannot be written as JSON ({err}): use text, numbers, lists and dicts."
         ) from err
     return block
-
-
-def _plain_values(layer: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """A copy every format can store: categories as text, times as local ISO 8601 text."""
-    out = layer.reset_index(drop=True)  # a new frame: the caller's layer is never touched
-    for column in out.columns:
-        if column == out.geometry.name:
-            continue
-        values = out[column]
-        if isinstance(values.dtype, pd.CategoricalDtype):
-            out[column] = values.astype(object).where(values.notna(), None)
-        elif isinstance(values.dtype, pd.DatetimeTZDtype):
-            out[column] = _iso_text(values.dt.tz_convert(LOCAL_TZ))
-        elif pd.api.types.is_datetime64_any_dtype(values.dtype):
-            out[column] = _iso_text(values)
-    return out
-
-
-def _iso_text(values: pd.Series) -> pd.Series:
-    text = [None if pd.isna(v) else v.isoformat() for v in values]
-    return pd.Series(text, index=values.index, dtype=object)
 
 
 def _geometry_type(table: gpd.GeoDataFrame) -> dict[str, str]:
