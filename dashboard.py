@@ -15,12 +15,13 @@ import tempfile
 from datetime import date, timedelta
 from pathlib import Path
 
+import folium
 import pandas as pd
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 from streamlit_folium import st_folium
 
-from layers import aggregate
+from layers import columnar
 from layers._errors import LayersError
 from layers.analysis import (
     METHODS,
@@ -30,14 +31,13 @@ from layers.analysis import (
     run_hotspots,
 )
 from layers.evaluate import evaluate_hotspots
-from layers.filters import IncidentFilter, apply_filter, filter_from_query
+from layers.filters import IncidentFilter, filter_from_query
 from layers.hotspot_export import HOTSPOT_SUFFIXES, export_hotspots
 from layers.ingest import IngestReport, ingest
 from layers.join import OUTSIDE
-from layers.settings import LOCAL_TZ
 from layers.store import StoreSnapshot, current_version, open_store, safe_filename
-from layers.view import prepare_map
-from layers.webmap import DEFAULT_TILES, build_map
+from layers.view import MapData, prepare_map
+from layers.webmap import DEFAULT_TILES, live_base_map, map_layers
 
 ROOT = Path(__file__).resolve().parent
 DEMO_STORE = ROOT / "stores" / "demo"
@@ -56,6 +56,10 @@ HOTSPOT_LABELS = {"none": "None", **METHODS}
 NUMBERS = {"cell_m": (0, 0, 5000), "share": (3, 1, 10)}
 # Below this a metro-sized grid has hundreds of thousands of cells: slow, and heavy to cache.
 MIN_CELL_M = 100
+MAP_KEY = "map"
+# Heat cells are made for the viewport and this share of it again on every side, so a short
+# pan shows heat at once while the fragment refreshes the cells.
+VIEW_MARGIN = 0.5
 
 
 def parse_options(argv: list[str]) -> argparse.Namespace:
@@ -84,22 +88,110 @@ def load_store(path: str, version: str) -> StoreSnapshot:
 @st.cache_data(max_entries=64, show_spinner=False)
 def filter_choices(path: str, version: str) -> dict[str, list[str]]:
     snapshot = load_store(path, version)
-    incidents = snapshot.incidents
+    columns = snapshot.columns
+
+    def present(column: str) -> list[str]:
+        counts = columnar.counts_by(columns, None, column)
+        return sorted(str(label) for label in counts.index[counts.to_numpy() > 0])
 
     def with_outside(names: pd.Series, column: str) -> list[str]:
-        outside = (incidents[column].astype(str) == OUTSIDE).any()
+        outside = OUTSIDE in present(column)
         return [*names, *([OUTSIDE] if outside else [])]
 
-    local = incidents["occurred_at"].dt.tz_convert(LOCAL_TZ)
+    first, last = columnar.day_span(columns) or (date.today(), date.today())
     return {
-        "agencies": sorted(incidents["agency"].astype(str).unique()),
-        "areas": sorted(incidents["collaboration_area"].astype(str).unique()),
-        "categories": sorted(incidents["category"].astype(str).unique()),
+        "agencies": present("agency"),
+        "areas": present("collaboration_area"),
+        "categories": present("category"),
         "precincts": with_outside(snapshot.precincts["name"], "precinct"),
         "wards": with_outside(snapshot.wards["name"], "ward"),
-        "first": [str(local.min().date())],
-        "last": [str(local.max().date())],
+        "first": [str(first)],
+        "last": [str(last)],
     }
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def map_data(
+    path: str,
+    version: str,
+    flt: IncidentFilter,
+    boundary: str,
+    zoom: int | None,
+    bounds: tuple[float, float, float, float] | None,
+) -> MapData:
+    # Keyed by filter and view: going back to an earlier filter or view costs nothing.
+    return prepare_map(load_store(path, version), flt, boundary=boundary, zoom=zoom, bounds=bounds)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def figures(path: str, version: str, flt: IncidentFilter, boundary: str) -> dict[str, object]:
+    """Headline, top areas and weekly trend: every figure beside the map, for one filter."""
+    columns = load_store(path, version).columns
+    mask = None if flt.is_empty else columnar.select(columns, flt)
+    return {
+        "headline": columnar.headline(columns, mask),
+        "top": columnar.top_areas(columns, mask, by=boundary, n=10),
+        "weekly": columnar.weekly_counts(columns, mask, by="agency"),
+    }
+
+
+def map_view() -> tuple[int | None, tuple[float, float, float, float] | None]:
+    """The zoom and padded lon/lat bounds the viewer last left the map at, if any."""
+    state = st.session_state.get(MAP_KEY) or {}
+    zoom, bounds = state.get("zoom"), state.get("bounds")
+    try:
+        south, west = bounds["_southWest"]["lat"], bounds["_southWest"]["lng"]
+        north, east = bounds["_northEast"]["lat"], bounds["_northEast"]["lng"]
+        zoom = int(zoom)
+    except (KeyError, TypeError, ValueError):
+        return None, None
+    if None in (south, west, north, east) or not 0 <= zoom <= 22:
+        return None, None
+    dx, dy = (east - west) * VIEW_MARGIN, (north - south) * VIEW_MARGIN
+    padded = (west - dx, max(south - dy, -85.0), east + dx, min(north + dy, 85.0))
+    return zoom, tuple(round(v, 4) for v in padded)  # type: ignore[return-value]
+
+
+@st.fragment
+def map_panel(
+    store: str,
+    version: str,
+    flt: IncidentFilter,
+    *,
+    boundary: str,
+    style: str,
+    tiles: str,
+    result: HotspotResult | None,
+) -> None:
+    """The map. A fragment: panning or zooming reruns only this, to refine the heat cells.
+
+    The base map (tiles, legend, banner, opening view) is the same on every run, so
+    streamlit-folium never rebuilds it; everything that depends on the filters or the view
+    goes in as ``feature_group_to_add`` layers, and the viewer keeps their position.
+    """
+    snapshot = load_store(store, version)
+    zoom, bounds = map_view()
+    data = map_data(store, version, flt, boundary, zoom, bounds)
+    label = "Precinct" if boundary == "precinct" else "Ward"
+    base = live_base_map(snapshot.precincts, tiles=tiles, synthetic=snapshot.synthetic)
+    layers = map_layers(
+        data.areas,
+        data.heat,
+        area_label=label,
+        style=style,
+        zoom=data.zoom,
+        hotspots=result.layer if result is not None else None,
+        hotspot_method=result.method if result is not None else "gistar",
+    )
+    st_folium(
+        base,
+        key=MAP_KEY,
+        feature_group_to_add=layers,
+        layer_control=folium.LayerControl(collapsed=True),
+        returned_objects=["zoom", "bounds"],
+        height=640,
+        width=None,
+    )
 
 
 def ensure_demo_store(store: Path) -> None:
@@ -375,14 +467,11 @@ def hotspot_panel(
 
 
 def evaluation_panel(
-    snapshot: StoreSnapshot, flt: IncidentFilter, version: str, rows: pd.DataFrame
+    snapshot: StoreSnapshot, flt: IncidentFilter, version: str, stats: dict[str, object]
 ) -> None:
-    if len(rows) < 2:
-        return
     # The split must fall inside the filtered incidents, not the whole store.
-    local = rows["occurred_at"].dt.tz_convert(LOCAL_TZ)
-    first, last = local.min().date(), local.max().date()
-    if first == last:
+    first, last = stats["first"], stats["last"]
+    if stats["incidents"] < 2 or first is None or first == last:
         return
     with st.expander("How well did last period's hotspots predict this one?"):
         st.caption(
@@ -439,7 +528,7 @@ def main() -> None:
     except LayersError as err:
         st.error(str(err))
         st.stop()
-    if snapshot.incidents.empty:
+    if snapshot.n_incidents == 0:
         st.title("Safety cluster incident map")
         st.warning(f"The store at `{store}` has boundaries but no incidents yet. Load some below.")
         upload_panel(store, synthetic=snapshot.synthetic, uploads=options.uploads)
@@ -470,44 +559,32 @@ def main() -> None:
     params = hotspot_sidebar()
     sync_url(flt)
 
-    rows = apply_filter(snapshot.incidents, flt)
     result = None
     if params is not None:
         try:
             result = hotspot_result(str(store), version, flt, params)
         except LayersError as err:
             st.error(str(err))
-    stats = aggregate.headline(rows)
+    boundary = st.session_state["m_boundary"]
+    numbers = figures(str(store), version, flt, boundary)
+    stats = numbers["headline"]
     cols = st.columns(4)
     cols[0].metric("Incidents", f"{stats['incidents']:,}")
     cols[1].metric("Agencies", stats["agencies"])
     cols[2].metric("Outside boundaries", f"{stats['outside']:,}")
-    days = (stats["last"].date() - stats["first"].date()).days + 1 if stats["first"] else 0
+    days = (stats["last"] - stats["first"]).days + 1 if stats["first"] else 0
     cols[3].metric("Days covered", f"{days:,}")
     span = f"{stats['first']:%d %b %Y} to {stats['last']:%d %b %Y}. " if stats["first"] else ""
     st.caption(f"{span}Filter: {flt.describe()}. Store version {version}.")
 
-    boundary = st.session_state["m_boundary"]
-    data = prepare_map(snapshot, flt, boundary=boundary, filtered=rows)
     left, right = st.columns([3, 2])
     with left:
-        fmap = build_map(
-            data.areas,
-            data.heat,
-            area_label="Precinct" if boundary == "precinct" else "Ward",
-            style=st.session_state["m_style"],
-            tiles=options.tiles,
-            # No centre or zoom: the browser fits the boundaries to the panel it really has.
-            synthetic=snapshot.synthetic,
-            hotspots=result.layer if result is not None else None,
-            hotspot_method=result.method if result is not None else "gistar",
-        )
-        st_folium(fmap, returned_objects=[], height=640, use_container_width=True, key="map")
+        map_panel(str(store), version, flt, boundary=boundary, style=st.session_state["m_style"],
+                  tiles=options.tiles, result=result)  # fmt: skip
     with right:
         st.subheader(f"Top {'precincts' if boundary == 'precinct' else 'wards'}")
-        top = aggregate.top_areas(rows, by=boundary, n=10)
         st.dataframe(
-            top,
+            numbers["top"],
             hide_index=True,
             width="stretch",
             column_config={
@@ -517,10 +594,10 @@ def main() -> None:
             },
         )
         st.subheader("Weekly incidents by agency")
-        st.line_chart(aggregate.weekly_counts(rows, by="agency"), height=260)
+        st.line_chart(numbers["weekly"], height=260)
     if result is not None:
         hotspot_panel(result, snapshot, flt, boundary=boundary)
-    evaluation_panel(snapshot, flt, version, rows)
+    evaluation_panel(snapshot, flt, version, stats)
     upload_panel(store, synthetic=snapshot.synthetic, uploads=options.uploads)
 
 

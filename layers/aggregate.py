@@ -1,8 +1,9 @@
 """Aggregating filtered incidents: heat cells, counts per area, trends and headline figures.
 
-The browser never receives incident points: the heat layer gets one weighted point per
-occupied grid cell, with cells smaller than the heat radius so the picture matches a heat map
-of every point.
+These work on a frame of incidents (a filtered export, an analysis); the dashboard's fast path
+does the same on coded columns in :mod:`layers.columnar`. The browser never receives incident
+points: the heat layer gets one weighted point per occupied grid cell, at the cell centre, with
+cells smaller than the heat radius so the picture matches a heat map of every point.
 """
 
 from __future__ import annotations
@@ -14,10 +15,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from layers.columnar import cells_of_pixels, mercator_pixels
 from layers.join import OUTSIDE
 from layers.settings import LOCAL_TZ
-
-TILE_SIZE = 256
 
 
 def heat_cells(
@@ -25,11 +25,9 @@ def heat_cells(
 ) -> pd.DataFrame:
     """Aggregate points to square cells of ``cell_px`` screen pixels at ``zoom``.
 
-    Cells are laid out in Web Mercator pixel space, the space Leaflet draws in, so a cell is
-    the same on-screen size everywhere. Each occupied cell becomes one point at the mean
-    position of its incidents, weighted by their number. With cells a fraction of the heat
-    radius (leaflet.heat itself bins at radius / 2), the heat map drawn from the cells matches
-    the one drawn from every point.
+    Each occupied cell becomes one point at the cell's centre, weighted by its number of
+    incidents (see :func:`layers.columnar.heat_grid`, the same cells for a store's coded
+    columns).
 
     Parameters
     ----------
@@ -46,26 +44,8 @@ def heat_cells(
         Columns ``lat``, ``lon`` and ``weight`` (incident count), one row per occupied cell,
         sorted by weight, heaviest first.
     """
-    lon = np.asarray(lon, dtype=float)
-    lat = np.asarray(lat, dtype=float)
-    if len(lon) == 0:
-        return pd.DataFrame({"lat": [], "lon": [], "weight": []})
-    x, y = _mercator_pixels(lon, lat, zoom)
-    cx = np.floor(x / cell_px).astype(np.int64)
-    cy = np.floor(y / cell_px).astype(np.int64)
-    _, inverse, counts = np.unique(cx * (1 << 31) + cy, return_inverse=True, return_counts=True)
-    mean_lon = np.bincount(inverse, weights=lon) / counts
-    mean_lat = np.bincount(inverse, weights=lat) / counts
-    frame = pd.DataFrame({"lat": mean_lat, "lon": mean_lon, "weight": counts.astype(np.int64)})
-    return frame.sort_values("weight", ascending=False, kind="stable").reset_index(drop=True)
-
-
-def _mercator_pixels(lon: np.ndarray, lat: np.ndarray, zoom: int) -> tuple[np.ndarray, np.ndarray]:
-    scale = TILE_SIZE * 2.0**zoom
-    phi = np.deg2rad(np.clip(lat, -85.05112878, 85.05112878))
-    x = (lon + 180.0) / 360.0 * scale
-    y = (1.0 - np.log(np.tan(phi) + 1.0 / np.cos(phi)) / np.pi) / 2.0 * scale
-    return x, y
+    px, py = mercator_pixels(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), 0)
+    return cells_of_pixels(px, py, zoom=zoom, cell_px=cell_px)
 
 
 def fit_zoom(

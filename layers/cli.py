@@ -8,11 +8,10 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-import pandas as pd
-
 from layers._errors import LayersError
 from layers.analysis import HotspotParams
-from layers.filters import FILTER_COLUMNS, IncidentFilter, apply_filter, parse_hours, unknown_values
+from layers.columnar import unknown_values
+from layers.filters import FILTER_COLUMNS, IncidentFilter, apply_filter, parse_hours
 from layers.store import StoreSnapshot, open_store
 
 DEFAULT_DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
@@ -65,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         "--margin-km", type=float, default=50.0,
         help="reject points further than this beyond the boundaries (default 50)",
     )  # fmt: skip
+    add_scheduler_argument(ingest)
     ingest.add_argument("files", nargs="+", type=Path, metavar="INCIDENT_FILE")
     ingest.set_defaults(run=_run_ingest)
 
@@ -91,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
     hotspots.add_argument("--method", choices=("gistar", "kde", "emerging"), default="gistar")
     add_hotspot_arguments(hotspots)
     add_filter_arguments(hotspots)
+    add_scheduler_argument(hotspots)
     hotspots.set_defaults(run=_run_hotspots)
 
     evaluate = commands.add_parser(
@@ -111,6 +112,15 @@ def _parser() -> argparse.ArgumentParser:
     assets = commands.add_parser("assets", help="copy Leaflet and plugins into static/vendor")
     assets.set_defaults(run=_run_assets)
     return parser
+
+
+def add_scheduler_argument(parser: argparse.ArgumentParser) -> None:
+    """``--scheduler``: run the per-row work on a dask cluster (see layers.distributed)."""
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="dask.distributed scheduler address, or 'local[:N]' for a local cluster of N workers",
+    )
 
 
 def add_hotspot_arguments(parser: argparse.ArgumentParser) -> None:
@@ -187,18 +197,18 @@ FLAGS = {"agencies": "--agency", "areas": "--area", "categories": "--category",
          "precincts": "--precinct", "wards": "--ward"}  # fmt: skip
 
 
-def _filtered(store: Path, flt: IncidentFilter) -> tuple[StoreSnapshot, pd.DataFrame]:
-    """Open the store and filter it, refusing filter values that match nothing stored."""
+def _checked_store(store: Path, flt: IncidentFilter) -> StoreSnapshot:
+    """Open the store, refusing filter values that match nothing stored."""
     snapshot = open_store(store)
-    for name, values in unknown_values(snapshot.incidents, flt).items():
-        column = snapshot.incidents[FILTER_COLUMNS[name]].astype(str)
-        choices = sorted(column.unique())
+    columns = snapshot.columns
+    for name, values in unknown_values(columns, flt).items():
+        choices = sorted(columns.labels[FILTER_COLUMNS[name]])
         hint = ", ".join(choices[:12]) + (" …" if len(choices) > 12 else "")
         raise LayersError(
             f"{FLAGS[name]} {', '.join(values)}: no stored incident has that value "
             f"(values are case-sensitive). Stored values: {hint}."
         )
-    return snapshot, apply_filter(snapshot.incidents, flt)
+    return snapshot
 
 
 def _pairs(items: Sequence[str], flag: str) -> dict[str, str]:
@@ -249,6 +259,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
         taxonomy=load_taxonomy(args.taxonomy) if args.taxonomy else None,
         margin_km=args.margin_km,
         progress=_progress,
+        scheduler=args.scheduler,
     )
     print(report.as_text())
     return 1 if any(f.error for f in report.files) else 0
@@ -258,7 +269,7 @@ def _run_export(args: argparse.Namespace) -> int:
     from layers.export import export_incidents
 
     flt = filter_from_args(args)
-    _, rows = _filtered(args.store, flt)
+    rows = apply_filter(_checked_store(args.store, flt).incidents, flt)
     out = export_incidents(rows, args.out)
     print(f"Wrote {len(rows):,} incidents ({flt.describe()}) to {out}.")
     return 0
@@ -271,8 +282,8 @@ def _run_map(args: argparse.Namespace) -> int:
     from layers.webmap import build_map
 
     flt = filter_from_args(args)
-    snapshot, rows = _filtered(args.store, flt)
-    data = prepare_map(snapshot, flt, boundary=args.boundary, filtered=rows)
+    snapshot = _checked_store(args.store, flt)
+    data = prepare_map(snapshot, flt, boundary=args.boundary)
     fmap = build_map(
         data.areas, data.heat, area_label=args.boundary.capitalize(), style=args.style,
         tiles=args.tiles, center=data.center, zoom=data.zoom, synthetic=snapshot.synthetic,
@@ -288,8 +299,8 @@ def _run_hotspots(args: argparse.Namespace) -> int:
     from layers.hotspot_export import export_hotspots
 
     flt = filter_from_args(args)
-    snapshot, _ = _filtered(args.store, flt)
-    result = run_hotspots(snapshot, flt, _hotspot_params(args))
+    snapshot = _checked_store(args.store, flt)
+    result = run_hotspots(snapshot, flt, _hotspot_params(args), scheduler=args.scheduler)
     provenance = hotspot_provenance(result, snapshot, flt)
     out = export_hotspots(result.layer, args.out, provenance=provenance)
     print(result.explanation)
@@ -305,7 +316,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from layers.store import write_frame_atomic
 
     flt = filter_from_args(args)
-    snapshot, _ = _filtered(args.store, flt)
+    snapshot = _checked_store(args.store, flt)
     table = evaluate_hotspots(
         snapshot, flt, split=args.split, area_share=args.area_share, params=_hotspot_params(args)
     )

@@ -25,11 +25,13 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ import geopandas as gpd
 import pandas as pd
 
 from layers._errors import StoreError
+from layers.columnar import IncidentColumns, read_columns
 
 SCHEMA_VERSION = 1
 CATEGORICAL_COLUMNS = (
@@ -51,21 +54,61 @@ KEEP_VERSIONS = 2
 STALE_STAGING_S = 3600
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StoreSnapshot:
-    """One consistent version of a store, as loaded into memory."""
+    """One consistent version of a store.
+
+    Boundaries and metadata are read when the store is opened. Incidents are read on first
+    use, in one of two shapes: :attr:`columns`, the coded columns the map and figures need
+    (about 30 bytes an incident, read without geometry), or :attr:`incidents`, the full
+    GeoDataFrame for analysis and exports. A dashboard that only filters and maps never
+    pays for the second.
+    """
 
     path: Path
     version: str
-    incidents: gpd.GeoDataFrame
     precincts: gpd.GeoDataFrame
     wards: gpd.GeoDataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def synthetic(self) -> bool:
         """True when the store was built from the project's synthetic demo data."""
         return bool(self.meta.get("synthetic", False))
+
+    @property
+    def folder(self) -> Path:
+        """The version's folder."""
+        return self.path / "versions" / self.version
+
+    @property
+    def n_incidents(self) -> int:
+        """Stored incidents, from the metadata (no incident is read)."""
+        return int(self.meta.get("incidents", len(self.columns)))
+
+    @cached_property
+    def incidents(self) -> gpd.GeoDataFrame:
+        """Every stored incident with all its columns and a point geometry (EPSG:4326)."""
+        with self._lock:
+            return self._read(gpd.read_parquet)
+
+    @cached_property
+    def columns(self) -> IncidentColumns:
+        """The coded columns filters and maps run on (see :mod:`layers.columnar`)."""
+        with self._lock:
+            if "incidents" in self.__dict__:
+                return IncidentColumns.from_frame(self.__dict__["incidents"])
+            return self._read(read_columns)
+
+    def _read(self, reader: Any) -> Any:
+        try:
+            return reader(self.folder / "incidents.parquet")
+        except FileNotFoundError as err:
+            raise StoreError(
+                f"Store {self.path} version {self.version} is gone (a newer ingest replaced "
+                "it and pruned it). Reload the page or reopen the store."
+            ) from err
 
 
 @contextlib.contextmanager
@@ -112,13 +155,14 @@ def open_store(path: Path | str) -> StoreSnapshot:
         )
     folder = path / "versions" / version
     try:
-        incidents = gpd.read_parquet(folder / "incidents.parquet")
+        if not (folder / "incidents.parquet").is_file():
+            raise FileNotFoundError(2, "missing", str(folder / "incidents.parquet"))
         precincts = gpd.read_parquet(folder / "precincts.parquet")
         wards = gpd.read_parquet(folder / "wards.parquet")
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
     except FileNotFoundError as err:
         raise StoreError(f"Store {path} version {version} is incomplete: {err.filename}.") from err
-    return StoreSnapshot(path, version, incidents, precincts, wards, meta)
+    return StoreSnapshot(path, version, precincts, wards, meta)
 
 
 def write_snapshot(

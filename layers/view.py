@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
-from layers.aggregate import areas_with_counts, fit_zoom, heat_cells
-from layers.filters import IncidentFilter, apply_filter
+from layers.aggregate import fit_zoom
+from layers.columnar import area_counts, heat_grid, select
+from layers.filters import IncidentFilter
 from layers.store import StoreSnapshot
 
 BOUNDARY_COLUMNS = {"precinct": "precincts", "ward": "wards"}
@@ -35,9 +37,14 @@ def prepare_map(
     *,
     boundary: str = "precinct",
     zoom: int | None = None,
-    filtered: pd.DataFrame | None = None,
+    bounds: tuple[float, float, float, float] | None = None,
+    mask: np.ndarray | None = None,
 ) -> MapData:
     """Aggregate a store's filtered incidents for a map.
+
+    Runs on the store's coded columns (:mod:`layers.columnar`): the cost is a few passes over
+    small arrays, and what it returns is bounded by the number of areas and of screen cells,
+    not by the number of incidents.
 
     Parameters
     ----------
@@ -49,8 +56,10 @@ def prepare_map(
         The boundary layer to draw and count by.
     zoom : int, optional
         Map zoom the heat cells are sized for; fits the boundaries when not given.
-    filtered : pandas.DataFrame, optional
-        The already-filtered incidents, when the caller has them, to avoid filtering twice.
+    bounds : (west, south, east, north), optional
+        Only make heat cells in this lon/lat box (the viewport and a margin).
+    mask : numpy.ndarray, optional
+        ``select(snapshot.columns, flt)``, when the caller already has it.
 
     Returns
     -------
@@ -59,14 +68,16 @@ def prepare_map(
     if boundary not in BOUNDARY_COLUMNS:
         raise ValueError(f"`boundary` must be 'precinct' or 'ward', not {boundary!r}.")
     areas = getattr(snapshot, BOUNDARY_COLUMNS[boundary])
-    rows = filtered if filtered is not None else apply_filter(snapshot.incidents, flt)
+    columns = snapshot.columns
+    if mask is None and not flt.is_empty:
+        mask = select(columns, flt)
     minx, miny, maxx, maxy = areas.total_bounds
     zoom = zoom if zoom is not None else fit_zoom(areas.total_bounds)
-    heat = heat_cells(rows["lon"].to_numpy(), rows["lat"].to_numpy(), zoom=zoom)
+    counts = area_counts(columns, mask, by=boundary, names=areas["name"])
     return MapData(
-        areas=areas_with_counts(areas, rows, by=boundary),
-        heat=heat,
+        areas=areas[["name", "geometry"]].assign(count=counts.reindex(areas["name"]).to_numpy()),
+        heat=heat_grid(columns, mask, zoom=zoom, bounds=bounds),
         center=((miny + maxy) / 2, (minx + maxx) / 2),
         zoom=zoom,
-        incidents=len(rows),
+        incidents=int(mask.sum()) if mask is not None else len(columns),
     )

@@ -47,7 +47,6 @@ NO_TILES_BACKGROUND = "#f2efe9"
 CHOROPLETH_PALETTE = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 # leaflet.heat's own default ramp, spelled out so the legend shows what the layer draws.
 HEAT_GRADIENT = {0.4: "blue", 0.6: "cyan", 0.7: "lime", 0.8: "yellow", 1.0: "red"}
-HEAT_CAP_PERCENTILE = 99.0
 # Floor on a heat point's alpha. Overlapping points add up, so a high floor (folium's 0.5, or
 # 0.3) paints every occupied pixel and a dense city turns one flat colour; simpleheat's own 0.05
 # keeps sparse background faint and lets clusters stand out.
@@ -136,40 +135,131 @@ def build_map(
     if zoom is None:
         zoom = fit_zoom(areas.total_bounds) if bounds else CAPE_TOWN_ZOOM
 
-    m = folium.Map(location=center, zoom_start=zoom, tiles=None, control_scale=True)
-    if tile_url is not None:
-        folium.TileLayer(
-            tile_url, attr=tile_attribution, name="Basemap", overlay=True, max_zoom=19
-        ).add_to(m)
-    _MapStyle().add_to(m)
-    area_layer(areas, area_label=area_label, style=style).add_to(m)
-    if heat is not None:
-        # The heat goes above the areas, so a choropleth fill cannot hide it; its canvas lets
-        # the mouse through to the area tooltips (see _MapStyle).
-        heat_layer(heat, radius=heat_radius, max_zoom=zoom).add_to(m)
-    legend = _legend_html(
+    m = base_map(
         areas,
+        tiles=tile_url,
+        attribution=tile_attribution,
+        center=center,
+        zoom=zoom,
+        fit=fit,
+        heat_legend=heat is not None if heat_legend is None else heat_legend,
+        title=title,
+        synthetic=synthetic,
+    )
+    for group in map_layers(
+        areas,
+        heat,
         area_label=area_label,
         style=style,
-        heat=heat is not None if heat_legend is None else heat_legend,
+        zoom=zoom,
+        heat_radius=heat_radius,
+        hotspots=hotspots,
+        hotspot_method=hotspot_method,
+    ):
+        group.add_to(m)
+    if layer_control:
+        folium.LayerControl(collapsed=True).add_to(m)
+    return apply_offline_assets(m, mode=assets)
+
+
+def live_base_map(
+    areas: gpd.GeoDataFrame,
+    *,
+    tiles: str | None = DEFAULT_TILES,
+    attribution: str | None = None,
+    synthetic: bool = False,
+) -> folium.Map:
+    """The dashboard's base map: :func:`base_map` fitted to ``areas``, Leaflet served by the
+    app, no layer control (``st_folium`` gets one for the layers it adds)."""
+    areas = _check_areas(areas, needs=())
+    tile_url, tile_attribution = _resolve_tiles(tiles, attribution)
+    bounds = _bounds(areas)
+    m = base_map(
+        areas,
+        tiles=tile_url,
+        attribution=tile_attribution,
+        center=_middle(bounds) if bounds else CAPE_TOWN_CENTER,
+        zoom=fit_zoom(areas.total_bounds) if bounds else CAPE_TOWN_ZOOM,
+        synthetic=synthetic,
     )
-    if hotspots is not None:
-        hotspot_layer(hotspots, method=hotspot_method).add_to(m)
-        key = {"gistar": "gi_bin", "emerging": "category"}.get(hotspot_method)
-        present = sorted(set(hotspots[key])) if key in hotspots.columns else ()
-        legend += hotspot_legend_html(hotspot_method, present)
-    _Legend(legend).add_to(m)
+    return apply_offline_assets(m, mode="served")
+
+
+def base_map(
+    areas: gpd.GeoDataFrame,
+    *,
+    tiles: str | None,
+    attribution: str | None,
+    center: tuple[float, float],
+    zoom: int,
+    fit: bool = True,
+    heat_legend: bool = True,
+    title: str | None = None,
+    synthetic: bool = False,
+) -> folium.Map:
+    """The part of the map that does not change with the filters.
+
+    Tiles, page style, the heat legend, the banner and the opening view. The dashboard draws
+    this once and sends everything that depends on the filters as layers
+    (:func:`map_layers`) through ``st_folium(feature_group_to_add=...)``, so a filter change
+    never rebuilds the map and the viewer keeps their position and zoom.
+
+    ``tiles`` and ``attribution`` are as resolved by :func:`build_map`; ``areas`` only gives
+    the bounds to fit.
+    """
+    m = folium.Map(location=center, zoom_start=zoom, tiles=None, control_scale=True)
+    if tiles is not None:
+        folium.TileLayer(tiles, attr=attribution, name="Basemap", overlay=True, max_zoom=19).add_to(
+            m
+        )
+    _MapStyle().add_to(m)
+    if heat_legend:
+        _Legend(_heat_legend_html()).add_to(m)
     if title or synthetic:
         _Banner(_banner_html(title, synthetic=synthetic)).add_to(m)
-    if fit:
+    bounds = _bounds(areas) if not areas.empty else None
+    if fit and bounds is not None:
         # Jump, don't animate: the opening zoom is only an estimate, and an animated zoom on
         # load redraws the heat twice and can be caught half-way by a screenshot or print.
         fit_bounds = folium.FitBounds(bounds)
         fit_bounds.options["animate"] = False
         m.add_child(fit_bounds)
-    if layer_control:
-        folium.LayerControl(collapsed=True).add_to(m)
-    return apply_offline_assets(m, mode=assets)
+    return m
+
+
+def map_layers(
+    areas: gpd.GeoDataFrame,
+    heat: pd.DataFrame | None,
+    *,
+    area_label: str,
+    style: AreaStyle = "outline",
+    zoom: int,
+    heat_radius: int = 18,
+    hotspots: gpd.GeoDataFrame | None = None,
+    hotspot_method: HotspotMethod = "gistar",
+) -> list[folium.FeatureGroup]:
+    """The layers that change with the filters, each with its own legend, bottom to top:
+    areas, heat, hotspots.
+
+    Each legend is tied to its layer: it appears when the layer is added to a map and goes
+    when the layer is removed, so ``st_folium`` can swap the layers without leaving stale
+    legends behind.
+    """
+    areas = _check_areas(areas)
+    group = area_layer(areas, area_label=area_label, style=style)
+    _Legend(_area_legend_html(areas, area_label=area_label, style=style)).add_to(group)
+    groups = [group]
+    if heat is not None:
+        # The heat goes above the areas, so a choropleth fill cannot hide it; its canvas lets
+        # the mouse through to the area tooltips (see _MapStyle).
+        groups.append(heat_layer(heat, radius=heat_radius, max_zoom=zoom))
+    if hotspots is not None:
+        group = hotspot_layer(hotspots, method=hotspot_method)
+        key = {"gistar": "gi_bin", "emerging": "category"}.get(hotspot_method)
+        present = sorted(set(hotspots[key])) if key in hotspots.columns else ()
+        _Legend(hotspot_legend_html(hotspot_method, present)).add_to(group)
+        groups.append(group)
+    return [apply_offline_assets(g, mode="served") for g in groups]
 
 
 def area_layer(
@@ -239,8 +329,8 @@ def heat_layer(
 ) -> folium.FeatureGroup:
     """Draw aggregated incident cells as a leaflet.heat layer.
 
-    Weights are divided by their 99th percentile and capped at 1, so one extreme cell does
-    not wash out the rest: everything at or above the 99th percentile draws as "high".
+    Weights are the cells' incident counts, unscaled, so the layer draws what a heat map of
+    every incident would (see the comment in the body).
 
     Parameters
     ----------
@@ -268,23 +358,21 @@ def heat_layer(
     points = _check_heat(heat)
     points = points[points["weight"] > 0]
     weights = points["weight"].to_numpy(dtype=float)
-    cap = float(np.percentile(weights, HEAT_CAP_PERCENTILE)) if weights.size else 1.0
     data = np.column_stack(
         [
             points["lat"].to_numpy(dtype=float).round(COORD_DECIMALS),
             points["lon"].to_numpy(dtype=float).round(COORD_DECIMALS),
-            np.minimum(weights / cap, 1.0).round(4),
+            weights.round(4),
         ]
     )
-    # Intensity. Upstream leaflet.heat draws a point at alpha weight * 2^(zoom - maxZoom) / max,
-    # so maxZoom = the initial zoom and max = 1 (= the 99th percentile after the scaling above)
-    # make the colours mean the same thing at the opening view. The build folium ships, which
-    # we serve, is patched (Leaflet.heat PR 78): it ignores `max` and `maxZoom`, sums the
-    # weights in screen bins of radius/2 px and divides by the largest bin sum, or by 1 if
-    # that is larger. Hence the scaling: with weights in [0, 1] a cell drawn alone keeps its
-    # own value (a fixed scale, not "relative to whatever is in view"), and where cells merge
-    # as you zoom out the busiest merged bin is the top of the ramp. The options stay set so
-    # the layer also behaves with upstream leaflet.heat.
+    # Intensity. The leaflet.heat build folium ships, which we serve, is patched (Leaflet.heat
+    # PR 78): it ignores `max` and `maxZoom`, sums the weights in screen bins of radius/2 px
+    # and divides by the largest bin sum (or by 1 if that is larger). Our cells are smaller
+    # than those bins, so with raw counts as weights each bin sums to the number of incidents
+    # in it, exactly as for a heat map of every incident: the aggregation changes where a
+    # point sits by at most half a cell, never how much it weighs. Upstream leaflet.heat
+    # draws a point at alpha weight * 2^(zoom - maxZoom) / max; `max` = the heaviest cell and
+    # `maxZoom` = the initial zoom keep the layer readable there too.
     layer = folium.plugins.HeatMap(
         data.tolist(),
         name=name,
@@ -292,7 +380,7 @@ def heat_layer(
         blur=max(1, round(radius * 0.8)),
         min_opacity=HEAT_MIN_OPACITY,
         max_zoom=max_zoom,
-        max=1.0,
+        max=float(weights.max()) if weights.size else 1.0,
         gradient=HEAT_GRADIENT,
         control=False,
     )
@@ -463,12 +551,16 @@ def _class_colours(n: int) -> list[str]:
     return [CHOROPLETH_PALETTE[i] for i in picks[:n]]
 
 
-def _check_areas(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def _check_areas(
+    areas: gpd.GeoDataFrame, *, needs: tuple[str, ...] = ("name", "count")
+) -> gpd.GeoDataFrame:
     if not isinstance(areas, gpd.GeoDataFrame):
         raise ValueError(f"`areas` must be a GeoDataFrame, not {type(areas).__name__}.")
-    missing = {"name", "count"} - set(areas.columns)
+    missing = set(needs) - set(areas.columns)
     if missing:
-        raise ValueError(f"`areas` lacks column(s) {sorted(missing)}: it needs name and count.")
+        raise ValueError(
+            f"`areas` lacks column(s) {sorted(missing)}: it needs {' and '.join(needs)}."
+        )
     if areas.crs is None:
         raise ValueError("`areas` must have a CRS (set it with `areas.set_crs(...)`).")
     return areas if areas.crs.equals(WGS84) else areas.to_crs(WGS84)
@@ -525,17 +617,18 @@ def _middle(bounds: list[list[float]]) -> tuple[float, float]:
     return (south + north) / 2, (west + east) / 2
 
 
-def _legend_html(areas: gpd.GeoDataFrame, *, area_label: str, style: AreaStyle, heat: bool) -> str:
+def _heat_legend_html() -> str:
+    stops = ", ".join(f"{colour} {stop * 100:.0f}%" for stop, colour in HEAT_GRADIENT.items())
+    return (
+        '<div class="cct-legend-title">Incident density</div>'
+        f'<div class="cct-heat-bar" style="background: linear-gradient(to right, '
+        f'rgba(0,0,255,0.25) 0%, {stops})"></div>'
+        '<div class="cct-heat-scale"><span>low</span><span>high</span></div>'
+    )
+
+
+def _area_legend_html(areas: gpd.GeoDataFrame, *, area_label: str, style: AreaStyle) -> str:
     label = html.escape(area_label)
-    parts: list[str] = []
-    if heat:
-        stops = ", ".join(f"{colour} {stop * 100:.0f}%" for stop, colour in HEAT_GRADIENT.items())
-        parts.append(
-            '<div class="cct-legend-title">Incident density</div>'
-            f'<div class="cct-heat-bar" style="background: linear-gradient(to right, '
-            f'rgba(0,0,255,0.25) 0%, {stops})"></div>'
-            '<div class="cct-heat-scale"><span>low</span><span>high</span></div>'
-        )
     if style == "choropleth" and not areas.empty:
         classes = choropleth_classes(pd.to_numeric(areas["count"]).fillna(0).to_numpy())
         rows = "".join(
@@ -543,13 +636,11 @@ def _legend_html(areas: gpd.GeoDataFrame, *, area_label: str, style: AreaStyle, 
             f"</span>{low:,}{'' if low == high else f'–{high:,}'}</div>"
             for (low, high), colour in zip(classes, _class_colours(len(classes)), strict=True)
         )
-        parts.append(f'<div class="cct-legend-title">Incidents per {label}</div>{rows}')
-    else:
-        parts.append(
-            '<div class="cct-legend-row"><span class="cct-swatch cct-outline"></span>'
-            f"{label} boundary</div>"
-        )
-    return "".join(parts)
+        return f'<div class="cct-legend-title">Incidents per {label}</div>{rows}'
+    return (
+        '<div class="cct-legend-row"><span class="cct-swatch cct-outline"></span>'
+        f"{label} boundary</div>"
+    )
 
 
 def _banner_html(title: str | None, *, synthetic: bool) -> str:
@@ -601,12 +692,14 @@ class _Legend(MacroElement):
 
     A Leaflet control, not a fixed-position <div>, so it sits inside the map both in a
     standalone page and in streamlit-folium's iframe, which only runs the map's scripts.
+    Added to a map, it stays; added to a layer, it shows while the layer is on a map.
     """
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
         (function () {
+            var parent = {{ this._parent.get_name() }};
             var legend = L.control({position: "bottomright"});
             legend.onAdd = function () {
                 var div = L.DomUtil.create("div", "cct-legend");
@@ -614,7 +707,13 @@ class _Legend(MacroElement):
                 L.DomEvent.disableClickPropagation(div);
                 return div;
             };
-            legend.addTo({{ this._parent.get_name() }});
+            if (parent instanceof L.Map) {
+                legend.addTo(parent);
+                return;
+            }
+            parent.on("add", function () { legend.addTo(parent._map); });
+            parent.on("remove", function () { legend.remove(); });
+            if (parent._map) { legend.addTo(parent._map); }
         })();
         {% endmacro %}
         """
