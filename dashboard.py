@@ -180,6 +180,7 @@ def map_panel(
         area_label=label,
         style=style,
         zoom=data.zoom,
+        heat_scale=data.heat_scale,
         hotspots=result.layer if result is not None else None,
         hotspot_method=result.method if result is not None else "gistar",
     )

@@ -15,13 +15,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from layers.columnar import cells_of_pixels, mercator_pixels
+from layers.columnar import HEAT_CELL_PX, cells_of_pixels, mercator_pixels
 from layers.join import OUTSIDE
 from layers.settings import LOCAL_TZ
 
 
 def heat_cells(
-    lon: np.ndarray, lat: np.ndarray, *, zoom: int, cell_px: float = 6.0
+    lon: np.ndarray, lat: np.ndarray, *, zoom: int, cell_px: float = HEAT_CELL_PX
 ) -> pd.DataFrame:
     """Aggregate points to square cells of ``cell_px`` screen pixels at ``zoom``.
 

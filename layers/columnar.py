@@ -39,6 +39,10 @@ NS_PER_HOUR = 3_600_000_000_000
 # Dense bincount up to this many grid cells; beyond it (a fine zoom with no viewport given),
 # sort-based counting of the occupied cells only.
 DENSE_GRID_CELLS = 4_000_000
+# A quarter of the served heat layer's 16 px screen bins (radius 18 + blur 14, halved; see
+# layers.webmap.heat_layer): four cells tile a bin, so the aggregation moves a point by at most
+# 2.8 px and the bins sum what they would sum for every point.
+HEAT_CELL_PX = 4.0
 CODED_COLUMNS = tuple(FILTER_COLUMNS.values())
 READ_COLUMNS = (*CODED_COLUMNS, "occurred_at", "lon", "lat")
 
@@ -167,8 +171,9 @@ def heat_grid(
     mask: np.ndarray | None,
     *,
     zoom: int,
-    cell_px: float = 6.0,
+    cell_px: float = HEAT_CELL_PX,
     bounds: Sequence[float] | None = None,
+    max_cells: int | None = None,
 ) -> pd.DataFrame:
     """Count the kept incidents in square cells of ``cell_px`` screen pixels at ``zoom``.
 
@@ -185,11 +190,14 @@ def heat_grid(
         Which incidents to count (see :func:`select`); None counts all.
     zoom : int
         Map zoom the cells are sized for.
-    cell_px : float, default 6.0
+    cell_px : float, default HEAT_CELL_PX
         Cell edge in screen pixels.
     bounds : (west, south, east, north), optional
         Only count incidents in this lon/lat box, e.g. the viewport with a margin: the
         number of cells is then bounded by the screen, not by the data.
+    max_cells : int, optional
+        A budget: while there are more occupied cells than this, double the cell edge. The
+        edge used is in ``attrs["cell_px"]``.
 
     Returns
     -------
@@ -204,7 +212,12 @@ def heat_grid(
         (x0, x1), (y1, y0) = mercator_pixels(np.array([west, east]), np.array([south, north]), 0)
         inside = (px >= x0) & (px < x1) & (py >= y0) & (py < y1)
         px, py = px[inside], py[inside]
-    return cells_of_pixels(px, py, zoom=zoom, cell_px=cell_px)
+    cells = cells_of_pixels(px, py, zoom=zoom, cell_px=cell_px)
+    while max_cells is not None and len(cells) > max_cells:
+        cell_px *= 2
+        cells = cells_of_pixels(px, py, zoom=zoom, cell_px=cell_px)
+    cells.attrs["cell_px"] = cell_px
+    return cells
 
 
 def cells_of_pixels(px: np.ndarray, py: np.ndarray, *, zoom: int, cell_px: float) -> pd.DataFrame:

@@ -16,6 +16,11 @@ from layers.aggregate import fit_zoom
 from layers.columnar import area_counts, heat_grid, select
 from layers.filters import IncidentFilter
 from layers.store import StoreSnapshot
+from layers.webmap import HEAT_BIN_PX
+
+# At most this many heat cells on the page (about 27 bytes each): past it the cells double in
+# size, so the page stays under about a megabyte whatever the zoom and the number of incidents.
+MAX_HEAT_CELLS = 40_000
 
 BOUNDARY_COLUMNS = {"precinct": "precincts", "ward": "wards"}
 
@@ -26,6 +31,7 @@ class MapData:
 
     areas: gpd.GeoDataFrame
     heat: pd.DataFrame
+    heat_scale: float
     center: tuple[float, float]
     zoom: int
     incidents: int
@@ -74,9 +80,13 @@ def prepare_map(
     minx, miny, maxx, maxy = areas.total_bounds
     zoom = zoom if zoom is not None else fit_zoom(areas.total_bounds)
     counts = area_counts(columns, mask, by=boundary, names=areas["name"])
+    # The busiest heat bin among all the filtered incidents, not only those in view: the
+    # colour scale a heat map of every incident would have (see webmap.heat_layer).
+    bins = heat_grid(columns, mask, zoom=zoom, cell_px=HEAT_BIN_PX)
     return MapData(
         areas=areas[["name", "geometry"]].assign(count=counts.reindex(areas["name"]).to_numpy()),
-        heat=heat_grid(columns, mask, zoom=zoom, bounds=bounds),
+        heat=heat_grid(columns, mask, zoom=zoom, bounds=bounds, max_cells=MAX_HEAT_CELLS),
+        heat_scale=float(bins["weight"].iloc[0]) if len(bins) else 1.0,
         center=((miny + maxy) / 2, (minx + maxx) / 2),
         zoom=zoom,
         incidents=int(mask.sum()) if mask is not None else len(columns),

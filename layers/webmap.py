@@ -51,6 +51,10 @@ HEAT_GRADIENT = {0.4: "blue", 0.6: "cyan", 0.7: "lime", 0.8: "yellow", 1.0: "red
 # 0.3) paints every occupied pixel and a dense city turns one flat colour; simpleheat's own 0.05
 # keeps sparse background faint and lets clusters stand out.
 HEAT_MIN_OPACITY = 0.05
+HEAT_RADIUS = 18
+HEAT_BLUR = round(HEAT_RADIUS * 0.8)
+# The served leaflet.heat sums weights in screen bins this many pixels wide (see heat_layer).
+HEAT_BIN_PX = (HEAT_RADIUS + HEAT_BLUR) / 2
 
 
 def build_map(
@@ -63,7 +67,7 @@ def build_map(
     attribution: str | None = None,
     center: tuple[float, float] | None = None,
     zoom: int | None = None,
-    heat_radius: int = 18,
+    heat_radius: int = HEAT_RADIUS,
     heat_legend: bool | None = None,
     layer_control: bool = True,
     title: str | None = None,
@@ -96,7 +100,7 @@ def build_map(
         Initial (lat, lon). Without ``center`` and ``zoom`` the map fits the areas.
     zoom : int, optional
         Initial zoom.
-    heat_radius : int, default 18
+    heat_radius : int, default HEAT_RADIUS
         Heat point radius in pixels.
     heat_legend : bool, optional
         Whether the legend explains the heat colours; defaults to ``heat is not None``.
@@ -234,12 +238,13 @@ def map_layers(
     area_label: str,
     style: AreaStyle = "outline",
     zoom: int,
-    heat_radius: int = 18,
+    heat_radius: int = HEAT_RADIUS,
+    heat_scale: float | None = None,
     hotspots: gpd.GeoDataFrame | None = None,
     hotspot_method: HotspotMethod = "gistar",
 ) -> list[folium.FeatureGroup]:
     """The layers that change with the filters, each with its own legend, bottom to top:
-    areas, heat, hotspots.
+    areas, heat, hotspots. ``heat_scale`` is as for :func:`heat_layer`.
 
     Each legend is tied to its layer: it appears when the layer is added to a map and goes
     when the layer is removed, so ``st_folium`` can swap the layers without leaving stale
@@ -252,7 +257,7 @@ def map_layers(
     if heat is not None:
         # The heat goes above the areas, so a choropleth fill cannot hide it; its canvas lets
         # the mouse through to the area tooltips (see _MapStyle).
-        groups.append(heat_layer(heat, radius=heat_radius, max_zoom=zoom))
+        groups.append(heat_layer(heat, radius=heat_radius, max_zoom=zoom, scale=heat_scale))
     if hotspots is not None:
         group = hotspot_layer(hotspots, method=hotspot_method)
         key = {"gistar": "gi_bin", "emerging": "category"}.get(hotspot_method)
@@ -325,22 +330,32 @@ def area_layer(
 
 
 def heat_layer(
-    heat: pd.DataFrame, *, radius: int = 18, max_zoom: int, name: str = "Incident heat"
+    heat: pd.DataFrame,
+    *,
+    radius: int = HEAT_RADIUS,
+    max_zoom: int,
+    scale: float | None = None,
+    name: str = "Incident heat",
 ) -> folium.FeatureGroup:
     """Draw aggregated incident cells as a leaflet.heat layer.
 
-    Weights are the cells' incident counts, unscaled, so the layer draws what a heat map of
-    every incident would (see the comment in the body).
+    Weights are the cells' incident counts divided by ``scale``, so the layer draws what a
+    heat map of every incident would (see the comment in the body).
 
     Parameters
     ----------
     heat : pandas.DataFrame
         Columns ``lat``, ``lon``, ``weight`` (≥ 0), one row per grid cell. Cells of weight 0
         draw nothing and are left out of the page.
-    radius : int, default 18
+    radius : int, default HEAT_RADIUS
         Point radius in pixels.
     max_zoom : int
         The map's initial zoom (see the comment in the body).
+    scale : float, optional
+        The incident count of the busiest ``(radius + blur) / 2`` px screen bin among all the
+        filtered incidents, in view or not (see :func:`layers.view.prepare_map`). Needed when
+        ``heat`` holds only the cells near the viewport; without it the busiest bin sent is
+        the top of the colour ramp.
     name : str, default "Incident heat"
         Layer-control label (plain text).
 
@@ -358,21 +373,26 @@ def heat_layer(
     points = _check_heat(heat)
     points = points[points["weight"] > 0]
     weights = points["weight"].to_numpy(dtype=float)
+    if scale is not None and scale > 0:
+        weights = weights / scale
     data = np.column_stack(
         [
             points["lat"].to_numpy(dtype=float).round(COORD_DECIMALS),
             points["lon"].to_numpy(dtype=float).round(COORD_DECIMALS),
-            weights.round(4),
+            weights.round(6),
         ]
     )
     # Intensity. The leaflet.heat build folium ships, which we serve, is patched (Leaflet.heat
-    # PR 78): it ignores `max` and `maxZoom`, sums the weights in screen bins of radius/2 px
-    # and divides by the largest bin sum (or by 1 if that is larger). Our cells are smaller
-    # than those bins, so with raw counts as weights each bin sums to the number of incidents
-    # in it, exactly as for a heat map of every incident: the aggregation changes where a
-    # point sits by at most half a cell, never how much it weighs. Upstream leaflet.heat
-    # draws a point at alpha weight * 2^(zoom - maxZoom) / max; `max` = the heaviest cell and
-    # `maxZoom` = the initial zoom keep the layer readable there too.
+    # PR 78): it ignores `max` and `maxZoom`, sums the weights in screen bins of
+    # (radius + blur) / 2 px and divides by the largest bin sum, or by 1 if that is larger.
+    # Our cells are a fraction of those bins, so each bin sums to the number of incidents in
+    # it, exactly as for a heat map of every incident: the aggregation moves a point by at
+    # most half a cell, never changes what it weighs. With `scale` (the busiest bin of all
+    # the filtered incidents) every bin sum is at most about 1, so the divisor is 1 and the
+    # colours mean the same whichever part of the city is in view, as they would with every
+    # incident on the page. Upstream leaflet.heat draws a point at alpha
+    # weight * 2^(zoom - maxZoom) / max, which with `max` = 1 and `maxZoom` = the initial
+    # zoom is the same picture.
     layer = folium.plugins.HeatMap(
         data.tolist(),
         name=name,
@@ -380,7 +400,7 @@ def heat_layer(
         blur=max(1, round(radius * 0.8)),
         min_opacity=HEAT_MIN_OPACITY,
         max_zoom=max_zoom,
-        max=float(weights.max()) if weights.size else 1.0,
+        max=1.0 if scale else float(weights.max()) if weights.size else 1.0,
         gradient=HEAT_GRADIENT,
         control=False,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -122,6 +123,27 @@ def _wait_until_idle(page) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=30_000)
 
 
+def _cell_step(cells: list[list[float]]) -> float:
+    """The smallest longitude step between heat cells: the cell width."""
+    lngs = sorted({round(lng, 9) for _, lng, _ in cells})
+    return min(b - a for a, b in itertools.pairwise(lngs))
+
+
+def _changed(read, old, timeout_s: float = 30.0, settle_s: float = 2.0):
+    """Poll ``read()`` until it differs from ``old`` and then holds still for ``settle_s``
+    (the app reruns in the background, possibly more than once)."""
+    deadline = time.monotonic() + timeout_s
+    value, since = read(), time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        now = read()
+        if now != value:
+            value, since = now, time.monotonic()
+        elif value != old and time.monotonic() - since >= settle_s:
+            break
+    return value
+
+
 def _is_local(url: str) -> bool:
     parsed = urlparse(url)
     if parsed.scheme in ("data", "blob", "about", "chrome-extension"):
@@ -179,3 +201,56 @@ def test_upload_validates_and_offers_rejected_rows(server, tmp_path):
     assert rejected.splitlines()[0].endswith("reject_reason")
     assert len(rejected.strip().splitlines()) == 3
     assert synthetic_banner == 0
+
+
+def test_filter_change_swaps_layers_without_rebuilding_the_map(server):
+    """A filter change replaces the layers in place (the viewer keeps position and zoom); a
+    zoom makes finer heat cells for the new view."""
+    sync_playwright = _require_browser()
+    url, _ = server
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.goto(url, wait_until="domcontentloaded")
+        frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
+        frame.locator("canvas.leaflet-heatmap-layer").wait_for(state="attached", timeout=60_000)
+        _wait_until_idle(page)
+        body = frame.locator("body")
+
+        def heat_points() -> list[list[float]]:
+            """[lat, lng, weight] of the heat layer on the map."""
+            return body.evaluate(
+                "() => window.feature_group.filter(g => map_div.hasLayer(g))"
+                ".flatMap(g => g.getLayers()).filter(l => l._heat !== undefined)"
+                ".flatMap(l => l._latlngs.map(p => Array.isArray(p) ? p : [p.lat, p.lng, p.alt]))"
+            )
+
+        opening = heat_points()
+        # Mark this map instance and move the view: both must survive a filter change.
+        body.evaluate("() => { window.__sameMap = true; map_div.setView([-33.93, 18.5], 14); }")
+        zoomed = _changed(heat_points, opening)
+        page.locator('[data-testid="stMultiSelect"]').first.click()
+        page.get_by_role("option", name="SAPS").click()
+        page.keyboard.press("Escape")
+        filtered = _changed(heat_points, zoomed)
+        same_map = body.evaluate("() => window.__sameMap === true")
+        zoom = body.evaluate("() => map_div.getZoom()")
+        legends = frame.locator(".cct-legend").count()
+        saps = int(
+            page.locator('[data-testid="stMetricValue"]').first.inner_text().replace(",", "")
+        )
+        # Zoom back out: the cells are made again, coarser, for the whole city.
+        body.evaluate("() => map_div.setZoom(9)")
+        coarse = _changed(heat_points, filtered)
+        browser.close()
+    assert same_map, "the filter change rebuilt the map"
+    assert zoom == 14, "the viewer lost their zoom"
+    # Weights are counts over the busiest bin's count, so a one-incident cell weighs least.
+    count = {name: sum(w for _, _, w in cells) / min(w for _, _, w in cells) for name, cells in
+             (("zoomed", zoomed), ("filtered", filtered), ("coarse", coarse))}  # fmt: skip
+    assert 0 < count["filtered"] < count["zoomed"], "the heat layer did not follow the filter"
+    assert count["coarse"] == pytest.approx(saps, rel=1e-3)  # the whole city: every incident
+    # Cells are 4 screen pixels: 0.00034 degrees of longitude at zoom 14, 0.011 at zoom 9.
+    assert _cell_step(filtered) == pytest.approx(4 / 256 / 2**14 * 360, rel=0.01)
+    assert _cell_step(coarse) == pytest.approx(4 / 256 / 2**9 * 360, rel=0.01)
+    assert legends == 2  # heat and areas, each once: no stale legend left behind
