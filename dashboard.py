@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import folium
+import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
@@ -110,6 +111,17 @@ def filter_choices(path: str, version: str) -> dict[str, list[str]]:
     }
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def kept(path: str, version: str, flt: IncidentFilter) -> np.ndarray | None:
+    """The filter's mask over the store's incidents (None: all), shared by the map and the
+    figures; a resource, so it is neither copied nor hashed on each use."""
+    if flt.is_empty:
+        return None
+    mask = columnar.select(load_store(path, version).columns, flt)
+    mask.flags.writeable = False
+    return mask
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def map_data(
     path: str,
@@ -120,14 +132,16 @@ def map_data(
     bounds: tuple[float, float, float, float] | None,
 ) -> MapData:
     # Keyed by filter and view: going back to an earlier filter or view costs nothing.
-    return prepare_map(load_store(path, version), flt, boundary=boundary, zoom=zoom, bounds=bounds)
+    snapshot = load_store(path, version)
+    mask = kept(path, version, flt)
+    return prepare_map(snapshot, flt, boundary=boundary, zoom=zoom, bounds=bounds, mask=mask)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def figures(path: str, version: str, flt: IncidentFilter, boundary: str) -> dict[str, object]:
     """Headline, top areas and weekly trend: every figure beside the map, for one filter."""
     columns = load_store(path, version).columns
-    mask = None if flt.is_empty else columnar.select(columns, flt)
+    mask = kept(path, version, flt)
     return {
         "headline": columnar.headline(columns, mask),
         "top": columnar.top_areas(columns, mask, by=boundary, n=10),
