@@ -174,6 +174,7 @@ def heat_grid(
     cell_px: float = HEAT_CELL_PX,
     bounds: Sequence[float] | None = None,
     max_cells: int | None = None,
+    bin_px: float | None = None,
 ) -> pd.DataFrame:
     """Count the kept incidents in square cells of ``cell_px`` screen pixels at ``zoom``.
 
@@ -193,58 +194,88 @@ def heat_grid(
     cell_px : float, default HEAT_CELL_PX
         Cell edge in screen pixels.
     bounds : (west, south, east, north), optional
-        Only count incidents in this lon/lat box, e.g. the viewport with a margin: the
-        number of cells is then bounded by the screen, not by the data.
+        Only make cells in this lon/lat box, e.g. the viewport with a margin: the number of
+        cells is then bounded by the screen, not by the data.
     max_cells : int, optional
-        A budget: while there are more occupied cells than this, double the cell edge. The
-        edge used is in ``attrs["cell_px"]``.
+        A budget: while there are more occupied cells than this, double the cell edge.
+    bin_px : float, optional
+        Also find the busiest square of ``bin_px`` pixels (a multiple of ``cell_px``) among
+        all the kept incidents, bounds or not: the heat layer's colour scale. Reported in
+        ``attrs["busiest_bin"]``.
 
     Returns
     -------
     pandas.DataFrame
         Columns ``lat``, ``lon`` (cell centre) and ``weight`` (int64), heaviest first.
+        ``attrs["cell_px"]`` is the cell edge used.
     """
     px, py = columns.px, columns.py
     if mask is not None:
         px, py = px[mask], py[mask]
+    # Integer cell coordinates, once: coarser grids anchored at pixel 0 are exact integer
+    # divisions of these (floor(floor(a) / k) == floor(a / k)), so the colour-scale bins and
+    # a doubled cell size cost no more float work.
+    scale = 2.0**zoom / cell_px
+    ix = np.floor(px * scale).astype(np.int64)
+    iy = np.floor(py * scale).astype(np.int64)
+    busiest = None
+    if bin_px is not None:
+        factor = round(bin_px / cell_px)
+        if factor < 1 or not np.isclose(factor * cell_px, bin_px):
+            raise ValueError(f"`bin_px` ({bin_px}) must be a multiple of `cell_px` ({cell_px}).")
+        busiest = int(_occupied(ix // factor, iy // factor)[1].max()) if len(ix) else 0
     if bounds is not None:
         west, south, east, north = (float(b) for b in bounds)
         (x0, x1), (y1, y0) = mercator_pixels(np.array([west, east]), np.array([south, north]), 0)
-        inside = (px >= x0) & (px < x1) & (py >= y0) & (py < y1)
-        px, py = px[inside], py[inside]
-    cells = cells_of_pixels(px, py, zoom=zoom, cell_px=cell_px)
+        inside = (
+            (ix >= np.floor(x0 * scale)) & (ix <= np.floor(x1 * scale))
+            & (iy >= np.floor(y0 * scale)) & (iy <= np.floor(y1 * scale))
+        )  # fmt: skip
+        ix, iy = ix[inside], iy[inside]
+    cells = _cell_frame(ix, iy, zoom=zoom, cell_px=cell_px)
     while max_cells is not None and len(cells) > max_cells:
-        cell_px *= 2
-        cells = cells_of_pixels(px, py, zoom=zoom, cell_px=cell_px)
+        ix, iy, cell_px = ix // 2, iy // 2, cell_px * 2
+        cells = _cell_frame(ix, iy, zoom=zoom, cell_px=cell_px)
     cells.attrs["cell_px"] = cell_px
+    if busiest is not None:
+        cells.attrs["busiest_bin"] = busiest
     return cells
 
 
 def cells_of_pixels(px: np.ndarray, py: np.ndarray, *, zoom: int, cell_px: float) -> pd.DataFrame:
     """Occupied ``cell_px`` cells at ``zoom`` of zoom-0 pixel positions (see :func:`heat_grid`)."""
-    if len(px) == 0:
+    scale = 2.0**zoom / cell_px
+    ix = np.floor(np.asarray(px) * scale).astype(np.int64)
+    iy = np.floor(np.asarray(py) * scale).astype(np.int64)
+    return _cell_frame(ix, iy, zoom=zoom, cell_px=cell_px)
+
+
+def _cell_frame(ix: np.ndarray, iy: np.ndarray, *, zoom: int, cell_px: float) -> pd.DataFrame:
+    if len(ix) == 0:
         return pd.DataFrame(
             {"lat": np.array([], float), "lon": np.array([], float), "weight": np.array([], int)}
         )
+    (cx, cy), weights = _occupied(ix, iy)
     scale = 2.0**zoom / cell_px
-    cx = np.floor(px * scale).astype(np.int64)
-    cy = np.floor(py * scale).astype(np.int64)
-    cx0, cy0 = int(cx.min()), int(cy.min())
-    nx, ny = int(cx.max()) - cx0 + 1, int(cy.max()) - cy0 + 1
-    ids = (cy - cy0) * nx + (cx - cx0)
-    if nx * ny <= DENSE_GRID_CELLS:
-        counts = np.bincount(ids, minlength=nx * ny)
-        occupied = np.flatnonzero(counts)
-        weights = counts[occupied]
-    else:
-        occupied, weights = np.unique(ids, return_counts=True)
-    lon, lat = pixels_to_lonlat(
-        (occupied % nx + cx0 + 0.5) / scale, (occupied // nx + cy0 + 0.5) / scale, 0
-    )
+    lon, lat = pixels_to_lonlat((cx + 0.5) / scale, (cy + 0.5) / scale, 0)
     order = np.argsort(-weights, kind="stable")
     return pd.DataFrame(
         {"lat": lat[order], "lon": lon[order], "weight": weights[order].astype(np.int64)}
     )
+
+
+def _occupied(ix: np.ndarray, iy: np.ndarray) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray]:
+    """The occupied integer cells and their counts."""
+    cx0, cy0 = int(ix.min()), int(iy.min())
+    nx, ny = int(ix.max()) - cx0 + 1, int(iy.max()) - cy0 + 1
+    ids = (iy - cy0) * nx + (ix - cx0)
+    if nx * ny <= DENSE_GRID_CELLS:
+        counts = np.bincount(ids, minlength=nx * ny)
+        occupied = np.flatnonzero(counts)
+        counts = counts[occupied]
+    else:
+        occupied, counts = np.unique(ids, return_counts=True)
+    return (occupied % nx + cx0, occupied // nx + cy0), counts
 
 
 def counts_by(columns: IncidentColumns, mask: np.ndarray | None, column: str) -> pd.Series:

@@ -7,6 +7,7 @@ the standalone file and the live page show the same picture.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import geopandas as gpd
 import numpy as np
@@ -16,7 +17,7 @@ from layers.aggregate import fit_zoom
 from layers.columnar import area_counts, heat_grid, select
 from layers.filters import IncidentFilter
 from layers.store import StoreSnapshot
-from layers.webmap import HEAT_BIN_PX
+from layers.webmap import HEAT_BIN_PX, display_geometry
 
 # At most this many heat cells on the page (about 27 bytes each): past it the cells double in
 # size, so the page stays under about a megabyte whatever the zoom and the number of incidents.
@@ -73,21 +74,29 @@ def prepare_map(
     """
     if boundary not in BOUNDARY_COLUMNS:
         raise ValueError(f"`boundary` must be 'precinct' or 'ward', not {boundary!r}.")
-    areas = getattr(snapshot, BOUNDARY_COLUMNS[boundary])
+    areas = _display_areas(snapshot, boundary)
     columns = snapshot.columns
     if mask is None and not flt.is_empty:
         mask = select(columns, flt)
     minx, miny, maxx, maxy = areas.total_bounds
     zoom = zoom if zoom is not None else fit_zoom(areas.total_bounds)
     counts = area_counts(columns, mask, by=boundary, names=areas["name"])
-    # The busiest heat bin among all the filtered incidents, not only those in view: the
-    # colour scale a heat map of every incident would have (see webmap.heat_layer).
-    bins = heat_grid(columns, mask, zoom=zoom, cell_px=HEAT_BIN_PX)
+    # The colour scale is the busiest heat bin among all the filtered incidents, not only those
+    # in view: the scale a heat map of every incident would have (see webmap.heat_layer).
+    heat = heat_grid(
+        columns, mask, zoom=zoom, bounds=bounds, max_cells=MAX_HEAT_CELLS, bin_px=HEAT_BIN_PX
+    )
     return MapData(
         areas=areas[["name", "geometry"]].assign(count=counts.reindex(areas["name"]).to_numpy()),
-        heat=heat_grid(columns, mask, zoom=zoom, bounds=bounds, max_cells=MAX_HEAT_CELLS),
-        heat_scale=float(bins["weight"].iloc[0]) if len(bins) else 1.0,
+        heat=heat,
+        heat_scale=float(max(heat.attrs["busiest_bin"], 1)),
         center=((miny + maxy) / 2, (minx + maxx) / 2),
         zoom=zoom,
         incidents=int(mask.sum()) if mask is not None else len(columns),
     )
+
+
+@lru_cache(maxsize=8)
+def _display_areas(snapshot: StoreSnapshot, boundary: str) -> gpd.GeoDataFrame:
+    """A store's boundaries simplified for drawing, once per loaded version."""
+    return display_geometry(getattr(snapshot, BOUNDARY_COLUMNS[boundary]))

@@ -394,7 +394,7 @@ def heat_layer(
     # weight * 2^(zoom - maxZoom) / max, which with `max` = 1 and `maxZoom` = the initial
     # zoom is the same picture.
     layer = folium.plugins.HeatMap(
-        data.tolist(),
+        [],  # set below: folium would check every row one by one, and these are clean floats
         name=name,
         radius=radius,
         blur=max(1, round(radius * 0.8)),
@@ -404,6 +404,7 @@ def heat_layer(
         gradient=HEAT_GRADIENT,
         control=False,
     )
+    layer.data = data.tolist()
     group = folium.FeatureGroup(name=html.escape(name))
     layer.add_to(group)
     return apply_offline_assets(group, mode="served")
@@ -598,16 +599,30 @@ def _check_heat(heat: pd.DataFrame) -> pd.DataFrame:
     return points
 
 
-def _display_frame(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def display_geometry(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``areas`` in EPSG:4326 with geometry simplified for drawing.
+
+    Simplified in metres (EPSG:32734, 15 m, topology preserved) and rounded to about 1 m. The
+    result is marked (``attrs["display_tolerance_m"]``), so drawing it again skips the work:
+    a caller that draws the same boundaries on every filter change simplifies them once.
+    """
+    if areas.attrs.get("display_tolerance_m") == SIMPLIFY_TOLERANCE_M:
+        return areas
     metric = areas.geometry.to_crs(METRIC_CRS)
     simple = metric.simplify(SIMPLIFY_TOLERANCE_M, preserve_topology=True).to_crs(WGS84)
     rounded = shapely.transform(simple.to_numpy(), lambda xy: xy.round(COORD_DECIMALS))
+    out = areas.set_geometry(gpd.GeoSeries(rounded, index=areas.index, crs=WGS84))
+    out.attrs["display_tolerance_m"] = SIMPLIFY_TOLERANCE_M
+    return out
+
+
+def _display_frame(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     names = areas["name"].fillna("(unnamed)").astype(str)
     counts = pd.to_numeric(areas["count"]).fillna(0).astype(int)
     return gpd.GeoDataFrame(
         # Escaped here because GeoJsonTooltip writes properties into the page as HTML.
         {"name": names.map(html.escape).to_numpy(), "count": counts.to_numpy()},
-        geometry=rounded,
+        geometry=display_geometry(areas).geometry.to_numpy(),
         crs=WGS84,
     )
 

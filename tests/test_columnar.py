@@ -131,19 +131,43 @@ def test_heat_grid_equals_heat_cells_and_conserves_incidents(snapshot):
         )
 
 
-def test_heat_grid_in_bounds_counts_only_the_box(snapshot):
+def test_heat_grid_in_bounds_counts_the_cells_over_the_box(snapshot):
     columns = snapshot.columns
     frame = snapshot.incidents
     west, east = frame["lon"].quantile([0.3, 0.6])
     south, north = frame["lat"].quantile([0.2, 0.7])
     cells = columnar.heat_grid(columns, None, zoom=13, bounds=(west, south, east, north))
-    inside = (
-        frame["lon"].between(west, east, inclusive="left")
-        & (frame["lat"] > south)
-        & (frame["lat"] <= north)
-    )
-    assert cells["weight"].sum() == inside.sum()
-    assert cells["lon"].between(west - 0.01, east + 0.01).all()
+    # Whole cells: every incident in the box, and none further out than one cell (4 px at
+    # zoom 13 is about 0.00034 degrees).
+    step = 4 / 256 / 2**13 * 360
+
+    def within(margin: float) -> int:
+        return int(
+            (frame["lon"].between(west - margin, east + margin)
+             & frame["lat"].between(south - margin, north + margin)).sum()
+        )  # fmt: skip
+
+    assert within(0) <= cells["weight"].sum() <= within(step)
+    assert cells["lon"].between(west - step, east + step).all()
+
+
+def test_busiest_bin_is_over_all_incidents_not_only_the_view(snapshot):
+    columns = snapshot.columns
+    everything = columnar.heat_grid(columns, None, zoom=12, cell_px=16)
+    corner = (18.0, -34.4, 18.01, -34.39)  # a box with no incident
+    cells = columnar.heat_grid(columns, None, zoom=12, bounds=corner, bin_px=16)
+    assert cells.empty
+    assert cells.attrs["busiest_bin"] == everything["weight"].max()
+    with pytest.raises(ValueError, match="multiple"):
+        columnar.heat_grid(columns, None, zoom=12, bin_px=10)
+
+
+def test_cell_budget_doubles_the_cells(snapshot):
+    columns = snapshot.columns
+    fine = columnar.heat_grid(columns, None, zoom=15)
+    capped = columnar.heat_grid(columns, None, zoom=15, max_cells=len(fine) // 3)
+    assert len(capped) <= len(fine) // 3 and capped.attrs["cell_px"] >= 8
+    assert capped["weight"].sum() == fine["weight"].sum() == len(columns)
 
 
 def test_dense_and_sparse_counting_agree(monkeypatch, snapshot):
