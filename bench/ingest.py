@@ -25,18 +25,31 @@ from timing import RESULTS, timed
 from layers.demo import build_demo_store, generate_demo
 
 
-def naive_ingest(manifest, out: Path) -> int:
+def naive_boundaries(manifest) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """The demo's precinct and ward layers, as read with geopandas (name and geometry)."""
     precincts = gpd.read_file(manifest.precincts_path)[["precinct_name", "geometry"]]
     wards = gpd.read_file(manifest.wards_path)[["ward_name", "geometry"]]
+    return precincts, wards
+
+
+def naive_points(manifest) -> gpd.GeoDataFrame:
+    """Every incident CSV read with pandas, rows without coordinates dropped, as points."""
     frames = [pd.read_csv(p) for p in manifest.incident_paths]
     rows = pd.concat(frames, ignore_index=True).dropna(subset=["lat", "lon"])
-    points = gpd.GeoDataFrame(rows, geometry=gpd.points_from_xy(rows.lon, rows.lat), crs=4326)
-    joined = gpd.sjoin(points, precincts, how="left", predicate="within").drop(
-        columns="index_right"
-    )
-    joined = gpd.sjoin(joined, wards, how="left", predicate="within").drop(columns="index_right")
+    return gpd.GeoDataFrame(rows, geometry=gpd.points_from_xy(rows.lon, rows.lat), crs=4326)
+
+
+def naive_join(points: gpd.GeoDataFrame, areas: gpd.GeoDataFrame, how: str = "left"):
+    """``geopandas.sjoin`` of points to areas (points within), without the index column."""
+    return gpd.sjoin(points, areas, how=how, predicate="within").drop(columns="index_right")
+
+
+def naive_ingest(manifest, out: Path) -> int:
+    precincts, wards = naive_boundaries(manifest)
+    points = naive_points(manifest)
+    joined = naive_join(naive_join(points, precincts), wards)
     joined.to_parquet(out)
-    return len(rows)
+    return len(points)
 
 
 def main() -> None:
