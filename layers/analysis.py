@@ -105,7 +105,11 @@ def analysis_grid(
 
 
 def run_hotspots(
-    snapshot: StoreSnapshot, flt: IncidentFilter, params: HotspotParams
+    snapshot: StoreSnapshot,
+    flt: IncidentFilter,
+    params: HotspotParams,
+    *,
+    scheduler: str | None = None,
 ) -> HotspotResult:
     """Run one hotspot analysis on the filtered incidents of a store.
 
@@ -114,6 +118,9 @@ def run_hotspots(
     snapshot : StoreSnapshot
     flt : IncidentFilter
     params : HotspotParams
+    scheduler : str, optional
+        Assign incidents to grid cells and count them on a dask cluster: a scheduler address,
+        or ``"local[:N]"`` (see :func:`layers.distributed.connect`). The result is the same.
 
     Returns
     -------
@@ -141,9 +148,9 @@ def run_hotspots(
                        "area_share": params.area_share, "kernel": "Gaussian"}  # fmt: skip
     else:
         grid, explanation = analysis_grid(snapshot, rows, params)
-        ids = assign_cells(grid, lon, lat)
+        ids, counts = _cells_and_counts(grid, lon, lat, scheduler=scheduler)
         if params.method == "gistar":
-            stats = gi_star(grid, cell_counts(grid, ids))
+            stats = gi_star(grid, counts)
             hot = stats["gi_bin"].to_numpy() > 0
             parameters |= {"neighbourhood": f"distance band {1.5 * grid.cell_m:g} m (binary, "
                            "with the cell itself)", "p_values": "analytic (normal)",
@@ -169,6 +176,20 @@ def run_hotspots(
         incidents=len(rows),
         period=f"{local.min():%Y-%m-%d} to {local.max():%Y-%m-%d}",
     )
+
+
+def _cells_and_counts(
+    grid: Grid, lon: np.ndarray, lat: np.ndarray, *, scheduler: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The cell of each incident and the incidents per cell, here or on a dask cluster."""
+    if scheduler is None:
+        ids = assign_cells(grid, lon, lat)
+        return ids, cell_counts(grid, ids)
+    # Imported only when asked for: dask takes a second to import, and most runs never need it.
+    from layers import distributed
+
+    with distributed.connect(scheduler) as client:
+        return distributed.grid_cells(client, grid, lon, lat)
 
 
 def hotspot_provenance(

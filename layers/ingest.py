@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import geopandas as gpd
@@ -32,9 +34,18 @@ from layers.store import (
     write_text_atomic,
 )
 from layers.taxonomy import Taxonomy, load_taxonomy
-from layers.validate import Extent, to_geodataframe, validate_incidents
+from layers.validate import Extent, Validated, to_geodataframe, validate_incidents
 
 Progress = Callable[[str, float], None]
+#: Reads and validates each of a list of files, in order; a file that cannot be read gives
+#: its error instead.
+ValidateFiles = Callable[
+    [Callable[[Path], Validated], Sequence[Path]], Iterator[Validated | InputFileError]
+]
+#: The precinct and ward names of points (lon, lat) given the precinct and ward layers.
+JoinAreas = Callable[
+    [np.ndarray, np.ndarray, gpd.GeoDataFrame, gpd.GeoDataFrame], tuple[np.ndarray, np.ndarray]
+]
 CONTENT_COLUMNS = (
     "incident_id", "agency", "category", "collaboration_area", "occurred_at", "reported_at",
     "status", "description", "lon", "lat",
@@ -146,6 +157,7 @@ def ingest(
     synthetic: bool = False,
     progress: Progress | None = None,
     now: pd.Timestamp | None = None,
+    scheduler: str | None = None,
 ) -> IngestReport:
     """Validate incident files, join them to precincts and wards, and merge them into a store.
 
@@ -174,6 +186,11 @@ def ingest(
         Called with a message and a fraction done, for progress bars.
     now : pandas.Timestamp, optional
         Reference time for the "in the future" check.
+    scheduler : str, optional
+        Validate the files and join the incidents on a dask cluster: a scheduler address
+        (``tcp://host:8786``), or ``"local[:N]"`` for N worker processes on this machine (see
+        :func:`layers.distributed.connect`). Merging and writing stay here; the store written
+        is the same.
 
     Returns
     -------
@@ -186,7 +203,7 @@ def ingest(
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
 
     # One writer at a time: two runs that both read, merge and write would lose one's rows.
-    with store_lock(store):
+    with _where_to_run(scheduler) as (validate_files, join_areas), store_lock(store):
         say("Reading boundaries", 0.0)
         existing = open_store(store) if current_version(store) else None
         layers, boundary_notes, rejoin = _boundaries(
@@ -201,18 +218,19 @@ def ingest(
 
         incidents = _existing_incidents(existing)
         reports: list[FileReport] = []
-        for number, path in enumerate(map(Path, incident_files)):
-            say(f"Validating {path.name}", 0.1 + 0.7 * number / max(len(incident_files), 1))
+        paths = [Path(p) for p in incident_files]
+        validate_one = partial(
+            validate_file, layer=incident_layer, taxonomy=taxonomy, extent=extent,
+            column_map=column_map, defaults=defaults, coords_crs=coords_crs, now=now,
+        )  # fmt: skip
+        outcomes = validate_files(validate_one, paths)
+        for number, path in enumerate(paths):
+            say(f"Validating {path.name}", 0.1 + 0.7 * number / max(len(paths), 1))
             report = FileReport(file=str(path))
             reports.append(report)
-            try:
-                table = read_incident_file(path, layer=incident_layer)
-                checked = validate_incidents(
-                    table, taxonomy=taxonomy, extent=extent, column_map=column_map,
-                    defaults=defaults, coords_crs=coords_crs, now=now,
-                )  # fmt: skip
-            except InputFileError as err:
-                report.error = str(err)
+            checked = next(outcomes)
+            if isinstance(checked, InputFileError):
+                report.error = str(checked)
                 continue
             report.read = checked.read
             report.warnings = checked.warnings
@@ -226,7 +244,9 @@ def ingest(
             report.new, report.updated, report.unchanged, report.older = counts
 
         say("Joining to precincts and wards", 0.85)
-        incidents = _join_pending(incidents, precinct_areas, ward_areas, rejoin=rejoin)
+        incidents = _join_pending(
+            incidents, precinct_areas, ward_areas, rejoin=rejoin, join_areas=join_areas
+        )
         meta = _meta(existing, layers, synthetic, reports, len(incidents))
         say("Writing the store", 0.92)
         accepted_any = any(r.accepted for r in reports) or not incident_files
@@ -252,6 +272,62 @@ def ingest(
         _write_report(store, report, started)
         say("Done", 1.0)
         return report
+
+
+def validate_file(
+    path: Path,
+    *,
+    layer: str | None,
+    taxonomy: Taxonomy,
+    extent: Extent,
+    column_map: Mapping[str, str] | None,
+    defaults: Mapping[str, str] | None,
+    coords_crs: str | None,
+    now: pd.Timestamp,
+) -> Validated:
+    """Read one incident file and validate its rows: one file's work, wherever it runs.
+
+    See :func:`layers.sources.read_incident_file` and
+    :func:`layers.validate.validate_incidents` for the parameters.
+
+    Raises
+    ------
+    InputFileError
+        When the file cannot be read or lacks a required field.
+    """
+    return validate_incidents(
+        read_incident_file(path, layer=layer), taxonomy=taxonomy, extent=extent,
+        column_map=column_map, defaults=defaults, coords_crs=coords_crs, now=now,
+    )  # fmt: skip
+
+
+@contextmanager
+def _where_to_run(scheduler: str | None) -> Iterator[tuple[ValidateFiles, JoinAreas]]:
+    """The validation and join steps: in this process, or on a dask cluster."""
+    if scheduler is None:
+        yield _validate_here, _join_here
+        return
+    # Imported only when asked for: dask takes a second to import, and most runs never need it.
+    from layers import distributed
+
+    with distributed.connect(scheduler) as client:
+        yield partial(distributed.validate_files, client), partial(distributed.join_areas, client)
+
+
+def _validate_here(
+    validate_one: Callable[[Path], Validated], paths: Sequence[Path]
+) -> Iterator[Validated | InputFileError]:
+    for path in paths:
+        try:
+            yield validate_one(path)
+        except InputFileError as err:
+            yield err
+
+
+def _join_here(
+    lon: np.ndarray, lat: np.ndarray, precincts: gpd.GeoDataFrame, wards: gpd.GeoDataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    return assign_areas(lon, lat, precincts), assign_areas(lon, lat, wards)
 
 
 def merge_incidents(
@@ -329,7 +405,12 @@ def _empty_incidents() -> pd.DataFrame:
 
 
 def _join_pending(
-    incidents: pd.DataFrame, precincts: gpd.GeoDataFrame, wards: gpd.GeoDataFrame, *, rejoin: bool
+    incidents: pd.DataFrame,
+    precincts: gpd.GeoDataFrame,
+    wards: gpd.GeoDataFrame,
+    *,
+    rejoin: bool,
+    join_areas: JoinAreas = _join_here,
 ) -> pd.DataFrame:
     if incidents.empty:
         return incidents
@@ -340,8 +421,9 @@ def _join_pending(
             out[column] = None
     lon = out["lon"].to_numpy(dtype=float)[todo]
     lat = out["lat"].to_numpy(dtype=float)[todo]
-    out.loc[todo, "precinct"] = assign_areas(lon, lat, precincts)
-    out.loc[todo, "ward"] = assign_areas(lon, lat, wards)
+    precinct, ward = join_areas(lon, lat, precincts, wards)
+    out.loc[todo, "precinct"] = precinct
+    out.loc[todo, "ward"] = ward
     return out
 
 
