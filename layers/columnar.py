@@ -199,9 +199,9 @@ def heat_grid(
     max_cells : int, optional
         A budget: while there are more occupied cells than this, double the cell edge.
     bin_px : float, optional
-        Also find the busiest square of ``bin_px`` pixels (a multiple of ``cell_px``) among
-        all the kept incidents, bounds or not: the heat layer's colour scale. Reported in
-        ``attrs["busiest_bin"]``.
+        Also find the busiest square of ``bin_px`` pixels (``cell_px`` times a power of two)
+        among all the kept incidents, bounds or not: the heat layer's colour scale. Reported
+        in ``attrs["busiest_bin"]``.
 
     Returns
     -------
@@ -212,18 +212,19 @@ def heat_grid(
     px, py = columns.px, columns.py
     if mask is not None:
         px, py = px[mask], py[mask]
-    # Integer cell coordinates, once: coarser grids anchored at pixel 0 are exact integer
-    # divisions of these (floor(floor(a) / k) == floor(a / k)), so the colour-scale bins and
-    # a doubled cell size cost no more float work.
+    # Integer cell coordinates, once: coarser grids anchored at pixel 0 are exact shifts of
+    # these (floor(floor(a) / 2^k) == floor(a / 2^k)), so the colour-scale bins and a
+    # doubled cell size cost no more float work.
     scale = 2.0**zoom / cell_px
-    ix = np.floor(px * scale).astype(np.int64)
-    iy = np.floor(py * scale).astype(np.int64)
+    ix, iy = _cell_indices(px, scale), _cell_indices(py, scale)
     busiest = None
     if bin_px is not None:
-        factor = round(bin_px / cell_px)
-        if factor < 1 or not np.isclose(factor * cell_px, bin_px):
-            raise ValueError(f"`bin_px` ({bin_px}) must be a multiple of `cell_px` ({cell_px}).")
-        busiest = int(_occupied(ix // factor, iy // factor)[1].max()) if len(ix) else 0
+        shift = round(np.log2(bin_px / cell_px))
+        if shift < 0 or not np.isclose(cell_px * 2**shift, bin_px):
+            raise ValueError(
+                f"`bin_px` ({bin_px}) must be `cell_px` ({cell_px}) times a power of two."
+            )
+        busiest = int(_occupied(ix >> shift, iy >> shift)[1].max()) if len(ix) else 0
     if bounds is not None:
         west, south, east, north = (float(b) for b in bounds)
         (x0, x1), (y1, y0) = mercator_pixels(np.array([west, east]), np.array([south, north]), 0)
@@ -234,7 +235,7 @@ def heat_grid(
         ix, iy = ix[inside], iy[inside]
     cells = _cell_frame(ix, iy, zoom=zoom, cell_px=cell_px)
     while max_cells is not None and len(cells) > max_cells:
-        ix, iy, cell_px = ix // 2, iy // 2, cell_px * 2
+        ix, iy, cell_px = ix >> 1, iy >> 1, cell_px * 2
         cells = _cell_frame(ix, iy, zoom=zoom, cell_px=cell_px)
     cells.attrs["cell_px"] = cell_px
     if busiest is not None:
@@ -245,9 +246,14 @@ def heat_grid(
 def cells_of_pixels(px: np.ndarray, py: np.ndarray, *, zoom: int, cell_px: float) -> pd.DataFrame:
     """Occupied ``cell_px`` cells at ``zoom`` of zoom-0 pixel positions (see :func:`heat_grid`)."""
     scale = 2.0**zoom / cell_px
-    ix = np.floor(np.asarray(px) * scale).astype(np.int64)
-    iy = np.floor(np.asarray(py) * scale).astype(np.int64)
+    ix, iy = _cell_indices(np.asarray(px), scale), _cell_indices(np.asarray(py), scale)
     return _cell_frame(ix, iy, zoom=zoom, cell_px=cell_px)
+
+
+def _cell_indices(pixels: np.ndarray, scale: float) -> np.ndarray:
+    """``floor(pixels * scale)`` as int64. Mercator pixels are never negative, so the cast's
+    truncation is the floor, and shifts right are exact coarser cells."""
+    return (pixels * scale).astype(np.int64)
 
 
 def _cell_frame(ix: np.ndarray, iy: np.ndarray, *, zoom: int, cell_px: float) -> pd.DataFrame:
