@@ -7,11 +7,17 @@ import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from layers._errors import LayersError
 from layers.analysis import HotspotParams
 from layers.columnar import unknown_values
 from layers.filters import FILTER_COLUMNS, IncidentFilter, apply_filter, parse_hours
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from layers.ingest import IngestReport
 from layers.store import StoreSnapshot, open_store
 
 DEFAULT_DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
@@ -42,7 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_run_demo)
 
     ingest = commands.add_parser("ingest", help="validate, join and store incident files")
-    ingest.add_argument("--store", type=Path, required=True, help="store folder (created)")
+    target = ingest.add_mutually_exclusive_group(required=True)
+    target.add_argument("--store", type=Path, help="store folder (created)")
+    target.add_argument(
+        "--postgis", metavar="URL", help="live PostGIS store, e.g. postgresql://user@host/db"
+    )
     ingest.add_argument("--precincts", type=Path, help="SAPS precinct boundary file")
     ingest.add_argument("--wards", type=Path, help="City ward boundary file")
     ingest.add_argument("--precinct-field", help="field naming each precinct (detected)")
@@ -65,8 +75,23 @@ def _parser() -> argparse.ArgumentParser:
         help="reject points further than this beyond the boundaries (default 50)",
     )  # fmt: skip
     add_scheduler_argument(ingest)
-    ingest.add_argument("files", nargs="+", type=Path, metavar="INCIDENT_FILE")
+    ingest.add_argument(
+        "--watch", type=Path, metavar="DIR",
+        help="keep ingesting each file dropped into DIR, moving it to DIR/processed or "
+        "DIR/failed with its report (stop with Ctrl-C)",
+    )  # fmt: skip
+    ingest.add_argument(
+        "--settle", type=float, default=2.0,
+        help="with --watch: seconds a file must stay unchanged before it is read (default 2)",
+    )  # fmt: skip
+    ingest.add_argument("files", nargs="*", type=Path, metavar="INCIDENT_FILE")
     ingest.set_defaults(run=_run_ingest)
+
+    db = commands.add_parser("db", help="manage the live PostGIS store")
+    db_commands = db.add_subparsers(required=True, metavar="ACTION")
+    db_init = db_commands.add_parser("init", help="create the schema (PostGIS included)")
+    db_init.add_argument("--postgis", metavar="URL", required=True, help="database URL")
+    db_init.set_defaults(run=_run_db_init)
 
     export = commands.add_parser("export", help="write filtered incidents to a file")
     export.add_argument("--store", type=Path, required=True)
@@ -240,29 +265,66 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _run_ingest(args: argparse.Namespace) -> int:
-    from layers.ingest import ingest
     from layers.taxonomy import load_taxonomy
 
-    report = ingest(
-        args.store,
-        args.files,
-        precincts=args.precincts,
-        wards=args.wards,
-        precinct_field=args.precinct_field,
-        ward_field=args.ward_field,
-        precinct_layer=args.precinct_layer,
-        ward_layer=args.ward_layer,
-        incident_layer=args.layer,
-        column_map=_pairs(args.column_map, "--map"),
-        defaults=_pairs(args.defaults, "--default"),
+    if not args.files and args.watch is None:
+        raise LayersError("Give incident files to ingest, or --watch DIR for a drop folder.")
+    if args.postgis and args.scheduler:
+        raise LayersError("--scheduler works with --store only; the PostGIS ingest runs here.")
+    options = dict(
+        precincts=args.precincts, wards=args.wards, precinct_field=args.precinct_field,
+        ward_field=args.ward_field, precinct_layer=args.precinct_layer,
+        ward_layer=args.ward_layer, incident_layer=args.layer,
+        column_map=_pairs(args.column_map, "--map"), defaults=_pairs(args.defaults, "--default"),
         coords_crs=args.coords_crs,
         taxonomy=load_taxonomy(args.taxonomy) if args.taxonomy else None,
-        margin_km=args.margin_km,
-        progress=_progress,
-        scheduler=args.scheduler,
-    )
-    print(report.as_text())
-    return 1 if any(f.error for f in report.files) else 0
+        margin_km=args.margin_km, progress=_progress,
+    )  # fmt: skip
+    if args.postgis:
+        from layers.postgis import ingest_postgis
+
+        def run(files: Sequence[Path], **extra: object) -> IngestReport:
+            return ingest_postgis(args.postgis, files, **{**options, **extra})
+    else:
+        from layers.ingest import ingest
+
+        def run(files: Sequence[Path], **extra: object) -> IngestReport:
+            return ingest(args.store, files, scheduler=args.scheduler, **{**options, **extra})
+
+    failed = False
+    if args.files:
+        report = run(args.files)
+        print(report.as_text())
+        failed = any(f.error for f in report.files)
+    if args.watch is not None:
+        return _watch(args, run)
+    return 1 if failed else 0
+
+
+def _watch(args: argparse.Namespace, run: Callable[..., IngestReport]) -> int:
+    """Ingest every file dropped into ``args.watch`` until interrupted."""
+    from layers.dropfolder import watch
+
+    def report(result: object) -> None:
+        print(f"{'processed' if result.ok else 'FAILED'}: {result.path.name} -> "  # type: ignore[attr-defined]
+              f"{result.moved_to} ({result.message})", flush=True)  # type: ignore[attr-defined]  # fmt: skip
+
+    target = args.postgis or args.store
+    print(f"Watching {args.watch} for incident files to ingest into {target}; Ctrl-C stops.")
+    try:
+        watch(args.watch, ingest_one=lambda path: run([path]), settle_s=args.settle,
+              on_result=report)  # fmt: skip
+    except KeyboardInterrupt:
+        print("Stopped watching.")
+    return 0
+
+
+def _run_db_init(args: argparse.Namespace) -> int:
+    from layers.postgis import init_db, redact
+
+    init_db(args.postgis)
+    print(f"The incident_map schema is ready in {redact(args.postgis)}.")
+    return 0
 
 
 def _run_export(args: argparse.Namespace) -> int:

@@ -109,3 +109,48 @@ def incident_rows(**overrides: list) -> pd.DataFrame:
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     frame.to_csv(path, index=False)
     return path
+
+
+# The live store's tests run against a real PostgreSQL with PostGIS (scripts/postgis starts
+# one); each test gets a database of its own, dropped afterwards.
+POSTGIS_ADMIN_URL = os.environ.get(
+    "POSTGIS_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def _admin_connection():
+    import psycopg
+
+    try:
+        return psycopg.connect(POSTGIS_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.Error as err:
+        message = (
+            f"needs PostgreSQL with PostGIS at {POSTGIS_ADMIN_URL} (run scripts/postgis, or "
+            f"set POSTGIS_ADMIN_URL): {str(err).strip().splitlines()[0]}"
+        )
+        if IN_CI:
+            pytest.fail(message + "; CI must run the live-store tests")
+        pytest.skip(message)
+
+
+@pytest.fixture
+def postgis_url():
+    """URL of a new, empty database on the local server, dropped after the test."""
+    import uuid
+    from urllib.parse import urlsplit, urlunsplit
+
+    name = f"incident_map_test_{uuid.uuid4().hex[:10]}"
+    with _admin_connection() as admin:
+        available = admin.execute(
+            "SELECT count(*) FROM pg_available_extensions WHERE name = 'postgis'"
+        ).fetchone()[0]
+        if not available:
+            message = "PostgreSQL is running but PostGIS is not installed (run scripts/postgis)"
+            if IN_CI:
+                pytest.fail(message)
+            pytest.skip(message)
+        admin.execute(f'CREATE DATABASE "{name}"')
+    parts = urlsplit(POSTGIS_ADMIN_URL)
+    yield urlunsplit(parts._replace(path=f"/{name}"))
+    with _admin_connection() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
