@@ -17,6 +17,7 @@ from layers.filters import FILTER_COLUMNS, IncidentFilter, apply_filter, parse_h
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from layers.dropfolder import DropResult
     from layers.ingest import IngestReport
 from layers.store import StoreSnapshot, open_store
 
@@ -305,9 +306,9 @@ def _watch(args: argparse.Namespace, run: Callable[..., IngestReport]) -> int:
     """Ingest every file dropped into ``args.watch`` until interrupted."""
     from layers.dropfolder import watch
 
-    def report(result: object) -> None:
-        print(f"{'processed' if result.ok else 'FAILED'}: {result.path.name} -> "  # type: ignore[attr-defined]
-              f"{result.moved_to} ({result.message})", flush=True)  # type: ignore[attr-defined]  # fmt: skip
+    def report(result: DropResult) -> None:
+        state = "processed" if result.ok else "FAILED"
+        print(f"{state}: {result.path.name} -> {result.moved_to} ({result.message})", flush=True)
 
     target = args.postgis or args.store
     print(f"Watching {args.watch} for incident files to ingest into {target}; Ctrl-C stops.")
