@@ -8,12 +8,15 @@ This file only reads widgets, calls ``layers`` and lays out what comes back.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fcntl
 import logging
 import sys
 import tempfile
-from datetime import date, timedelta
+import time
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import folium
 import numpy as np
@@ -22,7 +25,7 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 from streamlit_folium import st_folium
 
-from layers import columnar
+from layers import aggregate, columnar, compstat
 from layers._errors import LayersError
 from layers.analysis import (
     METHODS,
@@ -36,11 +39,14 @@ from layers.filters import IncidentFilter, filter_from_query
 from layers.hotspot_export import HOTSPOT_SUFFIXES, export_hotspots
 from layers.ingest import IngestReport, ingest
 from layers.join import OUTSIDE
+from layers.live import LiveStore, count_since, recent_rows
+from layers.postgis import redact
 from layers.store import StoreSnapshot, current_version, open_store, safe_filename
 from layers.view import MapData, prepare_map
 from layers.webmap import DEFAULT_TILES, live_base_map, map_layers
 
 ROOT = Path(__file__).resolve().parent
+LOCAL_ZONE = ZoneInfo("Africa/Johannesburg")
 DEMO_STORE = ROOT / "stores" / "demo"
 DEMO_FILES = ROOT / "data" / "demo"
 UPLOAD_STORE = ROOT / "stores" / "uploads"
@@ -51,16 +57,32 @@ MODES = {
     "style": ("outline", "choropleth"),
     "hotspots": ("none", "gistar", "kde", "emerging"),
     "step": ("M", "W"),
+    "mode": ("normal", "meeting"),
+    "rotate": ("none", "precincts", "areas"),
 }
 HOTSPOT_LABELS = {"none": "None", **METHODS}
 # Numeric view options in the URL: name -> (default, lowest, highest).
-NUMBERS = {"cell_m": (0, 0, 5000), "share": (3, 1, 10)}
+NUMBERS = {"cell_m": (0, 0, 5000), "share": (3, 1, 10), "every": (30, 5, 600)}
 # Below this a metro-sized grid has hundreds of thousands of cells: slow, and heavy to cache.
 MIN_CELL_M = 100
 MAP_KEY = "map"
 # Heat cells are made for the viewport and this share of it again on every side, so a short
 # pan shows heat at once while the fragment refreshes the cells.
 VIEW_MARGIN = 0.5
+LIVE_SCHEMES = ("postgresql://", "postgres://")
+# Meeting mode: a projector across a room. Our own constant CSS, never user input.
+MEETING_CSS = """
+<style>
+  [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
+  [data-testid="stHeader"], [data-testid="stToolbar"] { display: none !important; }
+  .block-container { padding-top: 0.8rem !important; max-width: 100% !important; }
+  h1 { font-size: 2.6rem !important; }
+  h2, h3 { font-size: 2rem !important; }
+  [data-testid="stMetricValue"] { font-size: 3.4rem !important; }
+  [data-testid="stMetricLabel"] p { font-size: 1.5rem !important; }
+  [data-testid="stCaptionContainer"] p { font-size: 1.25rem !important; }
+</style>
+"""
 
 
 def parse_options(argv: list[str]) -> argparse.Namespace:
@@ -75,7 +97,33 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--tiles", default=DEFAULT_TILES, help="basemap tile URL template, or 'none' for offline"
     )
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--postgis", metavar="URL", help="follow a live PostGIS store instead of --store"
+    )
+    parser.add_argument(
+        "--refresh", type=float, default=30.0,
+        help="with --postgis: seconds between refreshes of map and figures (0: off; default 30)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--recent-minutes", type=float, default=60.0,
+        help="with --postgis: mark incidents that occurred this recently (default 60)",
+    )  # fmt: skip
+    options = parser.parse_args(argv)
+    if options.postgis and not options.postgis.startswith(LIVE_SCHEMES):
+        parser.error("--postgis takes a postgresql:// URL")
+    return options
+
+
+def is_live(source: str) -> bool:
+    """True for a PostGIS URL, false for a store folder."""
+    return source.startswith(LIVE_SCHEMES)
+
+
+@st.cache_resource(show_spinner=False)
+def live_store(url: str) -> LiveStore:
+    # One per database, shared by every session: a pool of connections and the incidents in
+    # memory, topped up with what is new on each refresh.
+    return LiveStore(url)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -83,6 +131,8 @@ def load_store(path: str, version: str) -> StoreSnapshot:
     # A snapshot is read-only and shared by every session; cache_data would copy it per rerun,
     # which at millions of incidents costs more than the filter itself. `version` keys the cache
     # so a new ingest is picked up.
+    if is_live(path):
+        return live_store(path).snapshot
     return open_store(path)
 
 
@@ -166,7 +216,6 @@ def map_view() -> tuple[int | None, tuple[float, float, float, float] | None]:
     return zoom, tuple(round(v, 4) for v in padded)  # type: ignore[return-value]
 
 
-@st.fragment
 def map_panel(
     store: str,
     version: str,
@@ -176,18 +225,26 @@ def map_panel(
     style: str,
     tiles: str,
     result: HotspotResult | None,
+    large: bool = False,
+    recent: pd.DataFrame | None = None,
+    recent_minutes: float = 60.0,
+    focus: tuple[tuple[float, float], int] | None = None,
 ) -> None:
-    """The map. A fragment: panning or zooming reruns only this, to refine the heat cells.
+    """The map. It runs inside the view fragment: panning or zooming reruns only that, to
+    refine the heat cells.
 
     The base map (tiles, legend, banner, opening view) is the same on every run, so
     streamlit-folium never rebuilds it; everything that depends on the filters or the view
-    goes in as ``feature_group_to_add`` layers, and the viewer keeps their position.
+    goes in as ``feature_group_to_add`` layers, and the viewer keeps their position. A
+    ``focus`` (centre, zoom) moves the view without a rebuild (meeting-mode rotation).
     """
     snapshot = load_store(store, version)
     zoom, bounds = map_view()
+    if focus is not None:
+        zoom, bounds = focus[1], None
     data = map_data(store, version, flt, boundary, zoom, bounds)
     label = "Precinct" if boundary == "precinct" else "Ward"
-    base = live_base_map(snapshot.precincts, tiles=tiles, synthetic=snapshot.synthetic)
+    base = live_base_map(snapshot.precincts, tiles=tiles, synthetic=snapshot.synthetic, large=large)
     layers = map_layers(
         data.areas,
         data.heat,
@@ -197,6 +254,8 @@ def map_panel(
         heat_scale=data.heat_scale,
         hotspots=result.layer if result is not None else None,
         hotspot_method=result.method if result is not None else "gistar",
+        recent=recent,
+        recent_minutes=recent_minutes,
     )
     st_folium(
         base,
@@ -204,8 +263,10 @@ def map_panel(
         feature_group_to_add=layers,
         layer_control=folium.LayerControl(collapsed=True),
         returned_objects=["zoom", "bounds"],
-        height=640,
+        height=780 if large else 640,
         width=None,
+        center=focus[0] if focus is not None else None,
+        zoom=focus[1] if focus is not None else None,
     )
 
 
@@ -519,9 +580,19 @@ def evaluation_panel(
             )
 
 
-def main() -> None:
-    st.set_page_config(page_title="Safety cluster incident map", layout="wide")
-    options = parse_options(sys.argv[1:])
+def open_source(options: argparse.Namespace) -> tuple[str, StoreSnapshot]:
+    """The store to show (a folder or a PostGIS URL) and its snapshot; stops with a clear
+    message when there is none."""
+    if options.postgis:
+        live = live_store(options.postgis)
+        if not live.loaded:
+            live.refresh()
+        if not live.loaded:
+            st.title("Safety cluster incident map")
+            st.error(f"{live.error} Retrying every 5 seconds.")
+            wait_for_database(options.postgis)
+            st.stop()
+        return options.postgis, live.snapshot
     # A store chosen by code in this session (after an upload), never from the URL.
     store = Path(st.session_state.get("active_store", options.store)).resolve()
     if "active_store" in st.session_state and st.sidebar.button(
@@ -537,19 +608,263 @@ def main() -> None:
             )
             st.stop()
         ensure_demo_store(store)
-    version = current_version(store) or ""
     try:
-        snapshot = load_store(str(store), version)
+        return str(store), load_store(str(store), current_version(store) or "")
     except LayersError as err:
         st.error(str(err))
         st.stop()
+
+
+@st.fragment(run_every=5)
+def wait_for_database(url: str) -> None:
+    """Until the database answers: try again, and reload the page once it does."""
+    live = live_store(url)
+    if live.loaded or live.refresh().error is None:
+        st.rerun(scope="app")
+
+
+def meeting_sidebar() -> None:
+    sb = st.sidebar
+    sb.header("Meeting")
+    if sb.button("Meeting mode (full screen)", key="to_meeting", type="primary"):
+        st.session_state["m_mode"] = "meeting"
+        st.rerun()
+    sb.selectbox("Rotate through", MODES["rotate"], key="m_rotate",
+                 format_func={"none": "Nothing (stay put)", "precincts": "Precincts",
+                              "areas": "Collaboration areas"}.get)  # fmt: skip
+    sb.number_input("Seconds per step", 5, 600, step=5, key="n_every")
+
+
+def rotation(
+    snapshot: StoreSnapshot, flt: IncidentFilter, choices: dict[str, list[str]]
+) -> tuple[IncidentFilter, tuple[tuple[float, float], int] | None, str | None]:
+    """Meeting-mode rotation: the filter, map focus and heading of the current step."""
+    rotate, every = st.session_state["m_rotate"], st.session_state["n_every"]
+    if st.session_state["m_mode"] != "meeting" or rotate == "none":
+        return flt, None, None
+    step = int(time.time() // every)
+    if rotate == "areas" and choices["areas"]:
+        area = choices["areas"][step % len(choices["areas"])]
+        return dataclasses.replace(flt, areas=(area,)), None, f"Collaboration area: {area}"
+    precincts = snapshot.precincts
+    if rotate == "precincts" and len(precincts):
+        row = precincts.iloc[step % len(precincts)]
+        minx, miny, maxx, maxy = row.geometry.bounds
+        zoom = aggregate.fit_zoom((minx, miny, maxx, maxy), width_px=1000, height_px=700)
+        return flt, (((miny + maxy) / 2, (minx + maxx) / 2), zoom), f"Precinct: {row['name']}"
+    return flt, None, None
+
+
+def view_panel(
+    source: str,
+    flt: IncidentFilter,
+    choices: dict[str, list[str]],
+    *,
+    boundary: str,
+    style: str,
+    options: argparse.Namespace,
+    result: HotspotResult | None,
+) -> None:
+    """Figures and map. A fragment: map moves rerun only this, and with a live store it
+    reruns every ``--refresh`` seconds, fetching only what is new."""
+    meeting = st.session_state["m_mode"] == "meeting"
+    note = None
+    if is_live(source):
+        live = live_store(source)
+        outcome = live.refresh()
+        snapshot = live.snapshot
+        if outcome.error:
+            since = live.error_since.astimezone(LOCAL_ZONE) if live.error_since else None
+            good = live.last_success.astimezone(LOCAL_ZONE) if live.last_success else None
+            st.warning(
+                f"{outcome.error} Showing the data as of {good:%H:%M:%S}"
+                f"{f' (no refresh since {since:%H:%M:%S})' if since else ''}."
+                if good
+                else outcome.error
+            )
+        started = st.session_state.setdefault("meeting_started", datetime.now(UTC))
+        fresh = count_since(snapshot, started)
+        note = (
+            f"Last updated {datetime.now(LOCAL_ZONE):%H:%M:%S}. "
+            f"{fresh:,} new since the meeting started at "
+            f"{started.astimezone(LOCAL_ZONE):%H:%M}."
+        )
+    else:
+        snapshot = load_store(source, current_version(source) or "")
+    version = snapshot.version
+    flt, focus, heading = rotation(snapshot, flt, choices)
+    numbers = figures(source, version, flt, boundary)
+    stats = numbers["headline"]
+    if heading:
+        st.header(heading)
+    cols = st.columns(4)
+    cols[0].metric("Incidents", f"{stats['incidents']:,}")
+    cols[1].metric("Agencies", stats["agencies"])
+    cols[2].metric("Outside boundaries", f"{stats['outside']:,}")
+    days = (stats["last"] - stats["first"]).days + 1 if stats["first"] else 0
+    cols[3].metric("Days covered", f"{days:,}")
+    if note:
+        st.caption(note)
+    span = f"{stats['first']:%d %b %Y} to {stats['last']:%d %b %Y}. " if stats["first"] else ""
+    st.caption(f"{span}Filter: {flt.describe()}. Store version {version}.")
+    recent = None
+    if is_live(source):
+        recent = recent_cells(source, version, flt, options.recent_minutes)
+    left, right = st.columns([3, 2])
+    with left:
+        map_panel(source, version, flt, boundary=boundary, style=style, tiles=options.tiles,
+                  result=result, large=meeting, recent=recent,
+                  recent_minutes=options.recent_minutes, focus=focus)  # fmt: skip
+    with right:
+        st.subheader(f"Top {'precincts' if boundary == 'precinct' else 'wards'}")
+        st.dataframe(
+            numbers["top"],
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "share": st.column_config.ProgressColumn(
+                    "Share", format="percent", min_value=0, max_value=1
+                )
+            },
+        )
+        st.subheader("Weekly incidents by agency")
+        st.line_chart(numbers["weekly"], height=260)
+    if meeting:
+        st.subheader("CompStat review")
+        compstat_panel(source, version, flt, large=True)
+    else:
+        with st.expander("CompStat review: up or down against the previous period", expanded=False):
+            compstat_panel(source, version, flt, large=False)
+    st.session_state["_shown"] = (version, stats)
+
+
+COMPSTAT_BY = {
+    "precinct": "Precincts", "ward": "Wards", "agency": "Agencies",
+    "collaboration_area": "Collaboration areas",
+}  # fmt: skip
+UP, DOWN = "rgba(214, 47, 39, {a:.2f})", "rgba(26, 152, 80, {a:.2f})"
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def compstat_tables(
+    source: str, version: str, flt: IncidentFilter, by: str, today: date
+) -> tuple[pd.DataFrame, pd.DataFrame, date]:
+    """The period comparison and hour-by-weekday grid for a filter (its dates ignored: the
+    review sets its own windows)."""
+    columns = load_store(source, version).columns
+    undated = dataclasses.replace(flt, since=None, until=None)
+    mask = None if undated.is_empty else columnar.select(columns, undated)
+    day = compstat.default_reference_day(columns, today)
+    return (
+        compstat.compare_periods(columns, mask, by=by, today=day),
+        compstat.hour_by_weekday(columns, mask, since=day - timedelta(days=27), until=day),
+        day,
+    )
+
+
+def compstat_panel(source: str, version: str, flt: IncidentFilter, *, large: bool) -> None:
+    """CompStat review: up or down against the previous period, by area, agency or
+    collaboration area; when in the day and week; exportable."""
+    by = st.segmented_control("Review by", list(COMPSTAT_BY), key="c_by",
+                              format_func=COMPSTAT_BY.get) or "precinct"  # fmt: skip
+    table, grid, day = compstat_tables(source, version, flt, by, datetime.now(LOCAL_ZONE).date())
+    windows = table.attrs["windows"]
+    st.caption(
+        f"As of {day:%d %b %Y}. "
+        + " · ".join(f"{compstat.PERIODS[k]}: {compstat.window_text(w)}"
+                     for k, w in windows.items())
+        + ". Red: up on the previous period; green: down. % change is blank where there "
+        "was nothing before."
+    )  # fmt: skip
+    shown = table.drop(columns="is_total")
+    pct = [c for c in shown.columns if c.endswith("_pct")]
+    styled = shown.style.format({c: "{:+.0f}%" for c in pct}, na_rep="new").map(
+        _change_colour, subset=pct
+    )
+    if large:
+        styled = styled.set_properties(**{"font-size": "1.3rem"})
+    st.dataframe(
+        styled, hide_index=True, width="stretch", height=420 if large else 360,
+        column_config={by: COMPSTAT_BY[by][:-1] if by != "agency" else "Agency",
+                       "week": "This week", "week_prev": "Week before",
+                       "week_change": "Change", "week_pct": "% change",
+                       "days28": "Last 28 days", "days28_prev": "28 before",
+                       "days28_change": "Change ", "days28_pct": "% change ",
+                       "ytd": "Year to date", "ytd_prev": "Last year to date",
+                       "ytd_change": "Change  ", "ytd_pct": "% change  "},
+    )  # fmt: skip
+    if large:
+        return
+    st.download_button(
+        "Download the review (CSV)", compstat.to_csv(table),
+        file_name=f"compstat_{by}_{day:%Y%m%d}.csv", mime="text/csv", key="c_csv",
+    )  # fmt: skip
+    left, right = st.columns([3, 2])
+    with left:
+        st.markdown("**Hour of day by day of week, last 28 days**")
+        peak = max(int(grid.to_numpy().max()), 1)
+        st.dataframe(grid.style.map(lambda v: _shade(v, peak)), width="stretch")
+    with right:
+        st.markdown(f"**Weekly trend, top five {COMPSTAT_BY[by].lower()}**")
+        top = [v for v in table.loc[~table["is_total"], by].head(5)]
+        columns = load_store(source, version).columns
+        undated = dataclasses.replace(flt, since=None, until=None)
+        mask = None if undated.is_empty else columnar.select(columns, undated)
+        weekly = columnar.weekly_counts(columns, mask, by=by)
+        st.line_chart(weekly[[c for c in top if c in weekly.columns]].tail(26), height=280)
+
+
+def _change_colour(value: float) -> str:
+    if pd.isna(value) or value == 0:
+        return ""
+    alpha = min(abs(float(value)) / 100, 1.0) * 0.45 + 0.1
+    return f"background-color: {(UP if value > 0 else DOWN).format(a=alpha)}"
+
+
+def _shade(value: float, peak: int) -> str:
+    return f"background-color: rgba(214, 47, 39, {0.85 * float(value) / peak:.2f})"
+
+
+def recent_cells(
+    source: str, version: str, flt: IncidentFilter, minutes: float
+) -> pd.DataFrame | None:
+    """Cells (16 px at the current zoom) of the kept incidents that occurred in the last
+    ``minutes``, for the "just reported" markers of a live store."""
+    snapshot = load_store(source, version)
+    mask = recent_rows(snapshot, minutes=minutes)
+    if not mask.any():
+        return None
+    keep = kept(source, version, flt)
+    if keep is not None:
+        mask = mask & keep
+    zoom, _ = map_view()
+    if zoom is None:
+        zoom = aggregate.fit_zoom(snapshot.precincts.total_bounds)
+    return columnar.heat_grid(snapshot.columns, mask, zoom=zoom, cell_px=16)
+
+
+def main() -> None:
+    st.set_page_config(page_title="Safety cluster incident map", layout="wide")
+    options = parse_options(sys.argv[1:])
+    source, snapshot = open_source(options)
+    version = snapshot.version
     if snapshot.n_incidents == 0:
         st.title("Safety cluster incident map")
-        st.warning(f"The store at `{store}` has boundaries but no incidents yet. Load some below.")
-        upload_panel(store, synthetic=snapshot.synthetic, uploads=options.uploads)
+        if is_live(source):
+            st.warning("The live store has no incidents yet; the page follows it as they arrive.")
+            wait_for_incidents(source)
+            st.stop()
+        st.warning(f"The store at `{source}` has boundaries but no incidents yet. Load some below.")
+        upload_panel(Path(source), synthetic=snapshot.synthetic, uploads=options.uploads)
         st.stop()
-    choices = filter_choices(str(store), version)
-    init_widgets_from_url(choices, seed=(str(store), version))
+    choices = filter_choices(source, version)
+    init_widgets_from_url(choices, seed=(source, version))
+    meeting = st.session_state["m_mode"] == "meeting"
+    if meeting:
+        st.markdown(MEETING_CSS, unsafe_allow_html=True)
+        if st.button("Leave meeting mode", key="leave_meeting"):
+            st.session_state["m_mode"] = "normal"
+            st.rerun()
 
     st.title("Safety cluster incident map")
     if snapshot.synthetic:
@@ -557,6 +872,8 @@ def main() -> None:
             "SYNTHETIC DEMO DATA: these incidents are generated, not real. "
             "The demo runs without sign-in."
         )
+    if is_live(source):
+        st.caption(f"Live store: {redact(source)}, refreshed every {options.refresh:g} s.")
     flt = sidebar_filter(choices)
     st.sidebar.header("Map")
     st.sidebar.radio(
@@ -572,48 +889,41 @@ def main() -> None:
         format_func={"outline": "Outlines", "choropleth": "Choropleth of counts"}.get,
     )
     params = hotspot_sidebar()
+    meeting_sidebar()
     sync_url(flt)
 
     result = None
     if params is not None:
         try:
-            result = hotspot_result(str(store), version, flt, params)
+            result = hotspot_result(source, version, flt, params)
         except LayersError as err:
             st.error(str(err))
     boundary = st.session_state["m_boundary"]
-    numbers = figures(str(store), version, flt, boundary)
-    stats = numbers["headline"]
-    cols = st.columns(4)
-    cols[0].metric("Incidents", f"{stats['incidents']:,}")
-    cols[1].metric("Agencies", stats["agencies"])
-    cols[2].metric("Outside boundaries", f"{stats['outside']:,}")
-    days = (stats["last"] - stats["first"]).days + 1 if stats["first"] else 0
-    cols[3].metric("Days covered", f"{days:,}")
-    span = f"{stats['first']:%d %b %Y} to {stats['last']:%d %b %Y}. " if stats["first"] else ""
-    st.caption(f"{span}Filter: {flt.describe()}. Store version {version}.")
-
-    left, right = st.columns([3, 2])
-    with left:
-        map_panel(str(store), version, flt, boundary=boundary, style=st.session_state["m_style"],
-                  tiles=options.tiles, result=result)  # fmt: skip
-    with right:
-        st.subheader(f"Top {'precincts' if boundary == 'precinct' else 'wards'}")
-        st.dataframe(
-            numbers["top"],
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "share": st.column_config.ProgressColumn(
-                    "Share", format="percent", min_value=0, max_value=1
-                )
-            },
-        )
-        st.subheader("Weekly incidents by agency")
-        st.line_chart(numbers["weekly"], height=260)
+    run_every = options.refresh if is_live(source) and options.refresh > 0 else None
+    if meeting and st.session_state["m_rotate"] != "none":
+        every = float(st.session_state["n_every"])
+        run_every = min(run_every, every) if run_every else every
+    view = st.fragment(view_panel, run_every=run_every)
+    view(source, flt, choices, boundary=boundary, style=st.session_state["m_style"],
+         options=options, result=result)  # fmt: skip
+    if meeting:
+        return
+    shown_version, stats = st.session_state.get("_shown", (version, None))
     if result is not None:
-        hotspot_panel(result, snapshot, flt, boundary=boundary)
-    evaluation_panel(snapshot, flt, version, stats)
-    upload_panel(store, synthetic=snapshot.synthetic, uploads=options.uploads)
+        hotspot_panel(result, load_store(source, shown_version), flt, boundary=boundary)
+    if stats is not None:
+        evaluation_panel(load_store(source, shown_version), flt, shown_version, stats)
+    if not is_live(source):
+        upload_panel(Path(source), synthetic=snapshot.synthetic, uploads=options.uploads)
+
+
+@st.fragment(run_every=5)
+def wait_for_incidents(url: str) -> None:
+    """An empty live store: reload the page once the first incidents arrive."""
+    live = live_store(url)
+    live.refresh()
+    if live.loaded and live.snapshot.n_incidents:
+        st.rerun(scope="app")
 
 
 main()

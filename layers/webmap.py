@@ -172,9 +172,11 @@ def live_base_map(
     tiles: str | None = DEFAULT_TILES,
     attribution: str | None = None,
     synthetic: bool = False,
+    large: bool = False,
 ) -> folium.Map:
     """The dashboard's base map: :func:`base_map` fitted to ``areas``, Leaflet served by the
-    app, no layer control (``st_folium`` gets one for the layers it adds)."""
+    app, no layer control (``st_folium`` gets one for the layers it adds). ``large`` sets
+    legend and banner type for a projector across a room (meeting mode)."""
     areas = _check_areas(areas, needs=())
     tile_url, tile_attribution = _resolve_tiles(tiles, attribution)
     bounds = _bounds(areas)
@@ -186,6 +188,8 @@ def live_base_map(
         zoom=fit_zoom(areas.total_bounds) if bounds else CAPE_TOWN_ZOOM,
         synthetic=synthetic,
     )
+    if large:
+        _LargeType().add_to(m)
     return apply_offline_assets(m, mode="served")
 
 
@@ -242,9 +246,12 @@ def map_layers(
     heat_scale: float | None = None,
     hotspots: gpd.GeoDataFrame | None = None,
     hotspot_method: HotspotMethod = "gistar",
+    recent: pd.DataFrame | None = None,
+    recent_minutes: float = 60.0,
 ) -> list[folium.FeatureGroup]:
     """The layers that change with the filters, each with its own legend, bottom to top:
-    areas, heat, hotspots. ``heat_scale`` is as for :func:`heat_layer`.
+    areas, heat, hotspots, just-reported incidents. ``heat_scale`` is as for
+    :func:`heat_layer`; ``recent`` holds cells of recent incidents (see :func:`recent_layer`).
 
     Each legend is tied to its layer: it appears when the layer is added to a map and goes
     when the layer is removed, so ``st_folium`` can swap the layers without leaving stale
@@ -264,7 +271,40 @@ def map_layers(
         present = sorted(set(hotspots[key])) if key in hotspots.columns else ()
         _Legend(hotspot_legend_html(hotspot_method, present)).add_to(group)
         groups.append(group)
+    if recent is not None and len(recent):
+        groups.append(recent_layer(recent, minutes=recent_minutes))
     return [apply_offline_assets(g, mode="served") for g in groups]
+
+
+RECENT_COLOUR = "#d6006f"
+MAX_RECENT_MARKERS = 500
+
+
+def recent_layer(cells: pd.DataFrame, *, minutes: float) -> folium.FeatureGroup:
+    """Ringed markers on cells holding incidents from the last ``minutes``, for a live map.
+
+    ``cells`` has ``lat``, ``lon`` (cell centres, never an incident's own position) and
+    ``weight`` (incidents). The busiest :data:`MAX_RECENT_MARKERS` are drawn.
+    """
+    points = _check_heat(cells)
+    points = points[points["weight"] > 0].nlargest(MAX_RECENT_MARKERS, "weight")
+    span = f"{minutes:g} minutes" if minutes < 120 else f"{minutes / 60:g} hours"
+    group = folium.FeatureGroup(name=f"Reported in the last {span}")
+    for lat, lon, weight in points.itertuples(index=False, name=None):
+        folium.CircleMarker(
+            (round(float(lat), COORD_DECIMALS), round(float(lon), COORD_DECIMALS)),
+            radius=7 + 2 * min(float(weight), 5),
+            color=RECENT_COLOUR,
+            weight=3,
+            fill=True,
+            fill_opacity=0.15,
+            tooltip=f"{int(weight)} incident{'s' if weight != 1 else ''} in the last {span}",
+        ).add_to(group)
+    _Legend(
+        f'<div class="cct-legend-row"><span class="cct-swatch cct-recent"></span>'
+        f"Reported in the last {html.escape(span)}</div>"
+    ).add_to(group)
+    return group
 
 
 def area_layer(
@@ -706,6 +746,10 @@ class _MapStyle(MacroElement):
           .cct-swatch { display: inline-block; width: 16px; height: 12px;
             border: 1px solid #555; }
           .cct-swatch.cct-outline { background: transparent; border: 1.5px solid #333; }
+          .cct-swatch.cct-recent { background: transparent; border: 3px solid """
+        + RECENT_COLOUR
+        + """;
+            border-radius: 50%; width: 12px; }
           .cct-heat-bar { height: 10px; border-radius: 2px; margin-bottom: 1px; }
           .cct-heat-scale { display: flex; justify-content: space-between; color: #555;
             margin-bottom: 5px; }
@@ -716,6 +760,25 @@ class _MapStyle(MacroElement):
             border-radius: 4px; font-weight: 600; box-shadow: 0 1px 4px rgba(0, 0, 0, 0.3); }
           .cct-synthetic { margin-top: 4px; padding: 2px 10px; background: #fff3cd;
             border: 2px solid #b00020; color: #b00020; font-weight: 700; letter-spacing: 1px; }
+        </style>
+        {% endmacro %}
+        """
+    )
+
+
+class _LargeType(MacroElement):
+    """Legend and banner type readable from across a room (meeting mode)."""
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}
+        <style>
+          .cct-legend { font-size: 20px !important; line-height: 1.45 !important;
+            min-width: 220px !important; padding: 10px 14px !important; }
+          .cct-swatch { width: 26px !important; height: 18px !important; }
+          .cct-heat-bar { height: 16px !important; }
+          .cct-banner { font-size: 22px !important; }
+          .leaflet-control-scale-line { font-size: 16px !important; }
         </style>
         {% endmacro %}
         """
