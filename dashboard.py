@@ -777,6 +777,7 @@ def compstat_panel(source: str, version: str, flt: IncidentFilter, *, large: boo
         "was nothing before."
     )  # fmt: skip
     shown = table.drop(columns="is_total")
+    shown.attrs = {}  # window dates: shown in the caption, not sent with the table
     pct = [c for c in shown.columns if c.endswith("_pct")]
     styled = shown.style.format({c: "{:+.0f}%" for c in pct}, na_rep="new").map(
         _change_colour, subset=pct

@@ -254,3 +254,76 @@ def test_filter_change_swaps_layers_without_rebuilding_the_map(server):
     assert _cell_step(filtered) == pytest.approx(4 / 256 / 2**14 * 360, rel=0.01)
     assert _cell_step(coarse) == pytest.approx(4 / 256 / 2**9 * 360, rel=0.01)
     assert legends == 2  # heat and areas, each once: no stale legend left behind
+
+
+def test_live_page_follows_another_process_without_a_reload(postgis_url, tmp_path):
+    """The meeting's view: incidents ingested by another process appear within one refresh,
+    in place (no page reload)."""
+    from layers.postgis import ingest_postgis
+
+    sync_playwright = _require_browser()
+    manifest = generate_demo(tmp_path / "files", incidents=1000)
+    ingest_postgis(
+        postgis_url, [manifest.incident_paths[0]], precincts=manifest.precincts_path,
+        wards=manifest.wards_path, synthetic=True,
+    )  # fmt: skip
+    port = _free_port()
+    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--", "--postgis", postgis_url, "--refresh", "3", "--tiles", "none"],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, proc, tmp_path / "streamlit.log")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.goto(url, wait_until="domcontentloaded")
+            metric = page.locator('[data-testid="stMetricValue"]').first
+            metric.wait_for(timeout=60_000)
+            frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
+            frame.locator("canvas.leaflet-heatmap-layer").wait_for(state="attached", timeout=60_000)
+            page.evaluate("() => { window.__noReload = true; }")
+            frame.locator("body").evaluate("() => { window.__sameMap = true; }")
+
+            def count() -> int:
+                return int(metric.inner_text().replace(",", ""))
+
+            before = count()
+            # Another process writes: the CLI ingest of a second agency's file.
+            subprocess.run(
+                [sys.executable, "-m", "layers", "ingest", "--postgis", postgis_url,
+                 str(manifest.incident_paths[1])],
+                cwd=ROOT, check=True, capture_output=True, timeout=120,
+            )  # fmt: skip
+            written = time.monotonic()
+            after = _changed(count, before, timeout_s=20, settle_s=0.5)
+            seen_after = time.monotonic() - written
+            caption = page.get_by_text("new since the meeting started").first.inner_text()
+            no_reload = page.evaluate("() => window.__noReload === true")
+            same_map = frame.locator("body").evaluate("() => window.__sameMap === true")
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+    assert after > before, "the new incidents never showed"
+    assert seen_after < 3 + 5, f"took {seen_after:.1f} s, more than one 3 s refresh and slack"
+    assert no_reload and same_map, "the page or the map was reloaded"
+    assert f"{after - before:,} new since the meeting started" in caption
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    proc.terminate()
+    pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")

@@ -206,3 +206,34 @@ def test_cli_db_init_and_ingest(postgis_url, demo):
     down = subprocess.run([*run, "db", "init", "--postgis", "postgresql://x@127.0.0.1:1/none"],
                           cwd=ROOT, capture_output=True, text=True, timeout=60)  # fmt: skip
     assert down.returncode == 1 and "Cannot reach the PostGIS database" in down.stderr
+
+
+def test_cli_watch_ingests_dropped_files_into_postgis(postgis_url, demo, tmp_path):
+    manifest, _ = demo
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "layers", "ingest", "--postgis", postgis_url,
+         "--precincts", str(manifest.precincts_path), "--wards", str(manifest.wards_path),
+         "--watch", str(drop), "--settle", "0.3"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        # The writer's convention: write under a temporary name, then rename into place.
+        part = drop / "metro.csv.part"
+        part.write_bytes(manifest.incident_paths[1].read_bytes())
+        part.rename(drop / "metro.csv")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not list((drop / "processed").glob("*metro.csv")):
+            time.sleep(0.3)
+    finally:
+        proc.terminate()
+        output = proc.communicate(timeout=30)[0]
+    processed = list((drop / "processed").glob("*metro.csv"))
+    assert len(processed) == 1, output
+    assert list((drop / "processed").glob("*metro.csv.report.json"))
+    assert not (drop / "metro.csv").exists()
+    with connect(postgis_url) as conn:
+        stored = conn.execute(f"SELECT count(*) FROM {SCHEMA}.incidents").fetchone()[0]
+    assert stored > 0
+    assert "processed: metro.csv" in output
