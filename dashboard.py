@@ -40,7 +40,7 @@ from layers.hotspot_export import HOTSPOT_SUFFIXES, export_hotspots
 from layers.ingest import IngestReport, ingest
 from layers.join import OUTSIDE
 from layers.live import LiveStore, count_since, recent_rows
-from layers.postgis import redact
+from layers.postgis import describe
 from layers.store import StoreSnapshot, current_version, open_store, safe_filename
 from layers.view import MapData, prepare_map
 from layers.webmap import DEFAULT_TILES, live_base_map, map_layers
@@ -66,6 +66,9 @@ NUMBERS = {"cell_m": (0, 0, 5000), "share": (3, 1, 10), "every": (30, 5, 600)}
 # Below this a metro-sized grid has hundreds of thousands of cells: slow, and heavy to cache.
 MIN_CELL_M = 100
 MAP_KEY = "map"
+LIST_FILTERS = ("agencies", "areas", "categories", "precincts", "wards")
+# A map view to move to: centre (lat, lon), zoom, and the lon/lat box to make heat cells for.
+Focus = tuple[tuple[float, float], int, tuple[float, float, float, float]]
 # Heat cells are made for the viewport and this share of it again on every side, so a short
 # pan shows heat at once while the fragment refreshes the cells.
 VIEW_MARGIN = 0.5
@@ -132,8 +135,8 @@ def load_store(path: str, version: str) -> StoreSnapshot:
     # which at millions of incidents costs more than the filter itself. `version` keys the cache
     # so a new ingest is picked up.
     if is_live(path):
-        return live_store(path).snapshot
-    return open_store(path)
+        return live_store(path).snapshot_at(version)
+    return open_store(path, version=version or None)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -192,6 +195,8 @@ def figures(path: str, version: str, flt: IncidentFilter, boundary: str) -> dict
     """Headline, top areas and weekly trend: every figure beside the map, for one filter."""
     columns = load_store(path, version).columns
     mask = kept(path, version, flt)
+    if mask is not None and len(mask) != len(columns):  # the version moved on under us
+        mask = columnar.select(columns, flt)
     return {
         "headline": columnar.headline(columns, mask),
         "top": columnar.top_areas(columns, mask, by=boundary, n=10),
@@ -228,7 +233,7 @@ def map_panel(
     large: bool = False,
     recent: pd.DataFrame | None = None,
     recent_minutes: float = 60.0,
-    focus: tuple[tuple[float, float], int] | None = None,
+    focus: Focus | None = None,
 ) -> None:
     """The map. It runs inside the view fragment: panning or zooming reruns only that, to
     refine the heat cells.
@@ -236,12 +241,13 @@ def map_panel(
     The base map (tiles, legend, banner, opening view) is the same on every run, so
     streamlit-folium never rebuilds it; everything that depends on the filters or the view
     goes in as ``feature_group_to_add`` layers, and the viewer keeps their position. A
-    ``focus`` (centre, zoom) moves the view without a rebuild (meeting-mode rotation).
+    ``focus`` (centre, zoom, padded bounds) moves the view without a rebuild (meeting-mode
+    rotation).
     """
     snapshot = load_store(store, version)
     zoom, bounds = map_view()
     if focus is not None:
-        zoom, bounds = focus[1], None
+        zoom, bounds = focus[1], focus[2]
     data = map_data(store, version, flt, boundary, zoom, bounds)
     label = "Precinct" if boundary == "precinct" else "Ward"
     base = live_base_map(snapshot.precincts, tiles=tiles, synthetic=snapshot.synthetic, large=large)
@@ -300,34 +306,47 @@ def _build_demo_store(store: Path) -> None:
         box.update(label="Demo store ready", state="complete", expanded=False)
 
 
-def init_widgets_from_url(choices: dict[str, list[str]], *, seed: tuple[str, str]) -> None:
-    """Seed widget state from the URL, keeping only values that exist in the store.
+def init_widgets_from_url(choices: dict[str, list[str]], *, source: str) -> None:
+    """Seed widget state from the URL on a session's first run on a store, keeping only
+    values that exist in it.
 
-    Runs on a session's first run and again whenever the store or its version changes (an
-    upload, another store): widget values from the old data may not be valid choices any more.
-    The URL always holds the current filters (see :func:`sync_url`), so nothing is lost.
+    Later runs keep what the viewer chose: when the data changes (a live refresh, an upload)
+    only values that are no longer offered are dropped, and a date range that ran to the last
+    day keeps running to the (new) last day. The URL always holds the current filters (see
+    :func:`sync_url`), so nothing is lost.
     """
-    if st.session_state.get("_seeded_for") == seed:
+    first, last = date.fromisoformat(choices["first"][0]), date.fromisoformat(choices["last"][0])
+    state = st.session_state
+    if state.get("_seeded_for") == source:
+        for name in LIST_FILTERS:
+            state[f"f_{name}"] = [v for v in state.get(f"f_{name}", []) if v in choices[name]]
+        dates = state.get("f_dates") or (first, last)
+        since, until = (dates[0], dates[-1]) if dates else (first, last)
+        if until == state.get("_seeded_last"):
+            until = last  # "to the end" stays "to the end" as new days arrive
+        since = min(max(since, first), last)
+        state["f_dates"] = (since, max(min(until, last), since))
+        state["_seeded_last"] = last
         return
-    st.session_state["_seeded_for"] = seed
+    state["_seeded_for"] = source
+    state["_seeded_last"] = last
     query = {key: st.query_params.get_all(key) for key in st.query_params}
     flt = filter_from_query(query)
-    for name in ("agencies", "areas", "categories", "precincts", "wards"):
-        st.session_state[f"f_{name}"] = [v for v in getattr(flt, name) if v in choices[name]]
-    first, last = date.fromisoformat(choices["first"][0]), date.fromisoformat(choices["last"][0])
+    for name in LIST_FILTERS:
+        state[f"f_{name}"] = [v for v in getattr(flt, name) if v in choices[name]]
     since = min(max(flt.since or first, first), last)
     until = max(min(flt.until or last, last), since)
-    st.session_state["f_dates"] = (since, until)
-    st.session_state["f_hours"] = flt.hours or (0, 24)
+    state["f_dates"] = (since, until)
+    state["f_hours"] = flt.hours or (0, 24)
     for key, allowed in MODES.items():
         value = query.get(key, [allowed[0]])[0]
-        st.session_state[f"m_{key}"] = value if value in allowed else allowed[0]
+        state[f"m_{key}"] = value if value in allowed else allowed[0]
     for key, (default, low, high) in NUMBERS.items():
         try:
             value = int(query.get(key, [default])[0])
         except ValueError:
             value = default
-        st.session_state[f"n_{key}"] = value if low <= value <= high else default
+        state[f"n_{key}"] = value if low <= value <= high else default
 
 
 def sidebar_filter(choices: dict[str, list[str]]) -> IncidentFilter:
@@ -637,7 +656,7 @@ def meeting_sidebar() -> None:
 
 def rotation(
     snapshot: StoreSnapshot, flt: IncidentFilter, choices: dict[str, list[str]]
-) -> tuple[IncidentFilter, tuple[tuple[float, float], int] | None, str | None]:
+) -> tuple[IncidentFilter, Focus | None, str | None]:
     """Meeting-mode rotation: the filter, map focus and heading of the current step."""
     rotate, every = st.session_state["m_rotate"], st.session_state["n_every"]
     if st.session_state["m_mode"] != "meeting" or rotate == "none":
@@ -651,7 +670,13 @@ def rotation(
         row = precincts.iloc[step % len(precincts)]
         minx, miny, maxx, maxy = row.geometry.bounds
         zoom = aggregate.fit_zoom((minx, miny, maxx, maxy), width_px=1000, height_px=700)
-        return flt, (((miny + maxy) / 2, (minx + maxx) / 2), zoom), f"Precinct: {row['name']}"
+        dx, dy = maxx - minx, maxy - miny
+        padded = (minx - dx, miny - dy, maxx + dx, maxy + dy)
+        return (
+            flt,
+            (((miny + maxy) / 2, (minx + maxx) / 2), zoom, padded),
+            f"Precinct: {row['name']}",
+        )
     return flt, None, None
 
 
@@ -767,7 +792,10 @@ def compstat_panel(source: str, version: str, flt: IncidentFilter, *, large: boo
     collaboration area; when in the day and week; exportable."""
     by = st.segmented_control("Review by", list(COMPSTAT_BY), key="c_by",
                               format_func=COMPSTAT_BY.get) or "precinct"  # fmt: skip
-    table, grid, day = compstat_tables(source, version, flt, by, datetime.now(LOCAL_ZONE).date())
+    # As of the last complete local day: today's partial counts against full days would read
+    # as "down" everywhere in a morning meeting.
+    yesterday = datetime.now(LOCAL_ZONE).date() - timedelta(days=1)
+    table, grid, day = compstat_tables(source, version, flt, by, yesterday)
     windows = table.attrs["windows"]
     st.caption(
         f"As of {day:%d %b %Y}. "
@@ -836,7 +864,7 @@ def recent_cells(
     if not mask.any():
         return None
     keep = kept(source, version, flt)
-    if keep is not None:
+    if keep is not None and len(keep) == len(mask):
         mask = mask & keep
     zoom, _ = map_view()
     if zoom is None:
@@ -859,7 +887,7 @@ def main() -> None:
         upload_panel(Path(source), synthetic=snapshot.synthetic, uploads=options.uploads)
         st.stop()
     choices = filter_choices(source, version)
-    init_widgets_from_url(choices, seed=(source, version))
+    init_widgets_from_url(choices, source=source)
     meeting = st.session_state["m_mode"] == "meeting"
     if meeting:
         st.markdown(MEETING_CSS, unsafe_allow_html=True)
@@ -874,7 +902,7 @@ def main() -> None:
             "The demo runs without sign-in."
         )
     if is_live(source):
-        st.caption(f"Live store: {redact(source)}, refreshed every {options.refresh:g} s.")
+        st.caption(f"Live store: {describe(source)}, refreshed every {options.refresh:g} s.")
     flt = sidebar_filter(choices)
     st.sidebar.header("Map")
     st.sidebar.radio(

@@ -17,3 +17,7 @@ class StoreError(LayersError):
 
 class TaxonomyError(LayersError):
     """The collaboration-area configuration is invalid."""
+
+
+class DatabaseUnavailable(StoreError):
+    """The database cannot be reached right now; trying again later may work."""

@@ -310,7 +310,9 @@ def _watch(args: argparse.Namespace, run: Callable[..., IngestReport]) -> int:
         state = "processed" if result.ok else "FAILED"
         print(f"{state}: {result.path.name} -> {result.moved_to} ({result.message})", flush=True)
 
-    target = args.postgis or args.store
+    from layers.postgis import redact
+
+    target = redact(args.postgis) if args.postgis else args.store
     print(f"Watching {args.watch} for incident files to ingest into {target}; Ctrl-C stops.")
     try:
         watch(args.watch, ingest_one=lambda path: run([path]), settle_s=args.settle,

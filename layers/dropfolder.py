@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from layers._errors import LayersError
+from layers._errors import DatabaseUnavailable, LayersError
 from layers.ingest import IngestReport
 from layers.sources import INCIDENT_SUFFIXES
 from layers.store import safe_filename, write_text_atomic
@@ -224,9 +224,14 @@ def _handle_ready(
             with _shared(path) as free:
                 if not free:
                     continue  # a writer holds it; try again next pass
+                try:
+                    result = _ingest_and_move(path, ingest_one=ingest_one, now=now)
+                except DatabaseUnavailable:
+                    # Not the file's fault: leave it where it is and try again next pass.
+                    return
                 if state is not None:
                     state.pop(path, None)
-                yield _ingest_and_move(path, ingest_one=ingest_one, now=now)
+                yield result
 
 
 def _checked_folder(folder: Path | str) -> Path:
@@ -330,8 +335,12 @@ def _exclusive(lock_file: Path) -> Iterator[bool]:
 
 
 def _ingest_and_move(path: Path, *, ingest_one: IngestOne, now: float) -> DropResult:
+    """Ingest one file and move it with its report; :class:`DatabaseUnavailable` passes up
+    (the file stays for the next pass)."""
     try:
         report = ingest_one(path)
+    except DatabaseUnavailable:
+        raise
     except Exception as err:  # any crash is this file's outcome, recorded, not the watcher's
         content: dict[str, object] = {"error": str(err), "type": type(err).__name__}
         ok, message = False, f"ingest failed: {type(err).__name__}: {err}"

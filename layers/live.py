@@ -10,11 +10,13 @@ serving the last good snapshot and says since when it could not refresh.
 from __future__ import annotations
 
 import threading
+import time
+import zlib
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -24,7 +26,8 @@ from layers.columnar import IncidentColumns
 from layers.postgis import (
     CONNECT_TIMEOUT_S,
     SCHEMA,
-    _read_areas,
+    SESSION_OPTIONS,
+    read_areas,
     read_incidents,
     read_meta,
     redact,
@@ -34,6 +37,10 @@ from layers.store import StoreSnapshot
 from layers.validate import to_geodataframe
 
 KEY = ["agency", "incident_id"]
+# Snapshots kept by version, so a page run that started on one version finishes on it.
+KEEP_SNAPSHOTS = 4
+# After a failed refresh, viewers get the last good data at once for this long.
+RETRY_AFTER_S = 5.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,7 +76,14 @@ class LiveStore:
     """Incidents of a PostGIS store, in memory, refreshed incrementally.
 
     Thread-safe: Streamlit sessions share one instance (``st.cache_resource``) and refresh
-    it from their own threads; one refresh runs at a time and the others see its result.
+    it from their own threads. One refresh runs at a time; a session that finds one running
+    does not wait for it but carries on with the latest snapshot, so a slow or unreachable
+    database never freezes the viewers. After a failure the database is asked again only
+    after :data:`RETRY_AFTER_S`.
+
+    Limits: rows are never deleted from memory (the store's incidents are not deleted; a
+    withdrawn incident is an update of its status), and a store re-initialised under the
+    same URL is detected (its ``seq`` goes back) and read again in full.
 
     Parameters
     ----------
@@ -90,14 +104,17 @@ class LiveStore:
             max_size=pool_size,
             open=False,
             timeout=CONNECT_TIMEOUT_S,
-            kwargs={"connect_timeout": CONNECT_TIMEOUT_S},
+            kwargs={"connect_timeout": CONNECT_TIMEOUT_S, "options": SESSION_OPTIONS},
             name="incident-map",
         )
         self._pool.open(wait=False)
         self._lock = threading.Lock()
         self._frame: pd.DataFrame | None = None
         self._seq = 0
-        self._snapshot: LiveSnapshot | None = None
+        self._areas: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None
+        self._areas_version: object = None
+        self._snapshots: OrderedDict[str, LiveSnapshot] = OrderedDict()
+        self._failed_at = 0.0
         self.last_success: datetime | None = None
         self.error: str | None = None
         self.error_since: datetime | None = None
@@ -105,53 +122,80 @@ class LiveStore:
     @property
     def loaded(self) -> bool:
         """True once a first read has succeeded (there is data to show)."""
-        return self._snapshot is not None
+        return bool(self._snapshots)
 
     @property
     def snapshot(self) -> LiveSnapshot:
         """The latest good snapshot (raises if nothing was ever read)."""
-        if self._snapshot is None:
+        if not self._snapshots:
             raise RuntimeError("No data read yet: call refresh() first.")
-        return self._snapshot
+        return next(reversed(self._snapshots.values()))
 
     @property
     def version(self) -> str:
         return self.snapshot.version
 
+    def snapshot_at(self, version: str) -> LiveSnapshot:
+        """The snapshot of ``version`` while it is among the last few; else the latest."""
+        return self._snapshots.get(version) or self.snapshot
+
     def refresh(self) -> RefreshResult:
         """Fetch what is new since the last refresh; on failure keep the last good data."""
+        if not self._lock.acquire(blocking=False):
+            return self._current(None)  # another session is refreshing: use what we have
+        try:
+            if self.error and time.monotonic() - self._failed_at < RETRY_AFTER_S:
+                return self._current(self.error)
+            return self._refresh()
+        finally:
+            self._lock.release()
+
+    def _current(self, error: str | None) -> RefreshResult:
+        return RefreshResult(0, self.snapshot.version if self._snapshots else "", error)
+
+    def _refresh(self) -> RefreshResult:
         import psycopg
         from psycopg_pool import PoolTimeout
 
-        with self._lock:
-            try:
-                with self._pool.connection() as conn:
-                    new = read_incidents(conn, after_seq=self._seq)
-                    if self._snapshot is None or len(new):
-                        precincts = _read_areas(conn, "precinct")
-                        wards = _read_areas(conn, "ward")
-                        meta = read_meta(conn)
-            except (psycopg.Error, PoolTimeout, OSError) as err:
-                now = datetime.now(UTC)
-                self.error = unreachable_message(self.url, err)
-                self.error_since = self.error_since or now
-                version = self._snapshot.version if self._snapshot else ""
-                return RefreshResult(0, version, self.error)
-            self.error, self.error_since = None, None
-            self.last_success = datetime.now(UTC)
-            if self._snapshot is None or len(new):
-                self._frame = _merge(self._frame, new)
-                if len(new):
-                    self._seq = int(new["seq"].max())
-                self._snapshot = LiveSnapshot(
-                    path=Path(f"postgis/{SCHEMA}"),
-                    version=f"seq-{self._seq}",
-                    precincts=precincts,
-                    wards=wards,
-                    meta={"synthetic": bool(meta.get("synthetic", False))},
-                    frame=self._frame,
-                )
-            return RefreshResult(len(new), self._snapshot.version)
+        try:
+            with self._pool.connection() as conn:
+                meta = read_meta(conn)
+                top = conn.execute(f"SELECT coalesce(max(seq), 0) FROM {SCHEMA}.incidents")
+                if top.fetchone()[0] < self._seq:  # the store was re-initialised: start over
+                    self._frame, self._seq = None, 0
+                new = read_incidents(conn, after_seq=self._seq)
+                areas_version = meta.get("boundaries_version")
+                if self._areas is None or areas_version != self._areas_version:
+                    self._areas = (read_areas(conn, "precinct"), read_areas(conn, "ward"))
+                    self._areas_version = areas_version
+                    new_areas = True
+                else:
+                    new_areas = False
+        except (psycopg.Error, PoolTimeout, OSError, ValueError) as err:
+            self.error = unreachable_message(self.url, err)
+            self.error_since = self.error_since or datetime.now(UTC)
+            self._failed_at = time.monotonic()
+            return self._current(self.error)
+        self.error, self.error_since = None, None
+        self.last_success = datetime.now(UTC)
+        if self._snapshots and not len(new) and not new_areas:
+            return self._current(None)
+        self._frame = _merge(self._frame, new)
+        if len(new):
+            self._seq = int(new["seq"].max())
+        precincts, wards = self._areas
+        version = f"seq-{self._seq}-b{zlib.crc32(str(self._areas_version).encode()):08x}"
+        self._snapshots[version] = LiveSnapshot(
+            path=Path(f"postgis/{SCHEMA}"),
+            version=version,
+            precincts=precincts,
+            wards=wards,
+            meta={"synthetic": bool(meta.get("synthetic", False))},
+            frame=self._frame,
+        )
+        while len(self._snapshots) > KEEP_SNAPSHOTS:
+            self._snapshots.popitem(last=False)
+        return RefreshResult(len(new), version)
 
     def close(self) -> None:
         self._pool.close()
@@ -187,6 +231,3 @@ def recent_rows(
     now = now or datetime.now(UTC)
     cutoff = pd.Timestamp(now).tz_convert("UTC") - pd.Timedelta(minutes=minutes)
     return (snapshot.frame["occurred_at"] >= cutoff).to_numpy()
-
-
-__all__ = ["Any", "LiveSnapshot", "LiveStore", "RefreshResult", "count_since", "recent_rows"]

@@ -44,7 +44,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from layers._errors import InputFileError, LayersError, StoreError
+from layers._errors import DatabaseUnavailable, InputFileError, StoreError
 from layers.ingest import (
     FileReport,
     IngestReport,
@@ -56,7 +56,7 @@ from layers.join import OUTSIDE, assign_areas
 from layers.settings import WGS84
 from layers.sources import read_boundaries
 from layers.taxonomy import Taxonomy, load_taxonomy
-from layers.validate import Extent
+from layers.validate import Extent, Validated
 
 SCHEMA = "incident_map"
 SCHEMA_VERSION = 1
@@ -75,11 +75,13 @@ CREATE SEQUENCE IF NOT EXISTS {SCHEMA}.incident_seq;
 CREATE TABLE IF NOT EXISTS {SCHEMA}.meta (key text PRIMARY KEY, value jsonb NOT NULL);
 CREATE TABLE IF NOT EXISTS {SCHEMA}.precincts (
     name text PRIMARY KEY,
+    ordinal integer NOT NULL,
     source text,
     geom geometry(MultiPolygon, 4326) NOT NULL
 );
 CREATE TABLE IF NOT EXISTS {SCHEMA}.wards (
     name text PRIMARY KEY,
+    ordinal integer NOT NULL,
     source text,
     geom geometry(MultiPolygon, 4326) NOT NULL
 );
@@ -124,45 +126,65 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.ingest_runs (
     started_at timestamptz NOT NULL,
     report jsonb NOT NULL
 );
+CREATE OR REPLACE FUNCTION {SCHEMA}.take_write_lock() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- Before the statement locks any row: writers take turns until commit, so seq order is
+    -- commit order (see read_incidents), without waiting on the lock while holding rows.
+    PERFORM pg_advisory_xact_lock({WRITE_LOCK});
+    RETURN NULL;
+END;
+$$;
 CREATE OR REPLACE FUNCTION {SCHEMA}.stamp_incident() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     point geometry := ST_SetSRID(ST_MakePoint(NEW.lon, NEW.lat), 4326);
 BEGIN
-    -- Writers take turns until commit, so seq order is commit order (see read_incidents).
-    PERFORM pg_advisory_xact_lock({WRITE_LOCK});
     NEW.seq := nextval('{SCHEMA}.incident_seq');
     NEW.updated_at := now();
     IF TG_OP = 'UPDATE' THEN
         NEW.ingested_at := OLD.ingested_at;
+        -- A moved point whose writer left the areas as they were gets them joined again.
+        IF (NEW.lon, NEW.lat) IS DISTINCT FROM (OLD.lon, OLD.lat) THEN
+            IF NEW.precinct IS NOT DISTINCT FROM OLD.precinct THEN NEW.precinct := NULL; END IF;
+            IF NEW.ward IS NOT DISTINCT FROM OLD.ward THEN NEW.ward := NULL; END IF;
+        END IF;
     END IF;
     IF NEW.precinct IS NULL THEN
         NEW.precinct := COALESCE((SELECT name FROM {SCHEMA}.precincts p
-            WHERE ST_Intersects(p.geom, point) ORDER BY name LIMIT 1), '{OUTSIDE}');
+            WHERE ST_Intersects(p.geom, point) ORDER BY ordinal LIMIT 1), '{OUTSIDE}');
     END IF;
     IF NEW.ward IS NULL THEN
         NEW.ward := COALESCE((SELECT name FROM {SCHEMA}.wards w
-            WHERE ST_Intersects(w.geom, point) ORDER BY name LIMIT 1), '{OUTSIDE}');
+            WHERE ST_Intersects(w.geom, point) ORDER BY ordinal LIMIT 1), '{OUTSIDE}');
     END IF;
     RETURN NEW;
 END;
 $$;
-DROP TRIGGER IF EXISTS stamp_incident ON {SCHEMA}.incidents;
-CREATE TRIGGER stamp_incident BEFORE INSERT OR UPDATE ON {SCHEMA}.incidents
+CREATE OR REPLACE TRIGGER take_write_lock BEFORE INSERT OR UPDATE ON {SCHEMA}.incidents
+    FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.take_write_lock();
+CREATE OR REPLACE TRIGGER stamp_incident BEFORE INSERT OR UPDATE ON {SCHEMA}.incidents
     FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.stamp_incident();
 INSERT INTO {SCHEMA}.meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')
     ON CONFLICT (key) DO NOTHING;
 """
 
 
+# Every session reads timestamps the same way, whatever the server's defaults.
+SESSION_OPTIONS = "-c DateStyle=ISO -c TimeZone=UTC"
+
+
 def connect(url: str, **kwargs: Any) -> Any:
-    """A psycopg connection, or a :class:`~layers._errors.StoreError` saying what to check."""
+    """A psycopg connection, or :class:`~layers._errors.DatabaseUnavailable` saying what to
+    check."""
     import psycopg
 
     try:
-        return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, **kwargs)
-    except psycopg.Error as err:
-        raise StoreError(unreachable_message(url, err)) from err
+        return psycopg.connect(
+            url, connect_timeout=CONNECT_TIMEOUT_S, options=SESSION_OPTIONS, **kwargs
+        )
+    except psycopg.OperationalError as err:
+        raise DatabaseUnavailable(unreachable_message(url, err)) from err
 
 
 def unreachable_message(url: str, err: BaseException) -> str:
@@ -177,13 +199,24 @@ def unreachable_message(url: str, err: BaseException) -> str:
 
 def redact(url: str) -> str:
     """The URL without its password, for messages and logs."""
-    from urllib.parse import urlsplit, urlunsplit
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@")
+    query = urlencode(
+        [(k, "***" if k.lower() == "password" else v) for k, v in parse_qsl(parts.query)]
+    )
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def describe(url: str) -> str:
+    """Host and database only, for pages anyone may see."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}/{parts.path.lstrip('/') or '(default)'}"
 
 
 def init_db(url: str) -> None:
@@ -192,6 +225,18 @@ def init_db(url: str) -> None:
         # Two first starts at once must not race on CREATE ... IF NOT EXISTS.
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
         conn.execute(DDL)
+
+
+def schema_ready(url: str) -> bool:
+    """True when the schema exists at this version (no DDL, no table lock needed)."""
+    with connect(url) as conn:
+        found = conn.execute("SELECT to_regclass(%s)", (f"{SCHEMA}.meta",)).fetchone()[0]
+        if found is None:
+            return False
+        row = conn.execute(
+            f"SELECT value FROM {SCHEMA}.meta WHERE key = 'schema_version'"
+        ).fetchone()
+        return row is not None and row[0] == SCHEMA_VERSION
 
 
 @contextlib.contextmanager
@@ -235,60 +280,77 @@ def ingest_postgis(
     say = progress or (lambda _msg, _frac: None)
     taxonomy = taxonomy or load_taxonomy()
     now = now if now is not None else pd.Timestamp.now(tz="UTC")
-    init_db(url)
+    if not schema_ready(url):
+        # DDL takes an exclusive lock on the incidents table: only when the schema is missing.
+        init_db(url)
+    # Read and validate before taking the writer lock: the live map and direct writers wait
+    # only for the writing, not for the reading of big files.
+    say("Reading boundaries", 0.0)
+    with connect(url) as conn:
+        stored_areas = {kind: read_areas(conn, kind) for kind in ("precinct", "ward")}
+    layers: dict[str, gpd.GeoDataFrame] = {}
+    changed: dict[str, bool] = {}
+    notes: list[str] = []
+    for kind, path, field, layer in (
+        ("precinct", precincts, precinct_field, precinct_layer),
+        ("ward", wards, ward_field, ward_layer),
+    ):
+        if path is not None:
+            read = read_boundaries(path, name_field=field, kind=kind, layer=layer)
+            notes.extend(read.warnings)
+            layers[kind] = read.areas.assign(source=Path(path).name)
+            changed[kind] = not _same_areas(stored_areas[kind], layers[kind])
+        elif not stored_areas[kind].empty:
+            layers[kind], changed[kind] = stored_areas[kind], False
+        else:
+            raise StoreError(
+                f"A new PostGIS store needs {kind} boundaries: give --{kind}s FILE "
+                "(zipped Shapefile, .shp, GeoPackage or GeoJSON)."
+            )
+    bounds = np.vstack([layers["precinct"].total_bounds, layers["ward"].total_bounds])
+    extent = Extent.of(
+        (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max()),
+        margin_km=margin_km,
+    )
     reports: list[FileReport] = []
+    checked_files: list[tuple[FileReport, Path, Validated]] = []
+    paths = [Path(p) for p in incident_files]
+    for number, path in enumerate(paths):
+        say(f"Validating {path.name}", 0.1 + 0.6 * number / max(len(paths), 1))
+        report = FileReport(file=str(path))
+        reports.append(report)
+        try:
+            checked = validate_file(
+                path, layer=incident_layer, taxonomy=taxonomy, extent=extent,
+                column_map=column_map, defaults=defaults, coords_crs=coords_crs, now=now,
+            )  # fmt: skip
+        except InputFileError as err:
+            report.error = str(err)
+            continue
+        report.read = checked.read
+        report.warnings = checked.warnings
+        report.superseded = checked.superseded
+        report.rejected = dict(Counter(checked.rejected["reject_reason"]))
+        checked_files.append((report, path, checked))
+
+    say("Writing", 0.75)
     with _writing(url) as conn:
-        say("Reading boundaries", 0.0)
-        layers: dict[str, gpd.GeoDataFrame] = {}
-        notes: list[str] = []
         rejoin = False
-        for kind, path, field, layer in (
-            ("precinct", precincts, precinct_field, precinct_layer),
-            ("ward", wards, ward_field, ward_layer),
-        ):
-            stored = _read_areas(conn, kind)
-            if path is not None:
-                read = read_boundaries(path, name_field=field, kind=kind, layer=layer)
-                notes.extend(read.warnings)
-                fresh = read.areas.assign(source=Path(path).name)
-                if not _same_areas(stored, fresh):
-                    _write_areas(conn, kind, fresh)
-                    rejoin = rejoin or not stored.empty
-                layers[kind] = fresh
-            elif not stored.empty:
-                layers[kind] = stored
-            else:
-                raise StoreError(
-                    f"A new PostGIS store needs {kind} boundaries: give --{kind}s FILE "
-                    "(zipped Shapefile, .shp, GeoPackage or GeoJSON)."
+        for kind in ("precinct", "ward"):
+            if changed[kind]:
+                _write_areas(conn, kind, layers[kind])
+                rejoin = rejoin or not stored_areas[kind].empty
+                conn.execute(
+                    f"INSERT INTO {SCHEMA}.meta (key, value) VALUES ('boundaries_version', "
+                    "to_jsonb(%s::text)) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    (started.isoformat(),),
                 )
-        bounds = np.vstack([layers["precinct"].total_bounds, layers["ward"].total_bounds])
-        extent = Extent.of(
-            (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max()),
-            margin_km=margin_km,
-        )
         run_id = conn.execute(
             f"INSERT INTO {SCHEMA}.ingest_runs (started_at, report) VALUES (%s, '{{}}') "
             "RETURNING id",
             (started,),
         ).fetchone()[0]
-        paths = [Path(p) for p in incident_files]
-        for number, path in enumerate(paths):
-            say(f"Validating {path.name}", 0.1 + 0.7 * number / max(len(paths), 1))
-            report = FileReport(file=str(path))
-            reports.append(report)
-            try:
-                checked = validate_file(
-                    path, layer=incident_layer, taxonomy=taxonomy, extent=extent,
-                    column_map=column_map, defaults=defaults, coords_crs=coords_crs, now=now,
-                )  # fmt: skip
-            except InputFileError as err:
-                report.error = str(err)
-                continue
-            report.read = checked.read
-            report.warnings = checked.warnings
-            report.superseded = checked.superseded
-            report.rejected = dict(Counter(checked.rejected["reject_reason"]))
+        for report, path, checked in checked_files:
             _write_rejects(conn, run_id, path, checked.rejected)
             fresh = checked.accepted.assign(source_file=path.name)
             stored = _stored_versions(conn, fresh)
@@ -328,10 +390,11 @@ def ingest_postgis(
     return result
 
 
-def _read_areas(conn: Any, kind: str) -> gpd.GeoDataFrame:
+def read_areas(conn: Any, kind: str) -> gpd.GeoDataFrame:
+    """The stored precincts or wards, in the order the join gives them precedence."""
     table = _area_table(kind)
     rows = conn.execute(
-        f"SELECT name, source, ST_AsBinary(geom) FROM {SCHEMA}.{table} ORDER BY name"
+        f"SELECT name, source, ST_AsBinary(geom) FROM {SCHEMA}.{table} ORDER BY ordinal"
     ).fetchall()
     return gpd.GeoDataFrame(
         {"name": [r[0] for r in rows], "source": [r[1] for r in rows]},
@@ -341,9 +404,9 @@ def _read_areas(conn: Any, kind: str) -> gpd.GeoDataFrame:
 
 
 def read_boundaries_from_db(url: str) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """The stored precincts and wards, sorted by name."""
+    """The stored precincts and wards, in join order."""
     with connect(url) as conn:
-        return _read_areas(conn, "precinct"), _read_areas(conn, "ward")
+        return read_areas(conn, "precinct"), read_areas(conn, "ward")
 
 
 def _area_table(kind: str) -> str:
@@ -354,14 +417,13 @@ def _area_table(kind: str) -> str:
 
 
 def _same_areas(stored: gpd.GeoDataFrame, fresh: gpd.GeoDataFrame) -> bool:
+    """Same names, in the same order, with the same polygons (as stored: MultiPolygons)."""
     if len(stored) != len(fresh):
         return False
-    a, b = stored.sort_values("name"), fresh.sort_values("name")
+    fresh_geoms = np.array([_as_multipolygon(g) for g in fresh.geometry], dtype=object)
     return bool(
-        (a["name"].to_numpy() == b["name"].to_numpy()).all()
-        and shapely.equals_exact(
-            a.geometry.to_numpy(), shapely.multipolygons(b.geometry.to_numpy()), tolerance=1e-9
-        ).all()
+        (stored["name"].to_numpy() == fresh["name"].to_numpy()).all()
+        and shapely.equals_exact(stored.geometry.to_numpy(), fresh_geoms, tolerance=1e-9).all()
     )
 
 
@@ -371,11 +433,13 @@ def _write_areas(conn: Any, kind: str, areas: gpd.GeoDataFrame) -> None:
     geoms = [_as_multipolygon(g) for g in areas.geometry]
     with conn.cursor() as cur:
         cur.executemany(
-            f"INSERT INTO {SCHEMA}.{table} (name, source, geom) "
-            "VALUES (%s, %s, ST_SetSRID(ST_GeomFromWKB(%s), 4326))",
+            f"INSERT INTO {SCHEMA}.{table} (name, ordinal, source, geom) "
+            "VALUES (%s, %s, %s, ST_SetSRID(ST_GeomFromWKB(%s), 4326))",
             [
-                (str(name), str(source), shapely.to_wkb(geom))
-                for name, source, geom in zip(areas["name"], areas["source"], geoms, strict=True)
+                (str(name), ordinal, str(source), shapely.to_wkb(geom))
+                for ordinal, (name, source, geom) in enumerate(
+                    zip(areas["name"], areas["source"], geoms, strict=True)
+                )
             ],
         )
 
@@ -559,17 +623,3 @@ def check_reachable(url: str) -> None:
     """Raise a clear :class:`StoreError` when the database cannot be reached."""
     with connect(url) as conn:
         conn.execute("SELECT 1")
-
-
-__all__ = [
-    "DDL",
-    "LayersError",
-    "check_reachable",
-    "connect",
-    "ingest_postgis",
-    "init_db",
-    "read_boundaries_from_db",
-    "read_incidents",
-    "read_meta",
-    "redact",
-]

@@ -134,20 +134,22 @@ def current_version(path: Path | str) -> str | None:
     return version or None
 
 
-def open_store(path: Path | str) -> StoreSnapshot:
-    """Load the live version of a store.
+def open_store(path: Path | str, *, version: str | None = None) -> StoreSnapshot:
+    """Load the live version of a store, or a given version while it is kept.
 
     Parameters
     ----------
     path : path-like
         The store directory, as given to ``python -m layers ingest --store``.
+    version : str, optional
+        The version to open (one of the last few); the live one by default.
 
     Returns
     -------
     StoreSnapshot
     """
     path = Path(path)
-    version = current_version(path)
+    version = version or current_version(path)
     if version is None:
         raise StoreError(
             f"No incident store at {path}. Build one with `python -m layers ingest --store {path} "

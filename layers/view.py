@@ -76,7 +76,7 @@ def prepare_map(
         raise ValueError(f"`boundary` must be 'precinct' or 'ward', not {boundary!r}.")
     areas = _display_areas(snapshot, boundary)
     columns = snapshot.columns
-    if mask is None and not flt.is_empty:
+    if (mask is None and not flt.is_empty) or (mask is not None and len(mask) != len(columns)):
         mask = select(columns, flt)
     minx, miny, maxx, maxy = areas.total_bounds
     zoom = zoom if zoom is not None else fit_zoom(areas.total_bounds)

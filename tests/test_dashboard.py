@@ -186,3 +186,24 @@ def test_unreachable_database_is_explained(app):
     at = app("postgresql://nobody@127.0.0.1:1/none").run()
     assert not at.exception
     assert "Cannot reach the PostGIS database" in at.error[0].value
+
+
+def test_live_refresh_keeps_the_viewers_filter_choices(app, postgis_url, tmp_path):
+    from layers.postgis import ingest_postgis
+
+    manifest = generate_demo(tmp_path / "files", incidents=1000)
+    ingest_postgis(
+        postgis_url, [manifest.incident_paths[0]], precincts=manifest.precincts_path,
+        wards=manifest.wards_path,
+    )  # fmt: skip
+    at = app(postgis_url).run()
+    category = at.multiselect(key="f_categories").options[0]
+    at.multiselect(key="f_categories").set_value([category]).run()
+    ingest_postgis(postgis_url, [manifest.incident_paths[1]])  # a new version arrives
+    at.run()
+    assert not at.exception
+    assert at.multiselect(key="f_categories").value == [category]
+    at.button(key="to_meeting").click().run()
+    ingest_postgis(postgis_url, [manifest.incident_paths[2]])
+    at.run()
+    assert at.session_state["m_mode"] == "meeting"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from layers._errors import LayersError
+from layers._errors import DatabaseUnavailable, LayersError
 from layers.demo import DemoManifest, generate_demo
 from layers.dropfolder import FAILED, LOCK_NAME, PROCESSED, scan, watch
 from layers.ingest import ingest
@@ -257,3 +257,18 @@ def test_watch_refuses_a_folder_that_is_not_there(tmp_path, ingest_one):
     (tmp_path / "file").write_text("")
     with pytest.raises(LayersError, match="is not a directory"):
         watch(tmp_path / "file", ingest_one=ingest_one)
+
+
+def test_an_unreachable_database_leaves_the_file_for_the_next_pass(drop, demo, ingest_one):
+    def down(path):
+        raise DatabaseUnavailable("Cannot reach the PostGIS database at postgresql://x: refused")
+
+    path = drop / "later.csv"
+    path.write_bytes(demo.incident_paths[0].read_bytes())
+    old = time.time() - 60
+    os.utime(path, (old, old))
+    assert scan(drop, ingest_one=down, settle_s=1.0) == []
+    assert path.exists()
+    assert not (drop / FAILED).exists() or not list((drop / FAILED).iterdir())
+    results = scan(drop, ingest_one=ingest_one, settle_s=1.0)
+    assert [r.ok for r in results] == [True] and not path.exists()

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 import pytest
+import shapely
 from conftest import ROOT
 
 from layers._errors import StoreError
@@ -237,3 +238,76 @@ def test_cli_watch_ingests_dropped_files_into_postgis(postgis_url, demo, tmp_pat
         stored = conn.execute(f"SELECT count(*) FROM {SCHEMA}.incidents").fetchone()[0]
     assert stored > 0
     assert "processed: metro.csv" in output
+
+
+def test_ingest_again_with_the_same_boundaries_keeps_them(postgis_url, demo):
+    manifest, _ = demo
+    args = dict(precincts=manifest.precincts_path, wards=manifest.wards_path)
+    ingest_postgis(postgis_url, [manifest.incident_paths[0]], **args)
+    with connect(postgis_url) as conn:
+        before = conn.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'boundaries_version'")
+        stamp = before.fetchone()[0]
+    again = ingest_postgis(postgis_url, [manifest.incident_paths[0]], **args)
+    assert again.totals()["unchanged"] == again.totals()["accepted"] - again.totals()["superseded"]
+    with connect(postgis_url) as conn:
+        after = conn.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'boundaries_version'")
+        assert after.fetchone()[0] == stamp  # not rewritten, nothing joined again
+
+
+def test_sql_edge_points_and_moves_follow_the_python_rule(postgis_url, demo):
+    manifest, _ = demo
+    ingest_postgis(postgis_url, [], precincts=manifest.precincts_path, wards=manifest.wards_path)
+    precincts, _ = read_boundaries_from_db(postgis_url)
+    from layers.sources import read_boundaries
+
+    python_order = read_boundaries(manifest.precincts_path, kind="precinct").areas
+    assert precincts["name"].tolist() == python_order["name"].tolist()
+    # Points on shared edges: vertices of the first precinct's boundary.
+    ring = shapely.get_coordinates(python_order.geometry.iloc[0].boundary)
+    lon, lat = ring[:20, 0], ring[:20, 1]
+    with connect(postgis_url) as conn, conn.cursor() as cur:
+        cur.executemany(
+            f"INSERT INTO {SCHEMA}.incidents (agency, incident_id, category, "
+            "collaboration_area, occurred_at, lon, lat) VALUES (%s, %s, %s, %s, now(), %s, %s)",
+            [("SAPS", f"EDGE-{i:02d}", "Burglary", "Unassigned", float(x), float(y))
+             for i, (x, y) in enumerate(zip(lon, lat, strict=True))],
+        )  # fmt: skip
+    with connect(postgis_url) as conn:
+        rows = read_incidents(conn).sort_values("incident_id")
+    assert rows["precinct"].tolist() == list(assign_areas(lon, lat, python_order))
+    # A writer moves a point and leaves the areas as they were: they are joined again.
+    far_lon, far_lat = float(precincts.total_bounds[0]) - 0.2, float(lon[0])
+    with connect(postgis_url) as conn:
+        conn.execute(
+            f"UPDATE {SCHEMA}.incidents SET lon = %s, lat = %s WHERE incident_id = 'EDGE-00'",
+            (far_lon, float(lat[0])),
+        )
+        moved = conn.execute(
+            f"SELECT precinct, ward FROM {SCHEMA}.incidents WHERE incident_id = 'EDGE-00'"
+        ).fetchone()
+    assert moved == ("Outside boundaries", "Outside boundaries")
+    assert far_lat  # (the latitude is unchanged)
+
+
+def test_live_store_replaces_an_updated_incident(postgis_url, demo):
+    manifest, _ = demo
+    ingest_postgis(
+        postgis_url, [manifest.incident_paths[0]], precincts=manifest.precincts_path,
+        wards=manifest.wards_path,
+    )  # fmt: skip
+    live = LiveStore(postgis_url)
+    try:
+        live.refresh()
+        n = live.snapshot.n_incidents
+        with connect(postgis_url) as conn:
+            conn.execute(
+                f"UPDATE {SCHEMA}.incidents SET status = 'closed' WHERE incident_id = "
+                f"(SELECT min(incident_id) FROM {SCHEMA}.incidents)"
+            )
+        assert live.refresh().new_rows == 1
+        assert live.snapshot.n_incidents == n  # replaced, not added
+        assert (live.snapshot.frame["status"] == "closed").sum() >= 1
+        old = live.snapshot_at("no-such-version")
+        assert old is live.snapshot
+    finally:
+        live.close()
