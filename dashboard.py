@@ -25,7 +25,7 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 from streamlit_folium import st_folium
 
-from layers import aggregate, columnar, compstat
+from layers import columnar, compstat
 from layers._errors import LayersError
 from layers.analysis import (
     METHODS,
@@ -669,7 +669,7 @@ def rotation(
     if rotate == "precincts" and len(precincts):
         row = precincts.iloc[step % len(precincts)]
         minx, miny, maxx, maxy = row.geometry.bounds
-        zoom = aggregate.fit_zoom((minx, miny, maxx, maxy), width_px=1000, height_px=700)
+        zoom = columnar.fit_zoom((minx, miny, maxx, maxy), width_px=1000, height_px=700)
         dx, dy = maxx - minx, maxy - miny
         padded = (minx - dx, miny - dy, maxx + dx, maxy + dy)
         return (
@@ -868,7 +868,7 @@ def recent_cells(
         mask = mask & keep
     zoom, _ = map_view()
     if zoom is None:
-        zoom = aggregate.fit_zoom(snapshot.precincts.total_bounds)
+        zoom = columnar.fit_zoom(snapshot.precincts.total_bounds)
     return columnar.heat_grid(snapshot.columns, mask, zoom=zoom, cell_px=16)
 
 

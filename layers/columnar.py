@@ -20,6 +20,7 @@ The mask is exactly :func:`layers.filters.filter_mask`'s (tests hold the two equ
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -40,8 +41,9 @@ NS_PER_HOUR = 3_600_000_000_000
 # sort-based counting of the occupied cells only.
 DENSE_GRID_CELLS = 4_000_000
 # A quarter of the served heat layer's 16 px screen bins (radius 18 + blur 14, halved; see
-# layers.webmap.heat_layer): four cells tile a bin, so the aggregation moves a point by at most
-# 2.8 px and the bins sum what they would sum for every point.
+# layers.webmap.heat_layer): the aggregation moves a point by at most 2.8 px, and where the
+# bins line up with the cells (the map's pixel origin a multiple of 4) they sum exactly what
+# they would sum for every point.
 HEAT_CELL_PX = 4.0
 CODED_COLUMNS = tuple(FILTER_COLUMNS.values())
 READ_COLUMNS = (*CODED_COLUMNS, "occurred_at", "lon", "lat")
@@ -139,6 +141,61 @@ def pixels_to_lonlat(x: np.ndarray, y: np.ndarray, zoom: float) -> tuple[np.ndar
     lon = x / scale * 360.0 - 180.0
     lat = np.rad2deg(np.arctan(np.sinh(np.pi * (1.0 - 2.0 * y / scale))))
     return lon, lat
+
+
+def heat_cells(
+    lon: np.ndarray, lat: np.ndarray, *, zoom: int, cell_px: float = HEAT_CELL_PX
+) -> pd.DataFrame:
+    """Aggregate points to square cells of ``cell_px`` screen pixels at ``zoom``.
+
+    Each occupied cell becomes one point at the cell's centre, weighted by its number of
+    incidents (see :func:`layers.columnar.heat_grid`, the same cells for a store's coded
+    columns).
+
+    Parameters
+    ----------
+    lon, lat : numpy.ndarray
+        Incident coordinates in EPSG:4326.
+    zoom : int
+        Web map zoom level the cells are sized for.
+    cell_px : float
+        Cell edge in screen pixels at ``zoom``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``lat``, ``lon`` and ``weight`` (incident count), one row per occupied cell,
+        sorted by weight, heaviest first.
+    """
+    px, py = mercator_pixels(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), 0)
+    return cells_of_pixels(px, py, zoom=zoom, cell_px=cell_px)
+
+
+def fit_zoom(
+    bounds: Sequence[float] | np.ndarray,
+    *,
+    width_px: int = 800,
+    height_px: int = 600,
+    max_zoom: int = 16,
+) -> int:
+    """The zoom Leaflet's ``fitBounds`` picks for lon/lat ``(minx, miny, maxx, maxy)`` bounds.
+
+    Web Mercator tile maths for a view of ``width_px`` by ``height_px`` pixels (about the map
+    panel's size in the dashboard).
+    """
+    west, south, east, north = (float(b) for b in bounds)
+
+    def mercator_y(lat: float) -> float:
+        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
+
+    lon_fraction = (east - west) / 360
+    lat_fraction = (mercator_y(north) - mercator_y(south)) / (2 * math.pi)
+    zooms = [
+        math.log2(pixels / 256 / fraction)
+        for pixels, fraction in ((width_px, lon_fraction), (height_px, lat_fraction))
+        if fraction > 0
+    ]
+    return int(min(max_zoom, max(0, math.floor(min(zooms))))) if zooms else max_zoom
 
 
 def select(columns: IncidentColumns, flt: IncidentFilter) -> np.ndarray:

@@ -113,6 +113,7 @@ class LiveStore:
         self._seq = 0
         self._areas: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None
         self._areas_version: object = None
+        self._display_cache: dict[str, gpd.GeoDataFrame] = {}
         self._snapshots: OrderedDict[str, LiveSnapshot] = OrderedDict()
         self._failed_at = 0.0
         self.last_success: datetime | None = None
@@ -168,6 +169,7 @@ class LiveStore:
                 if self._areas is None or areas_version != self._areas_version:
                     self._areas = (read_areas(conn, "precinct"), read_areas(conn, "ward"))
                     self._areas_version = areas_version
+                    self._display_cache = {}
                     new_areas = True
                 else:
                     new_areas = False
@@ -191,6 +193,7 @@ class LiveStore:
             precincts=precincts,
             wards=wards,
             meta={"synthetic": bool(meta.get("synthetic", False))},
+            display_cache=self._display_cache,
             frame=self._frame,
         )
         while len(self._snapshots) > KEEP_SNAPSHOTS:

@@ -70,6 +70,9 @@ class StoreSnapshot:
     precincts: gpd.GeoDataFrame
     wards: gpd.GeoDataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+    # Boundaries simplified for drawing, by layer (filled by layers.view); snapshots with the
+    # same boundaries may share one.
+    display_cache: dict[str, gpd.GeoDataFrame] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property

@@ -7,14 +7,12 @@ the standalone file and the live page show the same picture.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from layers.aggregate import fit_zoom
-from layers.columnar import area_counts, heat_grid, select
+from layers.columnar import area_counts, fit_zoom, heat_grid, select
 from layers.filters import IncidentFilter
 from layers.store import StoreSnapshot
 from layers.webmap import HEAT_BIN_PX, display_geometry
@@ -96,7 +94,9 @@ def prepare_map(
     )
 
 
-@lru_cache(maxsize=8)
 def _display_areas(snapshot: StoreSnapshot, boundary: str) -> gpd.GeoDataFrame:
-    """A store's boundaries simplified for drawing, once per loaded version."""
-    return display_geometry(getattr(snapshot, BOUNDARY_COLUMNS[boundary]))
+    """A store's boundaries simplified for drawing, once per set of boundaries."""
+    cache = snapshot.display_cache
+    if boundary not in cache:
+        cache[boundary] = display_geometry(getattr(snapshot, BOUNDARY_COLUMNS[boundary]))
+    return cache[boundary]

@@ -23,8 +23,8 @@ import shapely
 from branca.element import MacroElement
 from jinja2 import Template
 
-from layers.aggregate import fit_zoom
 from layers.assets import AssetMode, apply_offline_assets
+from layers.columnar import fit_zoom
 from layers.settings import METRIC_CRS, WGS84
 
 AreaStyle = Literal["outline", "choropleth"]

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from frame_reference import counts_by_area, top_areas, weekly_counts
 
-from layers.aggregate import counts_by_area, heat_cells, top_areas, weekly_counts
+from layers.columnar import heat_cells
 from layers.join import OUTSIDE
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
+import frame_reference as aggregate
 import numpy as np
 import pandas as pd
 import pytest
 
-from layers import aggregate, columnar
+from layers import columnar
 from layers.demo import build_demo_store, generate_demo
 from layers.filters import IncidentFilter, apply_filter, filter_mask
 from layers.store import open_store
@@ -123,7 +124,7 @@ def test_heat_grid_equals_heat_cells_and_conserves_incidents(snapshot):
     rows = apply_filter(snapshot.incidents, flt)
     for zoom in (9, 11, 14):
         fast = columnar.heat_grid(columns, mask, zoom=zoom)
-        slow = aggregate.heat_cells(rows["lon"].to_numpy(), rows["lat"].to_numpy(), zoom=zoom)
+        slow = columnar.heat_cells(rows["lon"].to_numpy(), rows["lat"].to_numpy(), zoom=zoom)
         assert fast["weight"].sum() == mask.sum()
         key = ["lat", "lon", "weight"]
         pd.testing.assert_frame_equal(

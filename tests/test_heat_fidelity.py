@@ -1,6 +1,6 @@
 """The heat layer drawn from the cells we send looks like a heat map of every incident.
 
-The dashboard never sends incident points: :func:`layers.aggregate.heat_cells` counts them in
+The dashboard never sends incident points: :func:`layers.columnar.heat_cells` counts them in
 cells of ``cell_px`` (default 4) screen pixels at the map zoom, each occupied cell becomes one
 point at the cell centre weighted by its count, and :func:`layers.webmap.heat_layer` puts those
 into a folium ``HeatMap``. These tests draw two pictures with :mod:`heat_render`, a model of the
@@ -57,7 +57,7 @@ import pandas as pd
 import pytest
 from heat_render import Viewport, render
 
-from layers.aggregate import heat_cells
+from layers.columnar import heat_cells
 from layers.webmap import heat_layer
 
 SEED = 20240604
@@ -218,9 +218,11 @@ def dashboard_picture(view: Viewport, *, scaled: bool = True) -> np.ndarray:
     east, north = view_lonlat(view, view.width, 0)
     dx, dy = (east - west) / 2, (north - south) / 2
     bounds = (west - dx, south - dy, east + dx, north + dy)
-    cells = heat_grid(columns, None, zoom=view.zoom, bounds=bounds, max_cells=MAX_HEAT_CELLS)
-    scale = heat_grid(columns, None, zoom=view.zoom, cell_px=HEAT_BIN_PX)["weight"].iloc[0]
-    group = heat_layer(cells, max_zoom=view.zoom, scale=float(scale) if scaled else None)
+    cells = heat_grid(
+        columns, None, zoom=view.zoom, bounds=bounds, max_cells=MAX_HEAT_CELLS, bin_px=HEAT_BIN_PX
+    )
+    scale = float(cells.attrs["busiest_bin"])
+    group = heat_layer(cells, max_zoom=view.zoom, scale=scale if scaled else None)
     (heat_map,) = group._children.values()
     return render(np.asarray(heat_map.data, dtype=float), view, **draw_options(18))
 

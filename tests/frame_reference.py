@@ -1,78 +1,17 @@
-"""Aggregating filtered incidents: heat cells, counts per area, trends and headline figures.
+"""Frame-based reference implementations of the dashboard's figures.
 
-These work on a frame of incidents (a filtered export, an analysis); the dashboard's fast path
-does the same on coded columns in :mod:`layers.columnar`. The browser never receives incident
-points: the heat layer gets one weighted point per occupied grid cell, at the cell centre, with
-cells smaller than the heat radius so the picture matches a heat map of every point.
+The dashboard computes these on coded columns (:mod:`layers.columnar`); the tests hold the
+fast path to these plain pandas versions, which are easy to read and check by eye.
 """
 
 from __future__ import annotations
-
-import math
-from collections.abc import Sequence
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from layers.columnar import HEAT_CELL_PX, cells_of_pixels, mercator_pixels
 from layers.join import OUTSIDE
 from layers.settings import LOCAL_TZ
-
-
-def heat_cells(
-    lon: np.ndarray, lat: np.ndarray, *, zoom: int, cell_px: float = HEAT_CELL_PX
-) -> pd.DataFrame:
-    """Aggregate points to square cells of ``cell_px`` screen pixels at ``zoom``.
-
-    Each occupied cell becomes one point at the cell's centre, weighted by its number of
-    incidents (see :func:`layers.columnar.heat_grid`, the same cells for a store's coded
-    columns).
-
-    Parameters
-    ----------
-    lon, lat : numpy.ndarray
-        Incident coordinates in EPSG:4326.
-    zoom : int
-        Web map zoom level the cells are sized for.
-    cell_px : float
-        Cell edge in screen pixels at ``zoom``.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``lat``, ``lon`` and ``weight`` (incident count), one row per occupied cell,
-        sorted by weight, heaviest first.
-    """
-    px, py = mercator_pixels(np.asarray(lon, dtype=float), np.asarray(lat, dtype=float), 0)
-    return cells_of_pixels(px, py, zoom=zoom, cell_px=cell_px)
-
-
-def fit_zoom(
-    bounds: Sequence[float] | np.ndarray,
-    *,
-    width_px: int = 800,
-    height_px: int = 600,
-    max_zoom: int = 16,
-) -> int:
-    """The zoom Leaflet's ``fitBounds`` picks for lon/lat ``(minx, miny, maxx, maxy)`` bounds.
-
-    Web Mercator tile maths for a view of ``width_px`` by ``height_px`` pixels (about the map
-    panel's size in the dashboard).
-    """
-    west, south, east, north = (float(b) for b in bounds)
-
-    def mercator_y(lat: float) -> float:
-        return math.log(math.tan(math.pi / 4 + math.radians(lat) / 2))
-
-    lon_fraction = (east - west) / 360
-    lat_fraction = (mercator_y(north) - mercator_y(south)) / (2 * math.pi)
-    zooms = [
-        math.log2(pixels / 256 / fraction)
-        for pixels, fraction in ((width_px, lon_fraction), (height_px, lat_fraction))
-        if fraction > 0
-    ]
-    return int(min(max_zoom, max(0, math.floor(min(zooms))))) if zooms else max_zoom
 
 
 def counts_by_area(incidents: pd.DataFrame, *, by: str, names: pd.Series) -> pd.Series:
