@@ -229,14 +229,23 @@ def _split_geometry(path: Path, frame: gpd.GeoDataFrame) -> IncidentTable:
     return IncidentTable(path=path, rows=rows, geometry=geometry, warnings=notes)
 
 
+# Limits on a zip archive, checked from its directory before anything is read out of it.
+ZIP_MAX_MEMBERS = 1_000
+ZIP_MAX_TOTAL_BYTES = 4 * 1024**3  # uncompressed
+ZIP_MAX_RATIO = 200  # uncompressed / compressed, for members over ZIP_RATIO_FLOOR_BYTES
+ZIP_RATIO_FLOOR_BYTES = 16 * 1024**2
+
+
 def _vector_source(path: Path) -> str:
     if path.suffix.lower() != ".zip":
         return str(path)
     try:
         with zipfile.ZipFile(path) as archive:
-            members = [m for m in archive.namelist() if not m.endswith("/")]
+            infos = archive.infolist()
     except zipfile.BadZipFile as err:
         raise InputFileError(f"{path.name} is not a valid zip archive (truncated?).") from err
+    check_zip_members(path.name, infos)
+    members = [i.filename for i in infos if not i.is_dir()]
     shapefiles = [m for m in members if m.lower().endswith(".shp")]
     if len(shapefiles) != 1:
         found = ", ".join(shapefiles) or "none"
@@ -244,6 +253,44 @@ def _vector_source(path: Path) -> str:
             f"{path.name} must hold exactly one .shp (with its .shx, .dbf and .prj); found {found}."
         )
     return f"/vsizip/{path.resolve()}/{shapefiles[0]}"
+
+
+def check_zip_members(name: str, infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse an archive that could write outside a folder or expand without bound.
+
+    Checked from the zip's directory alone: member names that are absolute or climb out with
+    ``..`` (path traversal), too many members, too much uncompressed data, or members that
+    expand far more than any real Shapefile does (a decompression bomb).
+
+    Raises
+    ------
+    InputFileError
+        Saying what was found and what a good archive looks like.
+    """
+    if len(infos) > ZIP_MAX_MEMBERS:
+        raise InputFileError(
+            f"{name} holds {len(infos):,} files; a zipped Shapefile holds a handful "
+            f"(.shp, .shx, .dbf, .prj, .cpg). At most {ZIP_MAX_MEMBERS:,} are accepted."
+        )
+    for info in infos:
+        parts = info.filename.replace("\\", "/").split("/")
+        if info.filename.startswith(("/", "\\")) or ".." in parts or ":" in parts[0]:
+            raise InputFileError(
+                f"{name} contains {info.filename!r}, a path outside the archive's folder; "
+                "refused (zip the Shapefile's files without folders)."
+            )
+        ratio = info.file_size / max(info.compress_size, 1)
+        if info.file_size > ZIP_RATIO_FLOOR_BYTES and ratio > ZIP_MAX_RATIO:
+            raise InputFileError(
+                f"{name}: {info.filename!r} would expand {ratio:,.0f} times to "
+                f"{info.file_size / 1024**2:,.0f} MB, like a decompression bomb; refused."
+            )
+    total = sum(i.file_size for i in infos)
+    if total > ZIP_MAX_TOTAL_BYTES:
+        raise InputFileError(
+            f"{name} would expand to {total / 1024**3:,.1f} GB, more than the "
+            f"{ZIP_MAX_TOTAL_BYTES / 1024**3:,.0f} GB accepted."
+        )
 
 
 def _looks_geographic(bounds: np.ndarray) -> bool:
