@@ -697,7 +697,9 @@ def view_panel(
     if is_live(source):
         live = live_store(source)
         outcome = live.refresh()
-        snapshot = live.snapshot
+        # Pin this run's snapshot in the version-keyed cache now, while that version is
+        # certainly kept: every figure, the map and the caption below come from it.
+        snapshot = load_store(source, live.version)
         if outcome.error:
             since = live.error_since.astimezone(LOCAL_ZONE) if live.error_since else None
             good = live.last_success.astimezone(LOCAL_ZONE) if live.last_success else None
@@ -709,8 +711,9 @@ def view_panel(
             )
         started = st.session_state.setdefault("meeting_started", datetime.now(UTC))
         fresh = count_since(snapshot, started)
+        read_at = live.last_success or datetime.now(UTC)
         note = (
-            f"Last updated {datetime.now(LOCAL_ZONE):%H:%M:%S}. "
+            f"Last updated {read_at.astimezone(LOCAL_ZONE):%H:%M:%S}. "
             f"{fresh:,} new since the meeting started at "
             f"{started.astimezone(LOCAL_ZONE):%H:%M}."
         )

@@ -1,7 +1,8 @@
 """Issue 5, point 7: the live page under load, real browsers watching while incidents arrive.
 
     .venv/bin/python bench/live_load.py [--viewers 20] [--duration 300] [--rate 10]
-        [--refresh 5] [--seed-incidents 20000] [--port 0] [--grace 2]
+        [--refresh 5] [--seed-incidents 20000] [--port 0] [--grace 2] [--tail 60] [--pin]
+        [--out live_load]
 
 A fresh database (``incident_map_load_<random>`` on the local PostgreSQL, dropped at the end)
 is seeded with the synthetic demo (``generate_demo`` + ``ingest_postgis``), and
@@ -395,8 +396,17 @@ async def drain(viewer: Viewer) -> None:
     viewer.log.extend(out)
 
 
-async def watch(viewers: list[Viewer], until: float) -> None:
+class ServerGone(RuntimeError):
+    """The streamlit process exited during the run."""
+
+
+async def watch(server: subprocess.Popen, viewers: list[Viewer], until: float) -> None:
     while time.time() < until:
+        if server.poll() is not None:
+            raise ServerGone(
+                f"streamlit exited with code {server.returncode} at "
+                f"{time.strftime('%H:%M:%S')} (negative: killed by that signal)"
+            )
         tick = time.monotonic()
         await asyncio.gather(*(drain(v) for v in viewers))
         await asyncio.sleep(max(0.0, POLL_S - (time.monotonic() - tick)))
@@ -434,7 +444,7 @@ async def drive(args: argparse.Namespace, url: str, server: subprocess.Popen) ->
             await asyncio.gather(*(open_viewer(browser, page_url, v, gate) for v in viewers))
             print(f"{args.viewers} viewers ready in {time.monotonic() - started:.0f} s")
             # A refresh interval for every page's auto-rerun timer to get going.
-            await watch(viewers, time.time() + args.refresh + 1)
+            await watch(server, viewers, time.time() + args.refresh + 1)
             initial = db_count(url)
             inserter = Inserter(url, args.rate, args.duration, templates(url))
             resources = Resources(server.pid)
@@ -446,9 +456,9 @@ async def drive(args: argparse.Namespace, url: str, server: subprocess.Popen) ->
             resources.start()
             inserter.start()
             insert_start = time.time()
-            await watch(viewers, insert_start + args.duration + 0.2)
+            await watch(server, viewers, insert_start + args.duration + 0.2)
             while inserter.is_alive():
-                await watch(viewers, time.time() + POLL_S)
+                await watch(server, viewers, time.time() + POLL_S)
             insert_end = max(inserter.commits, default=insert_start)
             browser_pids = descendants(os.getpid(), skip)
             cpu1 = (cpu_seconds(server.pid), sum(cpu_seconds(p) for p in browser_pids))
@@ -458,11 +468,11 @@ async def drive(args: argparse.Namespace, url: str, server: subprocess.Popen) ->
             # Watch for one interval and the grace, then as long again, then on until every
             # viewer shows the final count (at most --tail s after the last insert): a late
             # viewer fails the check either way, but the table says how late.
-            await watch(viewers, insert_end + 2 * (args.refresh + args.grace))
+            await watch(server, viewers, insert_end + 2 * (args.refresh + args.grace))
             while time.time() < insert_end + args.tail and not all(
                 latest(v) == final for v in viewers
             ):
-                await watch(viewers, time.time() + POLL_S)
+                await watch(server, viewers, time.time() + POLL_S)
             resources.stop.set()
             if inserter.error is not None:
                 raise RuntimeError(f"inserter failed: {inserter.error!r}")
@@ -746,12 +756,17 @@ def main() -> int:
             started = time.monotonic()
             seeded = seed(url, args.seed_incidents, Path(tmp))
             print(f"database {name}: {seeded:,} incidents in {time.monotonic() - started:.0f} s")
-            log = Path(tmp) / "streamlit.log"
+            RESULTS.mkdir(exist_ok=True)
+            log = RESULTS / f"{args.out}_server.log"
             code = code_version()  # as the server starts: others may commit meanwhile
             server = start_server(url, args.port, args.refresh, log, pin=args.pin)
             if args.pin:  # this script, its inserter and the browser on the other CPU
                 os.sched_setaffinity(0, {1})
-            run = asyncio.run(drive(args, url, server))
+            try:
+                run = asyncio.run(drive(args, url, server))
+            except ServerGone as gone:
+                print(f"FAIL: {gone}; its log ({log}) ends:\n{log.read_text()[-3000:]}")
+                return 1
             run["code"] = code
             summary, per_viewer, timeline = analyse(run, args)
             # What each viewer saw, for a closer look: the insert commits and every change.

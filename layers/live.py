@@ -14,7 +14,7 @@ import time
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 
@@ -38,9 +38,11 @@ from layers.validate import to_geodataframe
 
 KEY = ["agency", "incident_id"]
 # Snapshots kept by version, so a page run that started on one version finishes on it.
-KEEP_SNAPSHOTS = 4
+KEEP_SNAPSHOTS = 8
 # After a failed refresh, viewers get the last good data at once for this long.
 RETRY_AFTER_S = 5.0
+# How long a session waits for another session's refresh before showing what it has.
+WAIT_FOR_REFRESH_S = 2.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,6 +118,8 @@ class LiveStore:
         self._display_cache: dict[str, gpd.GeoDataFrame] = {}
         self._snapshots: OrderedDict[str, LiveSnapshot] = OrderedDict()
         self._failed_at = 0.0
+        self._read_started = 0.0
+        self._read_at = float("-inf")  # monotonic start of the last successful read
         self.last_success: datetime | None = None
         self.error: str | None = None
         self.error_since: datetime | None = None
@@ -141,13 +145,26 @@ class LiveStore:
         return self._snapshots.get(version) or self.snapshot
 
     def refresh(self) -> RefreshResult:
-        """Fetch what is new since the last refresh; on failure keep the last good data."""
-        if not self._lock.acquire(blocking=False):
-            return self._current(None)  # another session is refreshing: use what we have
+        """Fetch what is new since the last refresh; on failure keep the last good data.
+
+        A session that finds a refresh under way waits for it (at most
+        :data:`WAIT_FOR_REFRESH_S`) and then uses its result, so every viewer shows data read
+        after its own refresh began; one read serves them all. Past the wait, or while the
+        database is failing, it gets the last good snapshot at once.
+        """
+        asked = time.monotonic()
+        if not self._lock.acquire(timeout=WAIT_FOR_REFRESH_S):
+            return self._current(self.error)
         try:
-            if self.error and time.monotonic() - self._failed_at < RETRY_AFTER_S:
+            if self._read_at >= asked:  # a refresh that began after we asked has just run
                 return self._current(self.error)
-            return self._refresh()
+            if self.error and asked - self._failed_at < RETRY_AFTER_S:
+                return self._current(self.error)
+            self._read_started = time.monotonic()
+            result = self._refresh()
+            if result.error is None:
+                self._read_at = self._read_started
+            return result
         finally:
             self._lock.release()
 
@@ -179,7 +196,10 @@ class LiveStore:
             self._failed_at = time.monotonic()
             return self._current(self.error)
         self.error, self.error_since = None, None
-        self.last_success = datetime.now(UTC)
+        # The data is as of the moment the read began.
+        self.last_success = datetime.now(UTC) - timedelta(
+            seconds=time.monotonic() - self._read_started
+        )
         if self._snapshots and not len(new) and not new_areas:
             return self._current(None)
         self._frame = _merge(self._frame, new)
