@@ -180,25 +180,6 @@ FILTER_COLUMNS = {
 }
 
 
-def unknown_values(incidents: pd.DataFrame, flt: IncidentFilter) -> dict[str, list[str]]:
-    """Filter values that match nothing stored, by filter field (a typo filters everything out).
-
-    Returns
-    -------
-    dict
-        ``{field: [value, ...]}`` for every field with unknown values; empty when all match.
-    """
-    unknown = {}
-    for name, column in FILTER_COLUMNS.items():
-        wanted = getattr(flt, name)
-        if wanted:
-            stored = set(incidents[column].astype(str).unique())
-            missing = [v for v in wanted if v not in stored]
-            if missing:
-                unknown[name] = missing
-    return unknown
-
-
 def apply_filter(incidents: pd.DataFrame, flt: IncidentFilter) -> pd.DataFrame:
     """The incidents ``flt`` keeps; the input is never modified (returned as is when the
     filter keeps everything)."""

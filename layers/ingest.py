@@ -78,6 +78,13 @@ class FileReport:
     def rejected_total(self) -> int:
         return sum(self.rejected.values())
 
+    def record(self, checked: Validated) -> None:
+        """Take the read, warning, superseded and rejected counts of a validated file."""
+        self.read = checked.read
+        self.warnings = checked.warnings
+        self.superseded = checked.superseded
+        self.rejected = dict(Counter(checked.rejected["reject_reason"]))
+
 
 @dataclass
 class IngestReport:
@@ -232,10 +239,7 @@ def ingest(
             if isinstance(checked, InputFileError):
                 report.error = str(checked)
                 continue
-            report.read = checked.read
-            report.warnings = checked.warnings
-            report.superseded = checked.superseded
-            report.rejected = dict(Counter(checked.rejected["reject_reason"]))
+            report.record(checked)
             if len(checked.rejected):
                 target = _write_rejects(store, path, checked.rejected, started, number)
                 report.rejects_file = str(target)

@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -327,10 +326,7 @@ def ingest_postgis(
         except InputFileError as err:
             report.error = str(err)
             continue
-        report.read = checked.read
-        report.warnings = checked.warnings
-        report.superseded = checked.superseded
-        report.rejected = dict(Counter(checked.rejected["reject_reason"]))
+        report.record(checked)
         checked_files.append((report, path, checked))
 
     say("Writing", 0.75)
@@ -509,10 +505,18 @@ def _upsert(conn: Any, rows: pd.DataFrame) -> None:
     )
 
 
+def _missing(value: object) -> bool:
+    """None, NaT, NA or a float NaN: written as NULL."""
+    return (
+        value is None
+        or value is pd.NaT
+        or value is pd.NA
+        or (isinstance(value, float) and np.isnan(value))
+    )
+
+
 def _sql_value(value: object) -> object:
-    if value is None or value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, float) and np.isnan(value):
+    if _missing(value):
         return None
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()
@@ -571,9 +575,7 @@ def _write_rejects(conn: Any, run_id: int, path: Path, rejected: pd.DataFrame) -
 
 
 def _json_value(value: object) -> object:
-    if value is None or value is pd.NaT or value is pd.NA:
-        return None
-    if isinstance(value, float) and np.isnan(value):
+    if _missing(value):
         return None
     if isinstance(value, np.generic):
         return value.item()

@@ -64,17 +64,7 @@ def server(tmp_path_factory):
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as reply:
-                if reply.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.terminate()
-        pytest.fail(f"streamlit did not start: {(folder / 'streamlit.log').read_text()[-2000:]}")
+    _wait_healthy(url, proc, folder / "streamlit.log")
     yield url, folder
     proc.terminate()
     proc.wait(timeout=20)
