@@ -66,6 +66,20 @@ INCIDENT_COLUMNS = (
     "status", "description", "lon", "lat", "precinct", "ward", "source_file", "row_hash",
 )  # fmt: skip
 READ_COLUMNS = (*INCIDENT_COLUMNS, "ingested_at", "seq")
+# Statements whose column lists come from the tuples above, fixed at import: no SQL text is
+# ever built from a caller's value (names of tables chosen at run time go through
+# psycopg.sql.Identifier, values through parameters).
+_INCIDENT_LIST = ", ".join(INCIDENT_COLUMNS)
+_COPY_INCOMING = f"COPY incoming ({_INCIDENT_LIST}) FROM STDIN"
+_UPSERT = (
+    f"INSERT INTO {SCHEMA}.incidents ({_INCIDENT_LIST}) SELECT {_INCIDENT_LIST} FROM incoming "
+    "ON CONFLICT (agency, incident_id) DO UPDATE SET "
+    + ", ".join(f"{c} = EXCLUDED.{c}" for c in INCIDENT_COLUMNS[2:])
+)
+_COPY_READ = (
+    f"COPY (SELECT {', '.join(READ_COLUMNS)} FROM {SCHEMA}.incidents WHERE seq > %s "
+    "ORDER BY seq) TO STDOUT (FORMAT csv)"
+)
 
 DDL = f"""
 CREATE EXTENSION IF NOT EXISTS postgis;
@@ -388,9 +402,12 @@ def ingest_postgis(
 
 def read_areas(conn: Any, kind: str) -> gpd.GeoDataFrame:
     """The stored precincts or wards, in the order the join gives them precedence."""
-    table = _area_table(kind)
+    from psycopg import sql
+
     rows = conn.execute(
-        f"SELECT name, source, ST_AsBinary(geom) FROM {SCHEMA}.{table} ORDER BY ordinal"
+        sql.SQL("SELECT name, source, ST_AsBinary(geom) FROM {} ORDER BY ordinal").format(
+            sql.Identifier(SCHEMA, _area_table(kind))
+        )
     ).fetchall()
     return gpd.GeoDataFrame(
         {"name": [r[0] for r in rows], "source": [r[1] for r in rows]},
@@ -424,13 +441,17 @@ def _same_areas(stored: gpd.GeoDataFrame, fresh: gpd.GeoDataFrame) -> bool:
 
 
 def _write_areas(conn: Any, kind: str, areas: gpd.GeoDataFrame) -> None:
+    from psycopg import sql
+
     table = _area_table(kind)
-    conn.execute(f"DELETE FROM {SCHEMA}.{table}")
+    conn.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(SCHEMA, table)))
     geoms = [_as_multipolygon(g) for g in areas.geometry]
     with conn.cursor() as cur:
         cur.executemany(
-            f"INSERT INTO {SCHEMA}.{table} (name, ordinal, source, geom) "
-            "VALUES (%s, %s, %s, ST_SetSRID(ST_GeomFromWKB(%s), 4326))",
+            sql.SQL(
+                "INSERT INTO {} (name, ordinal, source, geom) "
+                "VALUES (%s, %s, %s, ST_SetSRID(ST_GeomFromWKB(%s), 4326))"
+            ).format(sql.Identifier(SCHEMA, table)),
             [
                 (str(name), ordinal, str(source), shapely.to_wkb(geom))
                 for ordinal, (name, source, geom) in enumerate(
@@ -488,21 +509,16 @@ def _no_rows() -> pd.DataFrame:
 
 def _upsert(conn: Any, rows: pd.DataFrame) -> None:
     """Insert new incidents and replace updated ones (through a COPY into a temp table)."""
-    columns = ", ".join(INCIDENT_COLUMNS)
     conn.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS incoming (LIKE {SCHEMA}.incidents INCLUDING DEFAULTS)"
     )
     conn.execute("TRUNCATE incoming")
     frame = rows.loc[:, list(INCIDENT_COLUMNS)].copy()
     frame["row_hash"] = frame["row_hash"].to_numpy(dtype=np.uint64).view(np.int64)
-    with conn.cursor().copy(f"COPY incoming ({columns}) FROM STDIN") as copy:
+    with conn.cursor().copy(_COPY_INCOMING) as copy:
         for record in frame.itertuples(index=False, name=None):
             copy.write_row(tuple(_sql_value(v) for v in record))
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in INCIDENT_COLUMNS[2:])
-    conn.execute(
-        f"INSERT INTO {SCHEMA}.incidents ({columns}) SELECT {columns} FROM incoming "
-        f"ON CONFLICT (agency, incident_id) DO UPDATE SET {updates}"
-    )
+    conn.execute(_UPSERT)
 
 
 def _missing(value: object) -> bool:
@@ -591,13 +607,8 @@ def read_incidents(conn: Any, *, after_seq: int = 0) -> pd.DataFrame:
     docstring), so everything with ``seq`` up to the largest one returned is committed:
     the next call with that value misses nothing and repeats nothing.
     """
-    columns = ", ".join(READ_COLUMNS)
     buffer = io.BytesIO()
-    with conn.cursor().copy(
-        f"COPY (SELECT {columns} FROM {SCHEMA}.incidents WHERE seq > %s ORDER BY seq) "
-        "TO STDOUT (FORMAT csv)",
-        (int(after_seq),),
-    ) as copy:
+    with conn.cursor().copy(_COPY_READ, (int(after_seq),)) as copy:
         for block in copy:
             buffer.write(block)
     buffer.seek(0)
