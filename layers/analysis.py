@@ -7,7 +7,7 @@ same analysis.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import geopandas as gpd
@@ -20,6 +20,7 @@ from layers.hotspot_export import provenance_block
 from layers.hotspots import HotspotError, emerging_hotspots, gi_star
 from layers.join import OUTSIDE, assign_areas
 from layers.kde import hotspot_mask, kde_hotspots, kde_surface, points_in_hotspots
+from layers.privacy import Policy, suppress_columns, visible
 from layers.settings import LOCAL_TZ, METRIC_CRS, WGS84
 from layers.store import StoreSnapshot
 
@@ -110,6 +111,7 @@ def run_hotspots(
     params: HotspotParams,
     *,
     scheduler: str | None = None,
+    keep: np.ndarray | None = None,
 ) -> HotspotResult:
     """Run one hotspot analysis on the filtered incidents of a store.
 
@@ -121,6 +123,9 @@ def run_hotspots(
     scheduler : str, optional
         Assign incidents to grid cells and count them on a dask cluster: a scheduler address,
         or ``"local[:N]"`` (see :func:`layers.distributed.connect`). The result is the same.
+    keep : numpy.ndarray, optional
+        Which of the store's incidents may be used at all (a boolean mask in store order;
+        see :func:`private_hotspots`).
 
     Returns
     -------
@@ -129,7 +134,8 @@ def run_hotspots(
         polygon), hot cells and incidents inside them per precinct and ward, and the reasoning
         behind the cell size or bandwidth.
     """
-    rows = apply_filter(snapshot.incidents, flt)
+    incidents = snapshot.incidents if keep is None else snapshot.incidents[keep]
+    rows = apply_filter(incidents, flt)
     if rows.empty:
         raise HotspotError("No incidents match the filters: widen them to find hotspots.")
     lon, lat = rows["lon"].to_numpy(), rows["lat"].to_numpy()
@@ -175,6 +181,45 @@ def run_hotspots(
         parameters=parameters,
         incidents=len(rows),
         period=f"{local.min():%Y-%m-%d} to {local.max():%Y-%m-%d}",
+    )
+
+
+def private_hotspots(
+    snapshot: StoreSnapshot,
+    flt: IncidentFilter,
+    params: HotspotParams,
+    policy: Policy | None,
+    *,
+    scheduler: str | None = None,
+) -> HotspotResult:
+    """:func:`run_hotspots` as a viewer's role allows (see :mod:`layers.privacy`).
+
+    An analyst gets the analysis as asked. Anyone else gets a grid analysis (Gi* or emerging)
+    with cells no smaller than the anonymous cell, without the sensitive incidents they may
+    not see as points, and with cell and area counts below k suppressed. KDE surfaces, which
+    centre a blob on a lone incident, are for analysts only.
+    """
+    if policy is None or policy.full:
+        return run_hotspots(snapshot, flt, params, scheduler=scheduler)
+    if params.method == "kde":
+        raise HotspotError(
+            "Kernel density surfaces are for analysts: choose Gi* or emerging hot spots, "
+            "which count incidents in anonymous cells."
+        )
+    rules = policy.rules
+    cell_m = max(params.cell_m or 0.0, rules.anonymous_cell_m)
+    keep = visible(snapshot.columns, None, policy, level="cell")
+    result = run_hotspots(
+        snapshot, flt, replace(params, cell_m=cell_m), scheduler=scheduler, keep=keep
+    )
+    by_area = suppress_columns(result.by_area, ("incidents", "in_hotspots"), rules.k)
+    by_area["share_in_hotspots"] = (by_area["in_hotspots"] / by_area["incidents"]).round(3)
+    return replace(
+        result,
+        layer=suppress_columns(result.layer, ("count",), rules.k),
+        by_area=by_area,
+        explanation=f"{result.explanation} Cells are at least {rules.anonymous_cell_m:g} m "
+        f"and counts below {rules.k} are not shown, to protect victims.",
     )
 
 

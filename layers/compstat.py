@@ -303,3 +303,20 @@ def _range_text(start: date, end: date) -> str:
     else:
         first = f"{start.day} {start:%b %Y}"
     return f"{first}–{end.day} {end:%b %Y}"
+
+
+def suppress_small(table: pd.DataFrame, k: int) -> pd.DataFrame:
+    """A review with counts from 1 to ``k - 1`` hidden (NaN), and the changes and
+    percentages that would give them away (see :mod:`layers.privacy`)."""
+    out = table.copy()
+    for prefix in PERIODS:
+        current, previous = out[prefix], out[f"{prefix}_prev"]
+        small_now = (current > 0) & (current < k)
+        small_before = (previous > 0) & (previous < k)
+        either = small_now | small_before
+        out[prefix] = current.astype(float).where(~small_now)
+        out[f"{prefix}_prev"] = previous.astype(float).where(~small_before)
+        out[f"{prefix}_change"] = out[f"{prefix}_change"].astype(float).where(~either)
+        out[f"{prefix}_pct"] = out[f"{prefix}_pct"].where(~either)
+    out.attrs = dict(table.attrs)
+    return out

@@ -12,8 +12,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from layers.columnar import area_counts, fit_zoom, heat_grid, select
+from layers.columnar import fit_zoom, select
 from layers.filters import IncidentFilter
+from layers.privacy import Policy, private_area_counts, private_heat
 from layers.store import StoreSnapshot
 from layers.webmap import HEAT_BIN_PX, display_geometry
 
@@ -44,6 +45,7 @@ def prepare_map(
     zoom: int | None = None,
     bounds: tuple[float, float, float, float] | None = None,
     mask: np.ndarray | None = None,
+    policy: Policy | None = None,
 ) -> MapData:
     """Aggregate a store's filtered incidents for a map.
 
@@ -65,6 +67,10 @@ def prepare_map(
         Only make heat cells in this lon/lat box (the viewport and a margin).
     mask : numpy.ndarray, optional
         ``select(snapshot.columns, flt)``, when the caller already has it.
+    policy : Policy, optional
+        Who is looking: a viewer who may not see every incident gets the aggregates of
+        :mod:`layers.privacy` (anonymous cells, k-suppression, sensitive categories only at
+        their level). None shows everything, as to an analyst.
 
     Returns
     -------
@@ -78,20 +84,29 @@ def prepare_map(
         mask = select(columns, flt)
     minx, miny, maxx, maxy = areas.total_bounds
     zoom = zoom if zoom is not None else fit_zoom(areas.total_bounds)
-    counts = area_counts(columns, mask, by=boundary, names=areas["name"])
+    counts = private_area_counts(columns, mask, policy, by=boundary, names=areas["name"])
     # The colour scale is the busiest heat bin among all the filtered incidents, not only those
     # in view: the scale a heat map of every incident would have (see webmap.heat_layer).
-    heat = heat_grid(
-        columns, mask, zoom=zoom, bounds=bounds, max_cells=MAX_HEAT_CELLS, bin_px=HEAT_BIN_PX
-    )
+    heat = private_heat(
+        columns, mask, policy, zoom=zoom, bounds=bounds, max_cells=MAX_HEAT_CELLS,
+        bin_px=HEAT_BIN_PX,
+    )  # fmt: skip
+    shown = areas[["name", "geometry"]].assign(count=counts.reindex(areas["name"]).to_numpy())
+    if policy is not None and not policy.full:
+        shown["count_text"] = count_text(shown["count"], policy.rules.k)
     return MapData(
-        areas=areas[["name", "geometry"]].assign(count=counts.reindex(areas["name"]).to_numpy()),
+        areas=shown,
         heat=heat,
         heat_scale=float(max(heat.attrs["busiest_bin"], 1)),
         center=((miny + maxy) / 2, (minx + maxx) / 2),
         zoom=zoom,
         incidents=int(mask.sum()) if mask is not None else len(columns),
     )
+
+
+def count_text(counts: pd.Series, k: int) -> pd.Series:
+    """Counts as shown beside suppressed ones: ``1,234``, or ``fewer than 3`` for NaN."""
+    return counts.map(lambda c: f"fewer than {k}" if pd.isna(c) else f"{int(c):,}")
 
 
 def _display_areas(snapshot: StoreSnapshot, boundary: str) -> gpd.GeoDataFrame:

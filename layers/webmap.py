@@ -318,7 +318,8 @@ def area_layer(
     Parameters
     ----------
     areas : geopandas.GeoDataFrame
-        Polygons with columns ``name`` and ``count``.
+        Polygons with columns ``name`` and ``count``, and optionally ``count_text``: the
+        count as the tooltip shows it, e.g. "fewer than 3" where it is suppressed (NaN).
     area_label : str
         What an area is called; the tooltip's heading for the name.
     style : {"outline", "choropleth"}, default "outline"
@@ -363,7 +364,7 @@ def area_layer(
         name=name,
         style_function=style_function,
         highlight_function=lambda _feature: highlight,
-        tooltip=_tooltip(["name", "count"], [label, "Incidents"]),
+        tooltip=_tooltip(["name", "incidents"], [label, "Incidents"]),
         control=False,
     ).add_to(group)
     return group
@@ -536,6 +537,11 @@ def hotspot_layer(hotspots: gpd.GeoDataFrame, *, method: HotspotMethod) -> foliu
 
     if "category" in frame.columns:
         frame["category"] = frame["category"].map(html.escape)
+    if "count" in frame.columns and frame["count"].isna().any():
+        # Counts suppressed to protect victims (layers.privacy): say so, not "null".
+        frame["count"] = frame["count"].map(
+            lambda c: "too few to show" if pd.isna(c) else f"{int(c):,}"
+        )
     folium.GeoJson(
         frame.to_geo_dict(drop_id=True),
         style_function=style_function,
@@ -658,10 +664,17 @@ def display_geometry(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _display_frame(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     names = areas["name"].fillna("(unnamed)").astype(str)
+    # A suppressed count (NaN, with its wording in ``count_text``; see layers.privacy) is
+    # coloured as the lowest class.
     counts = pd.to_numeric(areas["count"]).fillna(0).astype(int)
+    text = areas["count_text"].astype(str) if "count_text" in areas else counts.map("{:,}".format)
     return gpd.GeoDataFrame(
         # Escaped here because GeoJsonTooltip writes properties into the page as HTML.
-        {"name": names.map(html.escape).to_numpy(), "count": counts.to_numpy()},
+        {
+            "name": names.map(html.escape).to_numpy(),
+            "count": counts.to_numpy(),
+            "incidents": text.map(html.escape).to_numpy(),
+        },
         geometry=display_geometry(areas).geometry.to_numpy(),
         crs=WGS84,
     )

@@ -1,0 +1,187 @@
+"""Aggregated views protect victims: anonymous cells, k-suppression, sensitive categories."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from layers.access import Viewer
+from layers.columnar import IncidentColumns, heat_grid, mercator_pixels
+from layers.compstat import compare_periods, suppress_small
+from layers.filters import IncidentFilter
+from layers.privacy import (
+    Policy,
+    PrivacyRules,
+    anonymous_shift,
+    filter_level,
+    private_area_counts,
+    private_heat,
+    visible,
+)
+
+PUBLIC = Policy(Viewer("cpf", "public"))
+ANALYST = Policy(Viewer("analyst", "analyst"))
+SAPS = Policy(Viewer("station", "agency", agency="SAPS"))
+
+
+def incidents(points: list[tuple[float, float, str, str]], *, ward: str = "W1") -> IncidentColumns:
+    """Coded columns of (lon, lat, agency, category) incidents, all in precinct P1."""
+    frame = pd.DataFrame(
+        {
+            "lon": [p[0] for p in points],
+            "lat": [p[1] for p in points],
+            "agency": [p[2] for p in points],
+            "category": [p[3] for p in points],
+        }
+    )
+    frame["collaboration_area"] = np.where(
+        frame["category"].eq("Sexual offences"), "Gender-based violence", "Property crime"
+    )
+    frame["precinct"] = "P1"
+    frame["ward"] = ward
+    frame["occurred_at"] = pd.Timestamp("2026-11-20T10:00:00Z")
+    return IncidentColumns.from_frame(frame)
+
+
+def spread(n: int, lon: float, lat: float, *, agency="Metro Police", category="Burglary",
+           jitter_m: float = 40.0, seed: int = 0) -> list[tuple[float, float, str, str]]:  # fmt: skip
+    rng = np.random.default_rng(seed)
+    dx, dy = rng.uniform(-jitter_m, jitter_m, (2, n)) / 111_000
+    return [(lon + a, lat + b, agency, category) for a, b in zip(dx, dy, strict=True)]
+
+
+def on_anonymous_grid(cells: pd.DataFrame, rules: PrivacyRules) -> bool:
+    """Every cell is drawn at the centre of a cell of the fixed anonymous grid."""
+    scale = 2.0 ** rules.anonymous_shift
+    px, py = mercator_pixels(cells["lon"].to_numpy(), cells["lat"].to_numpy(), 0)
+    fx, fy = px * scale % 1, py * scale % 1
+    return bool(np.allclose(fx, 0.5, atol=1e-6) and np.allclose(fy, 0.5, atol=1e-6))
+
+
+def test_the_anonymous_cell_is_at_least_the_configured_width():
+    rules = PrivacyRules()
+    edge_m = 2 * math.pi * 6_378_137 / 256 / 2**rules.anonymous_shift
+    for lat in (-33.9, -34.36, -30.0):
+        assert edge_m * math.cos(math.radians(lat)) >= rules.anonymous_cell_m
+    assert anonymous_shift(1000) < anonymous_shift(250) < anonymous_shift(50)
+
+
+def test_public_heat_is_on_the_anonymous_grid_whatever_the_zoom():
+    cols = incidents(spread(40, 18.60, -33.95) + spread(25, 18.50, -33.90, seed=1))
+    rules = PUBLIC.rules
+    by_zoom = {}
+    for zoom in range(11, 19):
+        cells = private_heat(cols, None, PUBLIC, zoom=zoom, bin_px=16)
+        assert on_anonymous_grid(cells, rules)
+        assert cells["weight"].sum() == 65
+        by_zoom[zoom] = cells.sort_values(["lat", "lon"], ignore_index=True)
+    # Zooming in shows the same cells: nothing more is learnt from a closer look.
+    for zoom in range(12, 19):
+        pd.testing.assert_frame_equal(by_zoom[zoom], by_zoom[11], check_exact=False, rtol=1e-9)
+    # An analyst at zoom 16 gets cells far finer than the anonymous grid (the check has teeth).
+    fine = private_heat(cols, None, ANALYST, zoom=16)
+    assert len(fine) > 3 * len(by_zoom[16])
+    assert not on_anonymous_grid(fine, rules)
+
+
+def test_cells_with_fewer_than_k_incidents_are_dropped():
+    lonely = spread(2, 18.70, -34.00, jitter_m=5)  # two incidents, one anonymous cell
+    busy = spread(3, 18.40, -33.80, jitter_m=5, seed=2)
+    cols = incidents(lonely + busy)
+    cells = private_heat(cols, None, PUBLIC, zoom=15)
+    assert cells["weight"].tolist() == [3]
+    assert abs(cells["lon"].iloc[0] - 18.40) < 0.01
+    cells_k2 = private_heat(cols, None, Policy(PUBLIC.viewer, PrivacyRules(k=2)), zoom=15)
+    assert sorted(cells_k2["weight"]) == [2, 3]
+    # The analyst sees both, at their own positions.
+    assert private_heat(cols, None, ANALYST, zoom=15)["weight"].sum() == 5
+
+
+def test_sensitive_incidents_never_reach_cells_or_ward_counts():
+    burglaries = spread(10, 18.60, -33.95, jitter_m=5)
+    offences = spread(10, 18.45, -33.85, category="Sexual offences", jitter_m=5, seed=3)
+    cols = incidents(burglaries + offences)
+    cells = private_heat(cols, None, PUBLIC, zoom=13)
+    assert cells["weight"].sum() == 10
+    assert (cells["lon"] > 18.55).all()  # nothing where the offences are
+    wards = private_area_counts(cols, None, PUBLIC, by="ward", names=["W1"])
+    precincts = private_area_counts(cols, None, PUBLIC, by="precinct", names=["P1"])
+    assert wards["W1"] == 10 and precincts["P1"] == 20
+    # configurable: counted nowhere below the city, or down to wards
+    city = Policy(PUBLIC.viewer, PrivacyRules(sensitive_level="city"))
+    assert private_area_counts(cols, None, city, by="precinct", names=["P1"])["P1"] == 10
+    ward = Policy(PUBLIC.viewer, PrivacyRules(sensitive_level="ward"))
+    assert private_area_counts(cols, None, ward, by="ward", names=["W1"])["W1"] == 20
+    assert private_heat(cols, None, ward, zoom=13)["weight"].sum() == 10
+
+
+def test_sensitive_means_category_or_collaboration_area_in_any_case():
+    cols = incidents(spread(3, 18.6, -33.9, category="DOMESTIC VIOLENCE")
+                     + spread(3, 18.6, -33.9, category="Sexual offences"))  # fmt: skip
+    assert visible(cols, None, PUBLIC, level="cell").sum() == 0
+    assert visible(cols, None, PUBLIC, level="precinct") is None
+
+
+def test_small_area_counts_read_as_suppressed():
+    cols = incidents(spread(2, 18.6, -33.9))
+    counts = private_area_counts(cols, None, PUBLIC, by="precinct", names=["P1", "P2"])
+    assert np.isnan(counts["P1"]) and counts["P2"] == 0  # zero is not hidden: nothing there
+    assert private_area_counts(cols, None, ANALYST, by="precinct", names=["P1"])["P1"] == 2
+
+
+def test_an_agency_sees_its_own_incidents_in_full_and_others_aggregated():
+    own = spread(2, 18.70, -34.00, agency="SAPS", category="Sexual offences", jitter_m=300)
+    others = spread(2, 18.40, -33.80, jitter_m=5, seed=4)
+    cols = incidents(own + others)
+    cells = private_heat(cols, None, SAPS, zoom=16)
+    assert cells["weight"].sum() == 2  # own two (sensitive too), the others' pair suppressed
+    exact = heat_grid(cols, np.array([True, True, False, False]), zoom=16)
+    pd.testing.assert_frame_equal(
+        cells.sort_values("lon", ignore_index=True), exact.sort_values("lon", ignore_index=True),
+        check_exact=False, rtol=1e-12,
+    )  # fmt: skip
+    # The ward holds 4 the agency may count, but only 2 of other agencies': subtracting its
+    # own would give those away, so the count is hidden.
+    assert private_area_counts(cols, None, SAPS, by="ward", names=["W1"]).isna().all()
+    more = incidents(own + others + spread(1, 18.40, -33.80, seed=5))
+    assert private_area_counts(more, None, SAPS, by="ward", names=["W1"])["W1"] == 5
+
+
+def test_a_ward_filter_drops_sensitive_incidents_from_every_figure():
+    assert filter_level(IncidentFilter(wards=("W1",))) == "ward"
+    assert filter_level(IncidentFilter(precincts=("P1",))) == "precinct"
+    assert filter_level(IncidentFilter(agencies=("SAPS",))) == "city"
+    cols = incidents(spread(4, 18.6, -33.9, category="Sexual offences") + spread(5, 18.6, -33.9))
+    assert visible(cols, None, PUBLIC, level=filter_level(IncidentFilter(wards=("W1",)))).sum() == 5
+    assert visible(cols, None, ANALYST, level="ward") is None
+
+
+def test_a_review_hides_small_counts_and_the_changes_that_reveal_them():
+    cols = incidents(spread(2, 18.6, -33.9) + spread(5, 18.6, -33.9), ward="W1")
+    table = compare_periods(cols, None, by="ward", today=pd.Timestamp("2026-11-25").date())
+    hidden = suppress_small(table, 3)
+    assert table["week"].iloc[0] == 7 and hidden["week"].iloc[0] == 7
+    two = compare_periods(incidents(spread(2, 18.6, -33.9)), None, by="ward",
+                          today=pd.Timestamp("2026-11-25").date())  # fmt: skip
+    two = suppress_small(two, 3)
+    assert np.isnan(two["week"].iloc[0]) and np.isnan(two["week_change"].iloc[0])
+    assert np.isnan(two["week_pct"].iloc[0])
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"k": 0}, "at least 1"),
+        ({"k": 2.5}, "whole number"),
+        ({"sensitive_level": "cell"}, "ward, precinct or city"),
+        ({"anonymous_cell_m": 1}, "between 10 and 50000"),
+        ({"sensitive_categories": "Rape"}, "list of names"),
+        ({"colour": "red"}, "unknown key"),
+    ],
+)
+def test_bad_privacy_settings_say_what_is_wrong(values, message):
+    with pytest.raises(ValueError, match=message):
+        PrivacyRules.from_mapping(values)
