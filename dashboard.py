@@ -25,14 +25,23 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 from streamlit_folium import st_folium
 
-from layers import columnar, compstat
+from layers import audit, columnar, compstat
 from layers._errors import LayersError
+from layers.access import (
+    AccessConfig,
+    SignInThrottle,
+    Viewer,
+    authenticate,
+    load_access,
+    load_users,
+    parse_role,
+)
 from layers.analysis import (
     METHODS,
     HotspotParams,
     HotspotResult,
     hotspot_provenance,
-    run_hotspots,
+    private_hotspots,
 )
 from layers.evaluate import evaluate_hotspots
 from layers.filters import IncidentFilter, filter_from_query
@@ -41,6 +50,15 @@ from layers.ingest import IngestReport, ingest
 from layers.join import OUTSIDE
 from layers.live import LiveStore, count_since, recent_rows
 from layers.postgis import describe
+from layers.privacy import (
+    Policy,
+    PrivacyRules,
+    filter_level,
+    private_heat,
+    private_top_areas,
+    suppress,
+    visible,
+)
 from layers.store import StoreSnapshot, current_version, open_store, safe_filename
 from layers.view import MapData, prepare_map
 from layers.webmap import DEFAULT_TILES, live_base_map, map_layers
@@ -111,6 +129,10 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
         "--recent-minutes", type=float, default=60.0,
         help="with --postgis: mark incidents that occurred this recently (default 60)",
     )  # fmt: skip
+    parser.add_argument(
+        "--access", type=Path, metavar="FILE",
+        help="sign-in, roles and privacy settings (TOML); without it the page is open to all",
+    )  # fmt: skip
     options = parser.parse_args(argv)
     if options.postgis and not options.postgis.startswith(LIVE_SCHEMES):
         parser.error("--postgis takes a postgresql:// URL")
@@ -120,6 +142,157 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
 def is_live(source: str) -> bool:
     """True for a PostGIS URL, false for a store folder."""
     return source.startswith(LIVE_SCHEMES)
+
+
+# --- Who is looking ------------------------------------------------------------------------
+# Without --access the page is open (the demo): everyone is an analyst, and may preview the
+# page as a lesser role. With it, nobody sees anything before signing in.
+OPEN_VIEWER = Viewer("anyone (no sign-in)", "analyst")
+
+
+@st.cache_resource(show_spinner=False)
+def access_config(path: str, mtime: float) -> AccessConfig:
+    # Keyed by modification time: an administrator's edit applies on the next run.
+    return load_access(path)
+
+
+@st.cache_resource(show_spinner=False)
+def sign_in_throttle() -> SignInThrottle:
+    return SignInThrottle()
+
+
+def record(event: str, detail: dict[str, object] | None = None, *, who: Viewer | None = None,
+           config: AccessConfig | None = None) -> None:  # fmt: skip
+    """Append to the deployment's audit log, when it has one."""
+    config = config or st.session_state.get("_access")
+    who = who or st.session_state.get("viewer")
+    if config is None or config.audit_log is None:
+        return
+    try:
+        audit.AuditLog(config.audit_log).record(
+            event, user=who.name if who else "", role=who.label if who else "", detail=detail
+        )
+    except LayersError as err:
+        LOG.error("audit log: %s", err)
+        st.error(f"Could not write the audit log: {err}")
+        st.stop()
+
+
+def who_is_looking(options: argparse.Namespace) -> tuple[Viewer, PrivacyRules, bool]:
+    """The signed-in viewer and the privacy rules; stops at a sign-in page until there is
+    one. The flag is True when the page is open (no --access)."""
+    if options.access is None:
+        return OPEN_VIEWER, PrivacyRules(), True
+    try:
+        config = access_config(str(options.access), options.access.stat().st_mtime)
+    except (LayersError, OSError) as err:
+        st.title("Safety cluster incident map")
+        st.error(f"The access configuration cannot be read, so nothing is shown: {err}")
+        st.stop()
+    st.session_state["_access"] = config
+    if not config.sign_in_required:
+        st.title("Safety cluster incident map")
+        st.error(
+            f"{options.access} names no sign-in method: add users = FILE or oidc = PROVIDER "
+            "to its [sign_in] section. Nothing is shown until then."
+        )
+        st.stop()
+    viewer = st.session_state.get("viewer")
+    if viewer is None and config.oidc and st.user.get("is_logged_in", False):
+        email = st.user.get("email")
+        viewer = config.oidc_viewer(email)
+        if viewer is None:
+            record(audit.ACCESS_DENIED, {"method": "oidc", "reason": "no role"},
+                   who=Viewer(str(email or "unknown"), "public"), config=config)  # fmt: skip
+            st.title("Safety cluster incident map")
+            st.error(
+                f"You are signed in as {email}, but that account has no role here. Ask an "
+                "administrator to add it to [oidc_users] in the access file."
+            )
+            st.button("Sign out", on_click=st.logout)
+            st.stop()
+        st.session_state["viewer"] = viewer
+        record(audit.SIGN_IN, {"method": "oidc"}, who=viewer, config=config)
+    if viewer is None:
+        sign_in_page(config)
+        st.stop()
+    return viewer, config.privacy, False
+
+
+def sign_in_page(config: AccessConfig) -> None:
+    st.title("Safety cluster incident map")
+    st.info("Incident data is restricted: sign in to see it.")
+    if config.oidc:
+        provider = None if config.oidc == "default" else config.oidc
+        if st.button("Sign in with your organisation's account", key="oidc_sign_in"):
+            st.login(provider) if provider else st.login()
+    if config.users_file is None:
+        return
+    with st.form("sign_in", clear_on_submit=True):
+        name = st.text_input("User name", key="si_name")
+        password = st.text_input("Password", type="password", key="si_password")
+        if not st.form_submit_button("Sign in"):
+            return
+    throttle = sign_in_throttle()
+    anonymous = Viewer(name.strip()[:200] or "(empty)", "public")
+    if wait := throttle.wait_s(name.strip()):
+        record(audit.SIGN_IN_FAILED, {"method": "password", "reason": "paused"},
+               who=anonymous, config=config)  # fmt: skip
+        st.error(f"Too many failed sign-ins for this name: try again in {wait / 60:.0f} minutes.")
+        return
+    try:
+        viewer = authenticate(load_users(config.users_file), name, password)
+    except LayersError as err:
+        st.error(f"Sign-in is misconfigured: {err}")
+        return
+    if viewer is None:
+        throttle.failed(name.strip())
+        record(audit.SIGN_IN_FAILED, {"method": "password", "reason": "wrong name or password"},
+               who=anonymous, config=config)  # fmt: skip
+        st.error("Unknown user name or wrong password.")
+        return
+    throttle.succeeded(name.strip())
+    st.session_state["viewer"] = viewer
+    record(audit.SIGN_IN, {"method": "password"}, who=viewer, config=config)
+    st.rerun()
+
+
+def record_export(what: str, file: str, flt: IncidentFilter | None, rows: int) -> None:
+    """Audit a download as it is clicked: what, which file, with which filters, how many rows."""
+    record(audit.EXPORT, {"what": what, "file": file, "rows": int(rows),
+                          "filters": flt.to_query() if flt is not None else {}})  # fmt: skip
+
+
+def viewer_sidebar(viewer: Viewer, rules: PrivacyRules, *, open_page: bool,
+                   agencies: list[str]) -> Viewer:  # fmt: skip
+    """Who is signed in (and a sign-out button), or the open page's "view as" preview."""
+    sb = st.sidebar
+    if open_page:
+        roles = ["analyst", "public", *(f"agency:{a}" for a in agencies)]
+        if st.session_state.get("m_view_as") not in roles:
+            st.session_state["m_view_as"] = "analyst"
+        label = sb.selectbox(
+            "View as", roles, key="m_view_as",
+            help="Open page (no sign-in): preview what each role would see.",
+        )  # fmt: skip
+        viewer = parse_role(label, name=OPEN_VIEWER.name)
+    else:
+        sb.markdown(f"Signed in as **{viewer.name}** ({viewer.label})")
+        if sb.button("Sign out", key="sign_out"):
+            record(audit.SIGN_OUT)
+            for key in ("viewer", "_seeded_for"):
+                st.session_state.pop(key, None)
+            if st.user.get("is_logged_in", False):
+                st.logout()
+            st.rerun()
+    if not viewer.sees_all_points:
+        sb.caption(
+            f"You see {viewer.describe()}: places as cells of at least "
+            f"{rules.anonymous_cell_m:g} m, counts under {rules.k} hidden, and sexual offences, "
+            f"domestic violence and other gender-based violence counted by "
+            f"{rules.sensitive_level} only."
+        )
+    return viewer
 
 
 @st.cache_resource(show_spinner=False)
@@ -183,24 +356,35 @@ def map_data(
     boundary: str,
     zoom: int | None,
     bounds: tuple[float, float, float, float] | None,
+    policy: Policy,
 ) -> MapData:
-    # Keyed by filter and view: going back to an earlier filter or view costs nothing.
+    # Keyed by filter, view and viewer: going back to an earlier one costs nothing.
     snapshot = load_store(path, version)
     mask = kept(path, version, flt)
-    return prepare_map(snapshot, flt, boundary=boundary, zoom=zoom, bounds=bounds, mask=mask)
+    return prepare_map(snapshot, flt, boundary=boundary, zoom=zoom, bounds=bounds, mask=mask,
+                       policy=policy)  # fmt: skip
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def figures(path: str, version: str, flt: IncidentFilter, boundary: str) -> dict[str, object]:
-    """Headline, top areas and weekly trend: every figure beside the map, for one filter."""
+def figures(
+    path: str, version: str, flt: IncidentFilter, boundary: str, policy: Policy
+) -> dict[str, object]:
+    """Headline, top areas and weekly trend: every figure beside the map, for one filter,
+    as the viewer may see them (see layers.privacy)."""
     columns = load_store(path, version).columns
     mask = kept(path, version, flt)
     if mask is not None and len(mask) != len(columns):  # the version moved on under us
         mask = columnar.select(columns, flt)
+    level = filter_level(flt)
+    shown = visible(columns, mask, policy, level=level)
+    headline = columnar.headline(columns, shown)
+    # A precinct or ward filter makes the headline an area's count.
+    hidden = not policy.full and level != "city" and 0 < headline["incidents"] < policy.rules.k
     return {
-        "headline": columnar.headline(columns, mask),
-        "top": columnar.top_areas(columns, mask, by=boundary, n=10),
-        "weekly": columnar.weekly_counts(columns, mask, by="agency"),
+        "headline": headline,
+        "hidden": hidden,
+        "top": private_top_areas(columns, mask, policy, by=boundary, n=10),
+        "weekly": columnar.weekly_counts(columns, shown, by="agency"),
     }
 
 
@@ -234,6 +418,7 @@ def map_panel(
     recent: pd.DataFrame | None = None,
     recent_minutes: float = 60.0,
     focus: Focus | None = None,
+    policy: Policy,
 ) -> None:
     """The map. It runs inside the view fragment: panning or zooming reruns only that, to
     refine the heat cells.
@@ -248,7 +433,7 @@ def map_panel(
     zoom, bounds = map_view()
     if focus is not None:
         zoom, bounds = focus[1], focus[2]
-    data = map_data(store, version, flt, boundary, zoom, bounds)
+    data = map_data(store, version, flt, boundary, zoom, bounds, policy)
     label = "Precinct" if boundary == "precinct" else "Ward"
     base = live_base_map(snapshot.precincts, tiles=tiles, synthetic=snapshot.synthetic, large=large)
     layers = map_layers(
@@ -481,6 +666,8 @@ def show_report(report: IngestReport) -> None:
                 file_name=Path(file.rejects_file).name,
                 mime="text/csv",
                 key=f"rej_{file.rejects_file}",
+                on_click=record_export,
+                args=("Rejected rows", Path(file.rejects_file).name, None, file.rejected_total),
             )
 
 
@@ -509,9 +696,9 @@ def hotspot_sidebar() -> HotspotParams | None:
 
 @st.cache_data(max_entries=4, ttl=3600, show_spinner="Finding hotspots…")
 def hotspot_result(
-    path: str, version: str, flt: IncidentFilter, params: HotspotParams
+    path: str, version: str, flt: IncidentFilter, params: HotspotParams, policy: Policy
 ) -> HotspotResult:
-    return run_hotspots(load_store(path, version), flt, params)
+    return private_hotspots(load_store(path, version), flt, params, policy)
 
 
 @st.cache_data(max_entries=8, ttl=3600, show_spinner="Scoring earlier hotspots on later incidents…")
@@ -558,7 +745,10 @@ def hotspot_panel(
     prepared = st.session_state.get("h_export")
     if prepared and prepared[0] == view:
         _, name, data = prepared
-        st.download_button(f"Download {name}", data, file_name=name, key="h_download")
+        st.download_button(f"Download {name}", data, file_name=name, key="h_download",
+                           on_click=record_export,
+                           args=(f"Hotspots ({METHODS[result.method]})", name, flt,
+                                 len(result.layer)))  # fmt: skip
 
 
 def evaluation_panel(
@@ -591,11 +781,14 @@ def evaluation_panel(
                 st.error(str(err))
                 return
             st.dataframe(table, hide_index=True, width="stretch")
+            name = f"hotspot_evaluation_{split}.csv"
             st.download_button(
                 "Download the table (CSV)",
                 table.to_csv(index=False),
-                file_name=f"hotspot_evaluation_{split}.csv",
+                file_name=name,
                 key="e_csv",
+                on_click=record_export,
+                args=("Hotspot evaluation", name, flt, len(table)),
             )
 
 
@@ -689,6 +882,7 @@ def view_panel(
     style: str,
     options: argparse.Namespace,
     result: HotspotResult | None,
+    policy: Policy,
 ) -> None:
     """Figures and map. A fragment: map moves rerun only this, and with a live store it
     reruns every ``--refresh`` seconds, fetching only what is new."""
@@ -721,12 +915,13 @@ def view_panel(
         snapshot = load_store(source, current_version(source) or "")
     version = snapshot.version
     flt, focus, heading = rotation(snapshot, flt, choices)
-    numbers = figures(source, version, flt, boundary)
+    numbers = figures(source, version, flt, boundary, policy)
     stats = numbers["headline"]
     if heading:
         st.header(heading)
     cols = st.columns(4)
-    cols[0].metric("Incidents", f"{stats['incidents']:,}")
+    hidden = f"fewer than {policy.rules.k}" if numbers["hidden"] else None
+    cols[0].metric("Incidents", hidden or f"{stats['incidents']:,}")
     cols[1].metric("Agencies", stats["agencies"])
     cols[2].metric("Outside boundaries", f"{stats['outside']:,}")
     days = (stats["last"] - stats["first"]).days + 1 if stats["first"] else 0
@@ -737,12 +932,13 @@ def view_panel(
     st.caption(f"{span}Filter: {flt.describe()}. Store version {version}.")
     recent = None
     if is_live(source):
-        recent = recent_cells(source, version, flt, options.recent_minutes)
+        recent = recent_cells(source, version, flt, options.recent_minutes, policy)
     left, right = st.columns([3, 2])
     with left:
         map_panel(source, version, flt, boundary=boundary, style=style, tiles=options.tiles,
                   result=result, large=meeting, recent=recent,
-                  recent_minutes=options.recent_minutes, focus=focus)  # fmt: skip
+                  recent_minutes=options.recent_minutes, focus=focus,
+                  policy=policy)  # fmt: skip
     with right:
         st.subheader(f"Top {'precincts' if boundary == 'precinct' else 'wards'}")
         st.dataframe(
@@ -750,16 +946,19 @@ def view_panel(
             hide_index=True,
             width="stretch",
             column_config={
+                "incidents": st.column_config.NumberColumn("incidents", format="localized"),
                 "share": st.column_config.ProgressColumn(
                     "Share", format="percent", min_value=0, max_value=1
-                )
+                ),
             },
         )
+        if not policy.full and numbers["top"]["incidents"].isna().any():
+            st.caption(f"Blank: fewer than {policy.rules.k} incidents.")
         st.subheader("Weekly incidents by agency")
         trend_chart(numbers["weekly"], height=260)
     if meeting:
         st.subheader("CompStat review")
-        compstat_panel(source, version, flt, large=True)
+        compstat_panel(source, version, flt, large=True, policy=policy)
     st.session_state["_shown"] = (version, stats)
 
 
@@ -772,22 +971,42 @@ UP, DOWN = "rgba(214, 47, 39, {a:.2f})", "rgba(26, 152, 80, {a:.2f})"
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def compstat_tables(
-    source: str, version: str, flt: IncidentFilter, by: str, today: date
-) -> tuple[pd.DataFrame, pd.DataFrame, date]:
-    """The period comparison and hour-by-weekday grid for a filter (its dates ignored: the
-    review sets its own windows)."""
+    source: str, version: str, flt: IncidentFilter, by: str, today: date, policy: Policy
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, date]:
+    """The period comparison, hour-by-weekday grid and weekly counts for a filter (its dates
+    ignored: the review sets its own windows), as the viewer may see them."""
     columns = load_store(source, version).columns
-    undated = dataclasses.replace(flt, since=None, until=None)
-    mask = None if undated.is_empty else columnar.select(columns, undated)
+    mask = review_mask(columns, flt, by, policy)
     day = compstat.default_reference_day(columns, today)
+    table = compstat.compare_periods(columns, mask, by=by, today=day)
+    weekly = columnar.weekly_counts(columns, mask, by=by)
+    if not policy.full and by in ("precinct", "ward"):
+        table = compstat.suppress_small(table, policy.rules.k)
+        weekly = weekly.apply(lambda counts: suppress(counts, policy.rules.k))
     return (
-        compstat.compare_periods(columns, mask, by=by, today=day),
+        table,
         compstat.hour_by_weekday(columns, mask, since=day - timedelta(days=27), until=day),
+        weekly,
         day,
     )
 
 
-def compstat_panel(source: str, version: str, flt: IncidentFilter, *, large: bool) -> None:
+def review_mask(
+    columns: columnar.IncidentColumns, flt: IncidentFilter, by: str, policy: Policy
+) -> np.ndarray | None:
+    """The incidents a review counts: the filter without its dates, and for a viewer without
+    points, sensitive incidents only at their level (the rows' or the filter's, the finer)."""
+    undated = dataclasses.replace(flt, since=None, until=None)
+    mask = None if undated.is_empty else columnar.select(columns, undated)
+    level = filter_level(flt)
+    if by == "ward" or (by == "precinct" and level == "city"):
+        level = by
+    return visible(columns, mask, policy, level=level)
+
+
+def compstat_panel(
+    source: str, version: str, flt: IncidentFilter, *, large: bool, policy: Policy
+) -> None:
     """CompStat review: up or down against the previous period, by area, agency or
     collaboration area; when in the day and week; exportable."""
     by = st.segmented_control("Review by", list(COMPSTAT_BY), key="c_by",
@@ -795,7 +1014,7 @@ def compstat_panel(source: str, version: str, flt: IncidentFilter, *, large: boo
     # As of the last complete local day: today's partial counts against full days would read
     # as "down" everywhere in a morning meeting.
     yesterday = datetime.now(LOCAL_ZONE).date() - timedelta(days=1)
-    table, grid, day = compstat_tables(source, version, flt, by, yesterday)
+    table, grid, weekly, day = compstat_tables(source, version, flt, by, yesterday, policy)
     windows = table.attrs["windows"]
     st.caption(
         f"As of {day:%d %b %Y}. "
@@ -807,9 +1026,13 @@ def compstat_panel(source: str, version: str, flt: IncidentFilter, *, large: boo
     shown = table.drop(columns="is_total")
     shown.attrs = {}  # window dates: shown in the caption, not sent with the table
     pct = [c for c in shown.columns if c.endswith("_pct")]
-    styled = shown.style.format({c: "{:+.0f}%" for c in pct}, na_rep="new").map(
-        _change_colour, subset=pct
-    )
+    for column in pct:  # "+25%", "new" or "–", coloured by the number behind it
+        shown[column] = compstat.pct_text(table, column.removesuffix("_pct"))
+    counts = [c for c in shown.columns if c not in (by, *pct)]
+    styled = (
+        shown.style.format("{:,.0f}", subset=counts, na_rep=f"<{policy.rules.k}")
+        .apply(lambda text: [_change_colour(v) for v in table[text.name]], subset=pct)
+    )  # fmt: skip
     if large:
         styled = styled.set_properties(**{"font-size": "1.3rem"})
     st.dataframe(
@@ -824,9 +1047,11 @@ def compstat_panel(source: str, version: str, flt: IncidentFilter, *, large: boo
     )  # fmt: skip
     if large:
         return
+    name = f"compstat_{by}_{day:%Y%m%d}.csv"
     st.download_button(
-        "Download the review (CSV)", compstat.to_csv(table),
-        file_name=f"compstat_{by}_{day:%Y%m%d}.csv", mime="text/csv", key="c_csv",
+        "Download the review (CSV)", compstat.to_csv(table), file_name=name, mime="text/csv",
+        key="c_csv", on_click=record_export,
+        args=("CompStat review", name, flt, len(table) - 1),
     )  # fmt: skip
     left, right = st.columns([3, 2])
     with left:
@@ -836,10 +1061,6 @@ def compstat_panel(source: str, version: str, flt: IncidentFilter, *, large: boo
     with right:
         st.markdown(f"**Weekly trend, top five {COMPSTAT_BY[by].lower()}**")
         top = [v for v in table.loc[~table["is_total"], by].head(5)]
-        columns = load_store(source, version).columns
-        undated = dataclasses.replace(flt, since=None, until=None)
-        mask = None if undated.is_empty else columnar.select(columns, undated)
-        weekly = columnar.weekly_counts(columns, mask, by=by)
         trend_chart(weekly[[c for c in top if c in weekly.columns]].tail(26), height=280)
 
 
@@ -875,7 +1096,7 @@ def _shade(value: float, peak: int) -> str:
 
 
 def recent_cells(
-    source: str, version: str, flt: IncidentFilter, minutes: float
+    source: str, version: str, flt: IncidentFilter, minutes: float, policy: Policy
 ) -> pd.DataFrame | None:
     """Cells (16 px at the current zoom) of the kept incidents that occurred in the last
     ``minutes``, for the "just reported" markers of a live store."""
@@ -889,12 +1110,14 @@ def recent_cells(
     zoom, _ = map_view()
     if zoom is None:
         zoom = columnar.fit_zoom(snapshot.precincts.total_bounds)
-    return columnar.heat_grid(snapshot.columns, mask, zoom=zoom, cell_px=16)
+    return private_heat(snapshot.columns, mask, policy, zoom=zoom, cell_px=16)
 
 
 def main() -> None:
     st.set_page_config(page_title="Safety cluster incident map", layout="wide")
     options = parse_options(sys.argv[1:])
+    # Before anything is read: a configured deployment shows nothing to an anonymous viewer.
+    signed_in, rules, open_page = who_is_looking(options)
     source, snapshot = open_source(options)
     version = snapshot.version
     if snapshot.n_incidents == 0:
@@ -903,8 +1126,9 @@ def main() -> None:
             st.warning("The live store has no incidents yet; the page follows it as they arrive.")
             wait_for_incidents(source)
             st.stop()
-        st.warning(f"The store at `{source}` has boundaries but no incidents yet. Load some below.")
-        upload_panel(Path(source), synthetic=snapshot.synthetic, uploads=options.uploads)
+        st.warning(f"The store at `{source}` has boundaries but no incidents yet.")
+        if signed_in.sees_all_points:
+            upload_panel(Path(source), synthetic=snapshot.synthetic, uploads=options.uploads)
         st.stop()
     choices = filter_choices(source, version)
     init_widgets_from_url(choices, source=source)
@@ -919,10 +1143,17 @@ def main() -> None:
     if snapshot.synthetic:
         st.warning(
             "SYNTHETIC DEMO DATA: these incidents are generated, not real. "
-            "The demo runs without sign-in."
+            + ("The demo runs without sign-in." if open_page else "")
+        )
+    elif open_page:
+        st.warning(
+            "No sign-in is configured: anyone who can open this page sees every incident. "
+            "Start the dashboard with `--access FILE` to require sign-in (see the README)."
         )
     if is_live(source):
         st.caption(f"Live store: {describe(source)}, refreshed every {options.refresh:g} s.")
+    viewer = viewer_sidebar(signed_in, rules, open_page=open_page, agencies=choices["agencies"])
+    policy = Policy(viewer, rules)
     flt = sidebar_filter(choices)
     st.sidebar.header("Map")
     st.sidebar.radio(
@@ -944,7 +1175,7 @@ def main() -> None:
     result = None
     if params is not None:
         try:
-            result = hotspot_result(source, version, flt, params)
+            result = hotspot_result(source, version, flt, params, policy)
         except LayersError as err:
             st.error(str(err))
     boundary = st.session_state["m_boundary"]
@@ -954,16 +1185,18 @@ def main() -> None:
         run_every = min(run_every, every) if run_every else every
     view = st.fragment(view_panel, run_every=run_every)
     view(source, flt, choices, boundary=boundary, style=st.session_state["m_style"],
-         options=options, result=result)  # fmt: skip
+         options=options, result=result, policy=policy)  # fmt: skip
     if meeting:
         return
     shown_version, stats = st.session_state.get("_shown", (version, None))
     # Outside the refreshing fragment: the review's windows are whole days, and its styled
     # tables are the dearest thing on the page to redraw for every viewer every refresh.
     with st.expander("CompStat review: up or down against the previous period", expanded=False):
-        compstat_panel(source, shown_version, flt, large=False)
+        compstat_panel(source, shown_version, flt, large=False, policy=policy)
     if result is not None:
         hotspot_panel(result, load_store(source, shown_version), flt, boundary=boundary)
+    if not policy.full:
+        return  # evaluation and uploads work on every incident: analysts only
     if stats is not None:
         evaluation_panel(load_store(source, shown_version), flt, shown_version, stats)
     if not is_live(source):

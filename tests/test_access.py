@@ -35,7 +35,7 @@ def test_roles_are_spelled_as_in_the_configuration(text, role, agency):
 
 @pytest.mark.parametrize("text", ["admin", "agency", "agency:", "public:SAPS", ""])
 def test_an_unknown_role_says_what_the_roles_are(text):
-    with pytest.raises(AccessError, match="analyst|agency"):
+    with pytest.raises(AccessError, match=r"analyst|agency"):
         parse_role(text)
 
 

@@ -46,8 +46,11 @@ def incidents(points: list[tuple[float, float, str, str]], *, ward: str = "W1") 
     return IncidentColumns.from_frame(frame)
 
 
+Point = tuple[float, float, str, str]
+
+
 def spread(n: int, lon: float, lat: float, *, agency="Metro Police", category="Burglary",
-           jitter_m: float = 40.0, seed: int = 0) -> list[tuple[float, float, str, str]]:  # fmt: skip
+           jitter_m: float = 40.0, seed: int = 0) -> list[Point]:  # fmt: skip
     rng = np.random.default_rng(seed)
     dx, dy = rng.uniform(-jitter_m, jitter_m, (2, n)) / 111_000
     return [(lon + a, lat + b, agency, category) for a, b in zip(dx, dy, strict=True)]
@@ -55,7 +58,7 @@ def spread(n: int, lon: float, lat: float, *, agency="Metro Police", category="B
 
 def on_anonymous_grid(cells: pd.DataFrame, rules: PrivacyRules) -> bool:
     """Every cell is drawn at the centre of a cell of the fixed anonymous grid."""
-    scale = 2.0 ** rules.anonymous_shift
+    scale = 2.0**rules.anonymous_shift
     px, py = mercator_pixels(cells["lon"].to_numpy(), cells["lat"].to_numpy(), 0)
     fx, fy = px * scale % 1, py * scale % 1
     return bool(np.allclose(fx, 0.5, atol=1e-6) and np.allclose(fy, 0.5, atol=1e-6))

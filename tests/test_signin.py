@@ -1,0 +1,162 @@
+"""Sign-in and roles on the dashboard, exercised with AppTest on a small demo store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from layers import audit
+from layers.access import set_user
+from layers.demo import build_demo_store, generate_demo
+from layers.store import open_store
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "a long enough password"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("signin")
+    manifest = generate_demo(folder / "files", incidents=3000)
+    build_demo_store(folder / "store", manifest)
+    return folder / "store"
+
+
+@pytest.fixture(scope="module")
+def users(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("users") / "users.toml"
+    for name, role in (("ana", "analyst"), ("cpf", "public"), ("saps", "agency:SAPS")):
+        set_user(path, name, PASSWORD, role)
+    return path
+
+
+@pytest.fixture
+def access(tmp_path, users) -> Path:
+    path = tmp_path / "access.toml"
+    path.write_text(f'[sign_in]\nusers = "{users}"\naudit_log = "audit.jsonl"\n')
+    return path
+
+
+@pytest.fixture
+def app(monkeypatch):
+    def make(store: Path, *extra: str) -> AppTest:
+        argv = ["dashboard.py", "--store", str(store), "--tiles", "none", *extra]
+        monkeypatch.setattr("sys.argv", argv)
+        return AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=90)
+
+    return make
+
+
+def sign_in(at: AppTest, name: str, password: str = PASSWORD) -> AppTest:
+    at.text_input(key="si_name").input(name)
+    at.text_input(key="si_password").input(password)
+    return next(b for b in at.button if b.label == "Sign in").click().run()
+
+
+def events(access: Path) -> list[dict]:
+    log = access.parent / "audit.jsonl"
+    return audit.read_events(log) if log.exists() else []
+
+
+def test_a_configured_deployment_shows_nothing_before_sign_in(app, store, access):
+    at = app(store, "--access", str(access)).run()
+    assert not at.exception
+    assert not at.metric and not at.dataframe
+    assert "Incident data is restricted" in at.info[0].value
+    assert not any("SYNTHETIC" in w.value for w in at.warning)
+
+
+def test_a_wrong_password_is_refused_and_audited_without_the_password(app, store, access):
+    at = sign_in(app(store, "--access", str(access)).run(), "cpf", "not the password!")
+    assert not at.exception
+    assert at.error[0].value == "Unknown user name or wrong password."
+    assert not at.metric
+    [event] = events(access)
+    assert (event["event"], event["user"]) == (audit.SIGN_IN_FAILED, "cpf")
+    assert "not the password!" not in (access.parent / "audit.jsonl").read_text()
+
+
+def test_a_public_viewer_gets_aggregates_and_no_analyst_tools(app, store, access):
+    at = sign_in(app(store, "--access", str(access)).run(), "cpf")
+    assert not at.exception
+    assert int(next(m.value for m in at.metric if m.label == "Incidents").replace(",", "")) > 0
+    sidebar = " ".join(m.value for m in at.sidebar.markdown)
+    assert "Signed in as **cpf** (public)" in sidebar
+    assert any("aggregated figures only" in c.value for c in at.sidebar.caption)
+    assert not any(e.label.startswith("Load your own") for e in at.expander)
+    assert not any(e.label.startswith("How well did") for e in at.expander)
+    at.selectbox(key="m_hotspots").set_value("kde").run()
+    assert any("for analysts" in e.value for e in at.error)
+    at.selectbox(key="m_hotspots").set_value("gistar").run()
+    assert not at.exception
+    assert any("counts below 3 are not shown" in c.value for c in at.caption)
+    assert [e["event"] for e in events(access)] == [audit.SIGN_IN]
+
+
+def test_an_analyst_keeps_every_tool_and_signs_out(app, store, access):
+    at = sign_in(app(store, "--access", str(access)).run(), "ana")
+    assert not at.exception
+    assert any(e.label.startswith("Load your own") for e in at.expander)
+    assert not any("aggregated" in c.value for c in at.sidebar.caption)
+    at.button(key="sign_out").click().run()
+    assert not at.metric
+    assert [e["event"] for e in events(access)] == [audit.SIGN_IN, audit.SIGN_OUT]
+    assert events(access)[1]["role"] == "analyst"
+    assert audit.verify(access.parent / "audit.jsonl").ok
+
+
+def test_a_ward_filter_hides_sensitive_incidents_from_the_public(app, store, access):
+    analyst = sign_in(app(store, "--access", str(access)).run(), "ana")
+    public = sign_in(app(store, "--access", str(access)).run(), "cpf")
+    offences = open_store(store).incidents.query("category == 'Sexual offences'")
+    ward = offences["ward"].astype(str).value_counts().index[0]
+    counts = {}
+    for name, at in (("analyst", analyst), ("public", public)):
+        at.multiselect(key="f_categories").set_value(["Sexual offences"]).run()
+        at.multiselect(key="f_wards").set_value([ward]).run()
+        counts[name] = next(m.value for m in at.metric if m.label == "Incidents")
+    assert counts["analyst"] not in ("0", "fewer than 3")
+    assert counts["public"] == "0"
+
+
+def test_the_open_demo_says_so_and_previews_roles(app, store):
+    at = app(store).run()
+    assert any("runs without sign-in" in w.value for w in at.warning)
+    at.selectbox(key="m_view_as").set_value("public").run()
+    assert not at.exception
+    assert any("aggregated figures only" in c.value for c in at.sidebar.caption)
+    assert not any(e.label.startswith("Load your own") for e in at.expander)
+
+
+def test_an_access_file_without_a_sign_in_method_shows_nothing(app, store, tmp_path):
+    path = tmp_path / "access.toml"
+    path.write_text("[privacy]\nk = 5\n")
+    at = app(store, "--access", str(path)).run()
+    assert "names no sign-in method" in at.error[0].value
+    assert not at.metric
+
+
+def test_an_unreadable_access_file_shows_nothing(app, store, tmp_path):
+    path = tmp_path / "access.toml"
+    path.write_text("[sign_in\n")
+    at = app(store, "--access", str(path)).run()
+    assert "cannot be read" in at.error[0].value and "not valid TOML" in at.error[0].value
+    assert not at.metric
+
+
+def test_oidc_sign_in_offers_the_provider_and_shows_nothing_before(app, store, tmp_path):
+    path = tmp_path / "access.toml"
+    path.write_text('[sign_in]\noidc = "default"\n[oidc_users]\n"a@b.org" = "analyst"\n')
+    at = app(store, "--access", str(path)).run()
+    assert not at.exception
+    assert at.button(key="oidc_sign_in").label == "Sign in with your organisation's account"
+    assert not at.metric and not at.text_input
+
+
+def test_audit_events_are_json_lines(access, app, store):
+    sign_in(app(store, "--access", str(access)).run(), "saps")
+    line = (access.parent / "audit.jsonl").read_text().splitlines()[0]
+    assert json.loads(line)["role"] == "agency:SAPS"
