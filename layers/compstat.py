@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from layers.columnar import EPOCH, IncidentColumns, day_span
-from layers.export import neutralise_formulas
+from layers.export import spreadsheet_csv
 
 #: The columns a review can be broken down by, with the label of their total row.
 TOTAL_LABELS = {
@@ -232,7 +232,7 @@ def to_csv(frame: pd.DataFrame) -> str:
     """
     pct = [c for c in frame.columns if str(c).endswith("_pct")]
     rounded = frame.round(dict.fromkeys(pct, 1))
-    return neutralise_formulas(rounded).to_csv(index=False, lineterminator="\n")
+    return spreadsheet_csv(rounded)
 
 
 def _range_counts(

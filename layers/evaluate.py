@@ -25,6 +25,7 @@ import pandas as pd
 
 from layers._errors import LayersError
 from layers.analysis import HotspotParams, analysis_grid, study_area
+from layers.export import spreadsheet_csv
 from layers.filters import IncidentFilter, apply_filter
 from layers.grid import assign_cells, cell_counts, to_metric
 from layers.hotspots import HotspotError, gi_star
@@ -135,6 +136,16 @@ def evaluate_hotspots(
         rows.insert(1, {"method": METHOD_LABELS["kde"], "note": str(err)})
     table = pd.DataFrame(rows)
     return table[[c for c in table.columns if c != "note"] + (["note"] if "note" in table else [])]
+
+
+def to_csv(table: pd.DataFrame) -> str:
+    """An evaluation table (see :func:`evaluate_hotspots`) as CSV text for a spreadsheet.
+
+    Text cells a spreadsheet would run as a formula (a ``note`` quoting an error, a method
+    label) get a leading apostrophe (see :func:`layers.export.neutralise_formulas`); the
+    figures stay numbers and a missing figure is an empty cell.
+    """
+    return spreadsheet_csv(table)
 
 
 def _top_area(

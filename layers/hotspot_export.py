@@ -10,6 +10,9 @@
     10 characters: the documented short names of :data:`SHAPEFILE_FIELDS`, and for any other
     column an upper-case ASCII truncation made unique with a ``_1``, ``_2``... suffix (see
     :func:`shapefile_field_names`). The text file lists the short names beside the full ones.
+    Spreadsheets open a ``.dbf`` directly, so its text cells that start with ``=``, ``+``,
+    ``-``, ``@``, a tab or a carriage return get a leading apostrophe, as in every CSV (see
+    :func:`layers.export.neutralise_formulas`); real area names never start so.
 ``.gpkg``
     Layer ``hotspots`` (EPSG:32734, full column names) and a non-spatial table ``provenance``
     of ``key``/``value`` rows, registered in ``gpkg_contents`` as ``attributes`` so GIS tools
@@ -18,7 +21,9 @@
     RFC 7946 (EPSG:4326, 7 decimals, written by GDAL 3.9 or later), with a top-level
     ``"provenance"`` member holding the block as JSON.
 
-Every write is atomic: a half-written file never replaces ``out``.
+The GeoPackage and GeoJSON keep every value exactly: spreadsheets do not open them as
+sheets, and GIS tools show their text as text. Every write is atomic: a half-written file
+never replaces ``out``.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ import pandas as pd
 import pyogrio
 
 from layers._errors import InputFileError, LayersError
-from layers.export import plain_values
+from layers.export import neutralise_formulas, plain_values
 from layers.settings import LOCAL_TZ, METRIC_CRS, WGS84
 from layers.store import atomic_path, safe_filename
 
@@ -252,7 +257,7 @@ def _write_shapefile_zip(
     table: gpd.GeoDataFrame, target: Path, *, stem: str, provenance: Mapping[str, object]
 ) -> None:
     fields = shapefile_field_names(c for c in table.columns if c != table.geometry.name)
-    shp = table.rename(columns=fields).to_crs(SHAPEFILE_CRS)
+    shp = neutralise_formulas(table.rename(columns=fields)).to_crs(SHAPEFILE_CRS)
     with tempfile.TemporaryDirectory(prefix="hotspots-") as folder:
         base = Path(folder) / stem
         pyogrio.write_dataframe(
@@ -354,7 +359,8 @@ def _provenance_text(provenance: Mapping[str, object], *, fields: Mapping[str, s
         "",
         f"Features: {n}",
         f"CRS: {SHAPEFILE_CRS} (WGS 84 / UTM zone 34S, metres); see the .prj file.",
-        "Text encoding: UTF-8 (see the .cpg file).",
+        "Text encoding: UTF-8 (see the .cpg file). Text starting with = + - @, a tab or a",
+        "carriage return has a leading ' so a spreadsheet opening the .dbf shows it as text.",
         "",
         "Fields (shapefile name, then full name):",
     ]
