@@ -1,18 +1,20 @@
-"""Hostile text in incident data never becomes a formula in a spreadsheet.
+"""Hostile text in incident data never becomes a formula in a spreadsheet or markup in a map.
 
-Values written as spreadsheet formulas go through the real export functions and the files
-are read back: CSV cells that would run come back with a leading apostrophe, numbers stay
-numbers.
+Values written as spreadsheet formulas or HTML go through the real export and map functions
+and the files and pages are read back: CSV cells that would run come back with a leading
+apostrophe (numbers stay numbers), map text comes back escaped.
 """
 
 from __future__ import annotations
 
 import csv
+import html
 import io
 import zipfile
 from datetime import date
 from pathlib import Path
 
+import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -31,6 +33,8 @@ from layers.hotspot_export import export_hotspots, provenance_block
 from layers.ingest import ingest
 from layers.settings import METRIC_CRS
 from layers.store import open_store
+from layers.view import prepare_map
+from layers.webmap import build_map, heat_layer, hotspot_layer, live_base_map, map_layers
 
 FORMULAS = ('=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1")
 MARKUP = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>", '"><svg onload=alert(1)>')
@@ -319,3 +323,124 @@ def test_cli_evaluation_csv_is_neutralised(hostile_store, tmp_path, monkeypatch)
                  "--cell-m", "1000", "--csv", str(out)])  # fmt: skip
     assert code == 0
     assert_no_formula_cells(read_csv_rows(out))
+
+
+# --- markup in maps --------------------------------------------------------------------------
+
+
+def runtime_text(page: str) -> str:
+    """The page with JSON string escapes undone: the text the scripts hand to innerHTML."""
+    for escaped, raw in (("\\u003c", "<"), ("\\u003e", ">"), ("\\u0026", "&"),
+                         ("\\u0027", "'"), ('\\"', '"')):  # fmt: skip
+        page = page.replace(escaped, raw)
+    return page
+
+
+def assert_inert(page: str, shown: tuple[str, ...] = MARKUP) -> None:
+    """No hostile tag in the page, in its markup or in any string a script inserts; the
+    ``shown`` values are there, escaped, so they were not simply dropped."""
+    text = runtime_text(page)
+    for value in MARKUP:
+        assert value not in page and value not in text, value
+    for tag in ("<script>alert", "<img src=x", "<svg onload"):
+        assert tag not in text
+    for value in shown:
+        assert html.escape(value) in text, value
+
+
+def assert_geojson_text_escaped(element) -> int:
+    """Every text property of every GeoJSON layer under ``element`` is escaped (tooltips put
+    properties into the page with innerHTML). Returns how many text properties were seen."""
+    seen = 0
+    for child in element._children.values():
+        if isinstance(child, folium.GeoJson):
+            for feature in child.data["features"]:
+                for key, value in feature["properties"].items():
+                    if isinstance(value, str):
+                        seen += 1
+                        assert not set(value) & set('<>"'), (key, value)
+        seen += assert_geojson_text_escaped(child)
+    return seen
+
+
+def render_in_map(groups) -> str:
+    m = folium.Map(tiles=None)
+    for group in groups:
+        group.add_to(m)
+    folium.LayerControl().add_to(m)
+    return m.get_root().render()
+
+
+def test_cli_map_of_a_hostile_store_escapes_names_and_filter_values(hostile_store, tmp_path):
+    out = tmp_path / "map.html"
+    for boundary, style in (("precinct", "choropleth"), ("ward", "outline")):
+        code = main(["map", "--store", str(hostile_store), "--out", str(out),
+                     "--boundary", boundary, "--style", style, "--agency", MARKUP[0],
+                     "--category", MARKUP[1]])  # fmt: skip
+        assert code == 0
+        names = PRECINCTS if boundary == "precinct" else WARDS
+        assert_inert(out.read_text(encoding="utf-8"),
+                     shown=tuple(n for n in names if n in MARKUP) + MARKUP[:2])  # fmt: skip
+
+
+def test_build_map_escapes_areas_title_heat_and_hotspots(hostile_store, gistar):
+    snapshot = open_store(hostile_store)
+    flt = IncidentFilter(agencies=(MARKUP[0],), categories=(MARKUP[1],), areas=(MARKUP[2],))
+    data = prepare_map(snapshot, IncidentFilter(), boundary="precinct")
+    m = build_map(data.areas, data.heat, area_label=MARKUP[2], style="choropleth",
+                  title=f"{data.incidents:,} incidents: {flt.describe()}", synthetic=True,
+                  hotspots=gistar.layer, hotspot_method="gistar", tiles=None)  # fmt: skip
+    assert_inert(m.get_root().render())
+    assert assert_geojson_text_escaped(m) >= len(PRECINCTS)
+
+
+def test_dashboard_layers_escape_names_and_reach_st_folium_escaped(
+    hostile_store, gistar, monkeypatch
+):
+    snapshot = open_store(hostile_store)
+    data = prepare_map(snapshot, IncidentFilter(), boundary="ward")
+    recent = pd.DataFrame({"lat": [-33.96], "lon": [18.07], "weight": [2.0]})
+    groups = map_layers(data.areas, data.heat, area_label="Ward", style="outline",
+                        zoom=data.zoom, heat_scale=data.heat_scale, hotspots=gistar.layer,
+                        hotspot_method="gistar", recent=recent)  # fmt: skip
+    assert_inert(render_in_map(groups), shown=(MARKUP[2],))
+    assert sum(assert_geojson_text_escaped(g) for g in groups) >= len(WARDS)
+    base = live_base_map(snapshot.precincts, tiles=None, synthetic=snapshot.synthetic)
+    assert_inert(base.get_root().render(), shown=())
+
+    streamlit_folium = pytest.importorskip("streamlit_folium")
+    sent: dict = {}
+    monkeypatch.setattr(streamlit_folium, "_component_func", lambda **kw: sent.update(kw))
+    streamlit_folium.st_folium(
+        base, feature_group_to_add=groups, layer_control=folium.LayerControl(), returned_objects=[]
+    )
+    assert_inert(sent["feature_group"] + sent["script"] + sent["header"], shown=(MARKUP[2],))
+
+
+def test_hotspot_layers_escape_categories_and_legends():
+    n = 4
+    cells = gpd.GeoDataFrame(
+        {
+            "category": [MARKUP[0], "New Hot Spot", MARKUP[2], "persistent cold spot"],
+            "count": [3, 9, 1, 0], "trend_z": [-1.5, 2.0, 0.1, -2.2],
+            "trend_p": [0.1, 0.01, 0.9, 0.02], "hot_steps": [1, 5, 0, 0],
+        },
+        geometry=[box(270_000 + i * 250, 6_240_000, 270_250 + i * 250, 6_240_250)
+                  for i in range(n)],
+        crs=METRIC_CRS,
+    )  # fmt: skip
+    group = hotspot_layer(cells, method="emerging")
+    page = render_in_map([group])
+    assert_inert(page, shown=())
+    assert "New Hot Spot" in page  # the known categories are drawn
+    groups = map_layers(gpd.GeoDataFrame({"name": [MARKUP[1]], "count": [1]},
+                                         geometry=[box(18.0, -34.0, 18.1, -33.9)], crs=4326),
+                        None, area_label=MARKUP[0], zoom=11, hotspots=cells,
+                        hotspot_method="emerging")  # fmt: skip
+    assert_inert(render_in_map(groups), shown=(MARKUP[0], MARKUP[1]))
+
+
+def test_heat_layer_name_is_escaped_in_the_layer_control():
+    heat = pd.DataFrame({"lat": [-33.96], "lon": [18.07], "weight": [1.0]})
+    page = render_in_map([heat_layer(heat, max_zoom=12, name=MARKUP[1])])
+    assert_inert(page, shown=(MARKUP[1],))
