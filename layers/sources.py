@@ -13,8 +13,10 @@ import gzip
 import re
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -108,7 +110,9 @@ def read_incident_file(path: Path | str, *, layer: str | None = None) -> Inciden
 
 def _read_csv(path: Path) -> IncidentTable:
     notes: list[str] = []
-    sep = _sniff_delimiter(path)
+    head = _head(path)
+    _refuse_non_text(path, head)
+    sep = _sniff_delimiter(head)
     if sep != ",":
         notes.append(f"{path.name} is {_DELIMITER_NAMES[sep]}-delimited; read it as such.")
     try:
@@ -122,22 +126,57 @@ def _read_csv(path: Path) -> IncidentTable:
 
 
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_SAMPLE_BYTES = 65_536
 
 
-def _sniff_delimiter(path: Path, *, sample_bytes: int = 65_536) -> str:
+def _head(path: Path) -> bytes:
+    """The first bytes of a CSV, decompressed if it is gzipped."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as handle:
+            return handle.read(_SAMPLE_BYTES)
+    except (OSError, EOFError, zlib.error) as err:
+        raise _unreadable(path, err) from err
+
+
+def _unreadable(path: Path, err: Exception) -> InputFileError:
+    """The error for a CSV whose bytes cannot be read: usually a broken or false .gz."""
+    if path.name.lower().endswith(".gz"):
+        return InputFileError(
+            f"{path.name} is not a complete gzip file ({err}): it may be cut off, or not "
+            "gzipped at all. Compress the CSV again, or send it as a plain .csv."
+        )
+    return InputFileError(
+        f"{path.name} could not be read ({err}). Check the file and send it again."
+    )
+
+
+def _refuse_non_text(path: Path, head: bytes) -> None:
+    """Refuse a "CSV" that is not text, before pandas reads it into garbage columns.
+
+    A CSV never holds NUL bytes; binary files and UTF-16 text ("Unicode Text" from Excel) do.
+    """
+    if head.startswith(b"PK\x03\x04"):
+        raise InputFileError(
+            f"{path.name} is a zip archive (an Excel .xlsx workbook?), not a CSV. Save it from "
+            "the spreadsheet as 'CSV UTF-8', or name a zipped Shapefile .zip."
+        )
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\x00" in head:
+        kind = "UTF-16 text" if head.startswith((b"\xff\xfe", b"\xfe\xff")) else "binary data"
+        raise InputFileError(
+            f"{path.name} holds {kind} (NUL bytes), not CSV text in UTF-8 or Windows-1252. "
+            "Check it is the right file, and save it as 'CSV UTF-8'."
+        )
+
+
+def _sniff_delimiter(head: bytes) -> str:
     """The field delimiter, judged from the start of the file; a comma when in doubt.
 
     Spreadsheets in South African and European locales save "CSV" with semicolons. Sniffing
     a sample and handing the C parser a fixed ``sep`` keeps large files fast.
     """
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    try:
-        with opener(path, "rb") as handle:
-            head = handle.read(sample_bytes)
-    except (OSError, EOFError):
-        return ","  # the CSV reader reports the problem itself
     text = codecs.decode(head.removeprefix(codecs.BOM_UTF8), "utf-8", errors="replace")
-    if len(head) == sample_bytes and "\n" in text:
+    if len(head) == _SAMPLE_BYTES and "\n" in text:
         text = text[: text.rindex("\n")]  # drop the cut-off last line
     header = text.partition("\n")[0]
     try:
@@ -160,12 +199,24 @@ def _csv_frame(path: Path, encoding: str, sep: str) -> pd.DataFrame:
             skipinitialspace=True,
         )
     except pd.errors.EmptyDataError as err:
-        raise InputFileError(f"{path.name} has no header row and no data.") from err
+        raise InputFileError(
+            f"{path.name} has no header row and no data. Export it again, with its header row."
+        ) from err
     except pd.errors.ParserError as err:
         raise InputFileError(
-            f"{path.name} is not a well-formed CSV ({err}). Check quoting and that every line "
-            "has as many fields as the header."
+            f"{path.name} is not a well-formed CSV ({str(err).strip()}). Check quoting and that "
+            "every line has as many fields as the header."
         ) from err
+    except UnicodeDecodeError as err:
+        if encoding != "cp1252":
+            raise  # the caller tries Windows-1252 next
+        raise InputFileError(
+            f"{path.name} is neither UTF-8 nor Windows-1252 text (byte "
+            f"{err.object[err.start]:#04x} at {err.start:,}): it may be binary or in another "
+            "encoding. Save it as 'CSV UTF-8'."
+        ) from err
+    except (OSError, EOFError, zlib.error) as err:
+        raise _unreadable(path, err) from err
 
 
 def _read_parquet(path: Path) -> IncidentTable:
@@ -186,13 +237,54 @@ def _read_parquet(path: Path) -> IncidentTable:
 def _read_vector(path: Path, layer: str | None) -> IncidentTable:
     source = _vector_source(path)
     layer = _choose_layer(source, path, layer, option="--layer")
+    # Times as text: pyogrio would turn a column mixing offset and no-offset times into
+    # UTC, taking the naive ones as UTC; validation reads naive times as local time.
+    frame, notes = _read_features(source, path, layer, datetime_as_string=True)
+    table = _split_geometry(path, frame)
+    table.warnings[:0] = notes
+    return table
+
+
+_UNCLOSED_RING = "Non closed ring"  # GDAL's warning for a ring it read without closing
+
+
+def _read_features(
+    source: str, path: Path, layer: str | None, *, quiet: bool = False, **options: Any
+) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """A spatial file's features, with polygon rings left open closed and noted.
+
+    ``quiet`` drops GDAL's other runtime warnings; the rest are passed on as they came.
+    """
     try:
-        # Times as text: pyogrio would turn a column mixing offset and no-offset times into
-        # UTC, taking the naive ones as UTC; validation reads naive times as local time.
-        frame = gpd.read_file(source, engine="pyogrio", layer=layer, datetime_as_string=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            frame = gpd.read_file(
+                source, engine="pyogrio", layer=layer, on_invalid="fix", **options
+            )
     except Exception as err:
-        raise InputFileError(f"{path.name} could not be read as a spatial file: {err}") from err
-    return _split_geometry(path, frame)
+        raise _not_spatial(path, err) from err
+    unclosed = 0
+    for warning in caught:
+        if _UNCLOSED_RING in str(warning.message):
+            unclosed += 1
+        elif not (quiet and issubclass(warning.category, RuntimeWarning)):
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
+    if not unclosed:
+        return frame, []
+    return frame, [
+        f"{path.name}: closed {unclosed} polygon ring(s) whose last point was not the first."
+    ]
+
+
+def _not_spatial(path: Path, err: Exception) -> InputFileError:
+    # GDAL's own advice (a driver prefix for the path) does not apply to our users.
+    detail = str(err).split("; It might help to specify the correct driver")[0].rstrip(".")
+    return InputFileError(
+        f"{path.name} could not be read as a spatial file ({detail}). Check that it is complete "
+        "and opens in QGIS (or another GIS), and export it again."
+    )
 
 
 def _choose_layer(source: str, path: Path, layer: str | None, *, option: str) -> str | None:
@@ -200,7 +292,7 @@ def _choose_layer(source: str, path: Path, layer: str | None, *, option: str) ->
     try:
         names = [str(name) for name in pyogrio.list_layers(source)[:, 0]]
     except Exception as err:
-        raise InputFileError(f"{path.name} could not be read as a spatial file: {err}") from err
+        raise _not_spatial(path, err) from err
     if layer is not None:
         if layer not in names:
             raise InputFileError(
@@ -216,12 +308,8 @@ def _choose_layer(source: str, path: Path, layer: str | None, *, option: str) ->
 
 def _split_geometry(path: Path, frame: gpd.GeoDataFrame) -> IncidentTable:
     notes: list[str] = []
+    _check_crs_fits(path, frame, every=False)
     if frame.crs is None:
-        if len(frame) and not _looks_geographic(frame.total_bounds):
-            raise InputFileError(
-                f"{path.name} declares no coordinate reference system and its coordinates are "
-                "not longitude/latitude. Re-export it with its CRS (e.g. a .prj file)."
-            )
         notes.append(f"{path.name} declares no CRS; assumed WGS84 longitude/latitude.")
         frame = frame.set_crs(WGS84)
     geometry = frame.geometry.to_crs(WGS84).reset_index(drop=True)
@@ -293,6 +381,65 @@ def check_zip_members(name: str, infos: list[zipfile.ZipInfo]) -> None:
         )
 
 
+def _check_crs_fits(path: Path, frame: gpd.GeoDataFrame, *, every: bool) -> None:
+    """Refuse coordinates that cannot be in the coordinate reference system the file declares.
+
+    Metres in a file that declares (or, like GeoJSON, implies) longitude/latitude, and degrees
+    in a file that declares a projected CRS, would put everything in the wrong place, and
+    nothing later could tell. Judged from the coordinates as stored, before reprojecting.
+
+    Parameters
+    ----------
+    path : Path
+        The file, for the message.
+    frame : geopandas.GeoDataFrame
+        Its features, in the CRS read (None when it declares none).
+    every : bool
+        Refuse when any geometry is out of range (boundaries) rather than only when none is
+        in range (incidents, whose rows are then judged one by one).
+
+    Raises
+    ------
+    InputFileError
+        Saying what was declared, where the coordinates are, and how to fix the file.
+    """
+    bounds = shapely.bounds(frame.geometry.array)
+    bounds = bounds[~np.isnan(bounds).any(axis=1)]
+    if not len(bounds):
+        return
+    in_degrees = (
+        (bounds[:, 0] >= -180)
+        & (bounds[:, 2] <= 180)
+        & (bounds[:, 1] >= -90)
+        & (bounds[:, 3] <= 90)
+    )
+    crs = frame.crs
+    where = (
+        f"x {bounds[:, 0].min():,.2f} to {bounds[:, 2].max():,.2f}, "
+        f"y {bounds[:, 1].min():,.2f} to {bounds[:, 3].max():,.2f}"
+    )
+    if crs is not None and crs.is_projected:
+        if in_degrees.all():
+            raise InputFileError(
+                f"{path.name} declares the projected CRS {crs.name} (metres), but its "
+                f"coordinates ({where}) look like longitude/latitude in degrees. Correct its CRS "
+                "(for degrees: EPSG:4326, WGS 84) and export it again."
+            )
+        return
+    if crs is not None and not crs.is_geographic:
+        return  # a local or engineering CRS: nothing to judge by
+    if in_degrees.all() or (in_degrees.any() and not every):
+        return
+    declared = "declares no CRS" if crs is None else f"declares {crs.name} (degrees)"
+    metres = " They look like metres from a projected CRS." if np.abs(bounds).max() > 1000 else ""
+    raise InputFileError(
+        f"{path.name} {declared}, but has {int((~in_degrees).sum())} of {len(bounds)} "
+        f"geometries outside longitude/latitude range ({where}).{metres} Re-export it with "
+        "its real CRS declared (a Shapefile's .prj, a GeoPackage's SRS); GeoJSON must be WGS84 "
+        "longitude/latitude."
+    )
+
+
 def _looks_geographic(bounds: np.ndarray) -> bool:
     minx, miny, maxx, maxy = bounds
     return bool(-180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90)
@@ -308,8 +455,9 @@ def read_boundaries(
     """Read a boundary layer (precincts or wards) and return names and polygons in EPSG:4326.
 
     The file's declared CRS is trusted (a Shapefile's ``.prj``, a GeoPackage's SRS, GeoJSON's
-    WGS84). Invalid polygons are repaired, Z values dropped, and areas sharing a name merged,
-    each with a warning.
+    WGS84) unless the coordinates cannot be in it (metres declared as degrees, or the reverse),
+    which is refused. Rings left open are closed, invalid polygons repaired, areas left with no
+    area dropped, Z values dropped, and areas sharing a name merged, each with a warning.
 
     Parameters
     ----------
@@ -330,6 +478,10 @@ def read_boundaries(
     path = Path(path)
     if not path.exists():
         raise InputFileError(f"{kind.capitalize()} boundary file {path} does not exist.")
+    if path.stat().st_size == 0:
+        raise InputFileError(
+            f"{kind.capitalize()} boundary file {path} is empty (0 bytes). Export it again."
+        )
     if not path.name.lower().endswith(BOUNDARY_SUFFIXES):
         raise InputFileError(
             f"{path.name}: unsupported boundary file type. "
@@ -337,26 +489,27 @@ def read_boundaries(
         )
     source = _vector_source(path)
     layer = _choose_layer(source, path, layer, option=f"--{kind}-layer")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            frame = gpd.read_file(source, engine="pyogrio", layer=layer)
-    except Exception as err:
-        raise InputFileError(f"{path.name} could not be read as a boundary file: {err}") from err
+    frame, notes = _read_features(source, path, layer, quiet=True)
     if frame.empty:
-        raise InputFileError(f"{path.name} holds no {kind} boundaries.")
+        raise InputFileError(
+            f"{path.name} holds no {kind} boundaries (no features). Check that the right file "
+            "or layer was given, and export it again."
+        )
     if frame.crs is None:
         raise InputFileError(
             f"{path.name} declares no coordinate reference system (a Shapefile needs its .prj). "
             "Add the .prj the data was exported with; coordinates cannot be placed without it."
         )
-    notes: list[str] = []
+    _check_crs_fits(path, frame, every=True)
     field_name = _name_field(frame, name_field, path, kind)
     areas = _clean_polygons(frame, field_name, path, kind, notes)
     source_crs = frame.crs.to_string()
     areas = areas.to_crs(WGS84)
     if not _looks_geographic(areas.total_bounds):
-        raise InputFileError(f"{path.name}: coordinates do not fit the declared CRS {source_crs}.")
+        raise InputFileError(
+            f"{path.name}: coordinates do not fit the declared CRS {source_crs}; check that it "
+            "is the CRS the data was exported in."
+        )
     return BoundaryLayer(
         areas=areas, name_field=field_name, source=str(path), source_crs=source_crs, warnings=notes
     )
@@ -418,23 +571,49 @@ def _clean_polygons(
     if missing.any():
         notes.append(f"{path.name}: skipped {int(missing.sum())} {kind}(s) with no geometry.")
     frame = frame.loc[~missing]
-    geoms = shapely.force_2d(frame.geometry.array)
-    types = set(shapely.get_type_id(geoms).tolist())
-    if not types <= {3, 6, 7}:  # Polygon, MultiPolygon, GeometryCollection (after repair)
-        raise InputFileError(
-            f"{path.name} must hold polygons for {kind} boundaries; found other geometry types."
-        )
+    names = _as_text(frame[field_name])
+    geoms = frame.geometry.array
+    heights = int(shapely.has_z(geoms).sum())
+    if heights:
+        notes.append(f"{path.name}: dropped the heights (Z) of {heights} {kind} polygon(s).")
+        geoms = shapely.force_2d(geoms)
+    _require_polygons(geoms, names, path, kind)
     invalid = ~shapely.is_valid(geoms)
     if invalid.any():
-        geoms = np.where(invalid, polygonal_parts(shapely.make_valid(geoms)), geoms)
+        geoms = np.where(invalid, shapely.make_valid(geoms), geoms)
         notes.append(f"{path.name}: repaired {int(invalid.sum())} invalid {kind} polygon(s).")
-    names = _as_text(frame[field_name])
+    geoms = polygonal_parts(geoms)
+    arealess = shapely.is_empty(geoms) | ~np.isin(shapely.get_type_id(geoms), (3, 6))
+    if arealess.all():
+        raise InputFileError(
+            f"{path.name} holds no {kind} polygon with an area. Check the file in a GIS."
+        )
+    if arealess.any():
+        notes.append(
+            f"{path.name}: dropped {kind}(s) with no area once repaired (points on one line?): "
+            f"{', '.join(names[arealess].head(10))}. Fix their polygons in the source file."
+        )
+        geoms, names = geoms[~arealess], names[~arealess]
     areas = gpd.GeoDataFrame({"name": names.to_numpy()}, geometry=list(geoms), crs=frame.crs)
     if not names.is_unique:
         dupes = sorted(names[names.duplicated()].unique())
         notes.append(f"{path.name}: merged {kind}s sharing a name: {', '.join(dupes[:10])}.")
         areas = areas.dissolve(by="name", as_index=False)
     return areas.sort_values("name", key=_natural_key).reset_index(drop=True)
+
+
+def _require_polygons(geoms: np.ndarray, names: pd.Series, path: Path, kind: str) -> None:
+    """Refuse a boundary layer holding points or lines, naming what was found."""
+    other = ~np.isin(shapely.get_type_id(geoms), (3, 6, 7))  # (Multi)Polygon, collection
+    if not other.any():
+        return
+    types = gpd.GeoSeries(geoms[other]).geom_type.value_counts()
+    found = ", ".join(f"{count} {name}" for name, count in types.items())
+    raise InputFileError(
+        f"{path.name} must hold only polygons for {kind} boundaries; it also holds {found} "
+        f"({', '.join(names[other].head(5))}). Remove those features, or export only the "
+        f"{kind} polygons, and try again."
+    )
 
 
 def _as_text(values: pd.Series) -> pd.Series:
