@@ -245,8 +245,9 @@ def validate_incidents(
     rows = table.rows
     cols = resolve_columns(rows.columns, column_map=column_map, rows=rows)
     defaults = dict(defaults or {})
-    _require_fields(table, cols, defaults)
     n = len(rows)
+    if n or len(rows.columns):  # a spatial file with no features has no columns to check
+        _require_fields(table, cols, defaults)
     reason = np.full(n, None, dtype=object)
 
     def text(name: str) -> pd.Series:
@@ -265,7 +266,7 @@ def validate_incidents(
     raw_reported = _raw(rows, cols, "reported_at")
     reported, _ = parse_times(raw_reported, now=None)
 
-    lon, lat, coord_reason = _coordinates(table, cols, coords_crs)
+    lon, lat, coord_reason, heights = _coordinates(table, cols, coords_crs)
     _flag(reason, coord_reason != "", coord_reason)
     _flag(reason, *_location_reasons(lon, lat, extent))
 
@@ -289,6 +290,10 @@ def validate_incidents(
         index=rows.index,
     )
     notes = list(table.warnings) + _column_notes(cols, column_map)
+    if not n:
+        notes.append(f"{table.path.name} holds no rows; there was nothing to ingest from it.")
+    if heights:
+        notes.append(f"Dropped the heights (Z) of {heights} point(s); incidents are mapped in 2D.")
     unknown_agency = given_agency.notna() & ~agency_known
     if unknown_agency.any():
         counts = given_agency[unknown_agency].value_counts()
@@ -315,6 +320,12 @@ def validate_incidents(
             f"({', '.join(names)}); their area was taken from the category instead."
         )
     superseded = _superseded(reason, accepted)
+    if superseded.any():
+        repeated = ", ".join(accepted.loc[superseded, "incident_id"].unique()[:5])
+        notes.append(
+            f"{int(superseded.sum())} row(s) repeat the agency and incident_id of a later row in "
+            f"the file ({repeated}); the last row of each was kept as the incident's latest state."
+        )
     bad = pd.notna(reason)
     rejected = rows.loc[bad].copy()
     if table.geometry is not None:
@@ -434,8 +445,8 @@ def parse_times(values: pd.Series, *, now: pd.Timestamp | None) -> tuple[pd.Seri
 
 def _coordinates(
     table: IncidentTable, cols: dict[str, str], coords_crs: str | None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Longitude, latitude and a reason ('' when fine) for every row."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Longitude, latitude and a reason ('' when fine) for every row, and the heights dropped."""
     n = len(table.rows)
     lon = np.full(n, np.nan)
     lat = np.full(n, np.nan)
@@ -447,6 +458,7 @@ def _coordinates(
         lon = _numbers(raw_lon)
         given = _present(raw_lat) & _present(raw_lon)
         why[given & (np.isnan(lat) | np.isnan(lon))] = "unparseable coordinates"
+        why[np.isinf(lat) | np.isinf(lon)] = "coordinates are infinite (inf); check the coordinates"
         if coords_crs is not None:
             lon, lat = _transformer(coords_crs).transform(lon, lat)
             lon, lat = np.asarray(lon, dtype=float), np.asarray(lat, dtype=float)
@@ -458,11 +470,12 @@ def _coordinates(
         geoms = shapely.from_wkt(wkt.fillna("").to_numpy(dtype=object), on_invalid="ignore")
         bad_wkt = wkt.notna().to_numpy() & shapely.is_missing(geoms)
         why[bad_wkt & np.isnan(lon)] = "unparseable WKT geometry"
+    heights = 0
     if geoms is not None:
-        _fill_from_geometry(geoms, lon, lat, why)
+        heights = _fill_from_geometry(geoms, lon, lat, why)
     missing = (np.isnan(lon) | np.isnan(lat)) & (why == "")
     why[missing] = "missing coordinates"
-    return lon, lat, why
+    return lon, lat, why, heights
 
 
 def _transformer(coords_crs: str) -> pyproj.Transformer:
@@ -477,8 +490,8 @@ def _transformer(coords_crs: str) -> pyproj.Transformer:
 
 def _fill_from_geometry(
     geoms: np.ndarray, lon: np.ndarray, lat: np.ndarray, why: np.ndarray
-) -> None:
-    """Use point geometries where coordinate columns are empty."""
+) -> int:
+    """Use point geometries where coordinate columns are empty; returns the heights dropped."""
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     is_point = shapely.get_type_id(geoms) == 0
     use = np.isnan(lon) & ~empty
@@ -487,6 +500,7 @@ def _fill_from_geometry(
     take = use & is_point
     lon[take] = shapely.get_x(geoms[take])
     lat[take] = shapely.get_y(geoms[take])
+    return int(shapely.has_z(geoms[take]).sum())
 
 
 def _present(values: pd.Series) -> np.ndarray:
@@ -521,8 +535,8 @@ def _location_reasons(
     )
     why[out_of_range] = "coordinates out of range for latitude/longitude"
     why[projected] = (
-        "coordinates look projected (metres), not longitude/latitude; give their CRS with "
-        "--coords-crs"
+        "coordinates look projected (metres), not longitude/latitude; give the CRS of "
+        "coordinate columns with --coords-crs, or export a spatial file with its CRS declared"
     )
     why[swapped] = "latitude and longitude look swapped; put latitude in lat and longitude in lon"
     why[null_island] = "null island: coordinates are (0, 0), a placeholder for a missing location"
