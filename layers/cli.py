@@ -1,8 +1,10 @@
-"""Command line: ``python -m layers {demo,ingest,export,map,assets}``."""
+"""Command line: ``python -m layers COMMAND`` (demo, ingest, db, export, map, hotspots,
+evaluate, users, audit, assets); ``--help`` lists each command's options."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -10,9 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from layers._errors import LayersError
+from layers.access import AccessConfig, AccessError
 from layers.analysis import HotspotParams
 from layers.columnar import unknown_values
 from layers.filters import FILTER_COLUMNS, IncidentFilter, apply_filter, parse_hours
+from layers.privacy import Policy, PrivacyRules
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -98,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--store", type=Path, required=True)
     export.add_argument("--out", type=Path, required=True, help="FILE.csv, .gpkg, .parquet")
     add_filter_arguments(export)
+    add_role_arguments(export)
     export.set_defaults(run=_run_export)
 
     map_ = commands.add_parser("map", help="write the map as one self-contained HTML file")
@@ -107,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     map_.add_argument("--style", choices=("outline", "choropleth"), default="outline")
     map_.add_argument("--tiles", default="none", help="tile URL template, or 'none' (default)")
     add_filter_arguments(map_)
+    add_role_arguments(map_)
     map_.set_defaults(run=_run_map)
 
     hotspots = commands.add_parser("hotspots", help="find hotspots and export them for GIS")
@@ -117,6 +123,7 @@ def _parser() -> argparse.ArgumentParser:
     hotspots.add_argument("--method", choices=("gistar", "kde", "emerging"), default="gistar")
     add_hotspot_arguments(hotspots)
     add_filter_arguments(hotspots)
+    add_role_arguments(hotspots)
     add_scheduler_argument(hotspots)
     hotspots.set_defaults(run=_run_hotspots)
 
@@ -135,9 +142,76 @@ def _parser() -> argparse.ArgumentParser:
     add_filter_arguments(evaluate)
     evaluate.set_defaults(run=_run_evaluate)
 
+    users = commands.add_parser("users", help="manage the dashboard's local users file")
+    users_commands = users.add_subparsers(required=True, metavar="ACTION")
+    users_set = users_commands.add_parser(
+        "set", help="add a user or change their role and password (asked for, or on stdin)"
+    )
+    users_set.add_argument("name", help="user name")
+    users_set.add_argument("--role", required=True, help="analyst, public or agency:NAME")
+    users_set.add_argument("--users", type=Path, required=True, help="the users file (TOML)")
+    users_set.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    users_set.set_defaults(run=_run_users_set)
+
+    log = commands.add_parser("audit", help="read or check the audit log")
+    log_commands = log.add_subparsers(required=True, metavar="ACTION")
+    show = log_commands.add_parser("show", help="list events, oldest first")
+    show.add_argument("--log", type=Path, required=True, help="the audit log file")
+    show.add_argument(
+        "--since", metavar="WHEN", help="2026-11-28 or 2026-11-28T10:15 (UTC unless +02:00)"
+    )
+    show.add_argument("--user", help="only this user's events")
+    show.add_argument("--event", help="only this event: sign_in, sign_in_failed, export, ...")
+    show.set_defaults(run=_run_audit_show)
+    check = log_commands.add_parser("verify", help="check the log is whole and its chain unbroken")
+    check.add_argument("--log", type=Path, required=True, help="the audit log file")
+    check.set_defaults(run=_run_audit_verify)
+    repair = log_commands.add_parser("repair", help="remove a last line left incomplete by a crash")
+    repair.add_argument("--log", type=Path, required=True, help="the audit log file")
+    repair.set_defaults(run=_run_audit_repair)
+
     assets = commands.add_parser("assets", help="copy Leaflet and plugins into static/vendor")
     assets.set_defaults(run=_run_assets)
     return parser
+
+
+def add_role_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--role`` and ``--access``: the dashboard's rules for who sees what, on the CLI."""
+    group = parser.add_argument_group("access")
+    group.add_argument(
+        "--role", default="analyst",
+        help="whose view: analyst (default, everything), public (aggregated only) or "
+        "agency:NAME (that agency's incidents in full, the rest aggregated)",
+    )  # fmt: skip
+    group.add_argument(
+        "--access", type=Path, metavar="FILE",
+        help="access file: its [privacy] rules, and its audit log records the export",
+    )  # fmt: skip
+
+
+def _policy(args: argparse.Namespace) -> tuple[Policy, AccessConfig | None]:
+    from layers.access import load_access, parse_role
+
+    config = load_access(args.access) if args.access else None
+    viewer = parse_role(args.role, name=getpass.getuser())
+    return Policy(viewer, config.privacy if config else PrivacyRules()), config
+
+
+def _audit_export(
+    config: AccessConfig | None, policy: Policy, what: str, out: Path, flt: IncidentFilter,
+    rows: int,
+) -> None:  # fmt: skip
+    if config is None or config.audit_log is None:
+        return
+    from layers.audit import EXPORT, AuditLog
+
+    AuditLog(config.audit_log).record(
+        EXPORT, user=policy.viewer.name, role=policy.viewer.label,
+        detail={"what": what, "file": str(out), "rows": rows, "filters": flt.to_query(),
+                "via": "command line"},
+    )  # fmt: skip
 
 
 def add_scheduler_argument(parser: argparse.ArgumentParser) -> None:
@@ -333,10 +407,25 @@ def _run_db_init(args: argparse.Namespace) -> int:
 def _run_export(args: argparse.Namespace) -> int:
     from layers.export import export_incidents
 
+    policy, config = _policy(args)
+    viewer = policy.viewer
+    if not viewer.may_export_incidents:
+        raise AccessError(
+            f"The {viewer.label} role sees aggregated figures only, not incidents: write a map "
+            f"(`map --role {viewer.label}`) or hotspots (`hotspots --role {viewer.label}`)."
+        )
     flt = filter_from_args(args)
     rows = apply_filter(_checked_store(args.store, flt).incidents, flt)
+    if not viewer.sees_all_points:
+        rows = rows[rows["agency"].astype(str) == viewer.agency]
     out = export_incidents(rows, args.out)
-    print(f"Wrote {len(rows):,} incidents ({flt.describe()}) to {out}.")
+    _audit_export(config, policy, "incidents", out, flt, len(rows))
+    scope = (
+        ""
+        if viewer.sees_all_points
+        else f" of {viewer.agency}, the only agency {viewer.label} exports"
+    )
+    print(f"Wrote {len(rows):,} incidents{scope} ({flt.describe()}) to {out}.")
     return 0
 
 
@@ -346,28 +435,35 @@ def _run_map(args: argparse.Namespace) -> int:
     from layers.view import prepare_map
     from layers.webmap import build_map
 
+    policy, config = _policy(args)
     flt = filter_from_args(args)
     snapshot = _checked_store(args.store, flt)
-    data = prepare_map(snapshot, flt, boundary=args.boundary)
+    data = prepare_map(snapshot, flt, boundary=args.boundary, policy=policy)
+    view = "" if policy.full else f" (the {policy.viewer.label} view)"
     fmap = build_map(
         data.areas, data.heat, area_label=args.boundary.capitalize(), style=args.style,
         tiles=args.tiles, center=data.center, zoom=data.zoom, synthetic=snapshot.synthetic,
-        title=f"{data.incidents:,} incidents: {flt.describe()}", assets="inline",
+        title=f"{data.incidents:,} incidents: {flt.describe()}{view}", assets="inline",
     )  # fmt: skip
     write_text_atomic(args.out, standalone_html(fmap))
-    print(f"Wrote a map of {data.incidents:,} incidents ({flt.describe()}) to {args.out}.")
+    _audit_export(config, policy, "map", args.out, flt, data.incidents)
+    print(f"Wrote a map of {data.incidents:,} incidents ({flt.describe()}){view} to {args.out}.")
     return 0
 
 
 def _run_hotspots(args: argparse.Namespace) -> int:
-    from layers.analysis import hotspot_provenance, run_hotspots
+    from layers.analysis import hotspot_provenance, private_hotspots
     from layers.hotspot_export import export_hotspots
 
+    policy, config = _policy(args)
     flt = filter_from_args(args)
     snapshot = _checked_store(args.store, flt)
-    result = run_hotspots(snapshot, flt, _hotspot_params(args), scheduler=args.scheduler)
+    result = private_hotspots(
+        snapshot, flt, _hotspot_params(args), policy, scheduler=args.scheduler
+    )
     provenance = hotspot_provenance(result, snapshot, flt)
     out = export_hotspots(result.layer, args.out, provenance=provenance)
+    _audit_export(config, policy, f"hotspots ({result.method})", out, flt, len(result.layer))
     print(result.explanation)
     print(
         f"Wrote {len(result.layer):,} {result.method} features from {result.incidents:,} "
@@ -392,6 +488,51 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     print(table.to_string(index=False))
     if args.csv:
         write_frame_atomic(table, args.csv)
+    return 0
+
+
+def _run_users_set(args: argparse.Namespace) -> int:
+    from layers.access import set_user
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"Password for {args.name}: ")
+        if getpass.getpass("Again: ") != password:
+            raise AccessError("The two passwords differ; nothing was changed.")
+    viewer = set_user(args.users, args.name, password, args.role)
+    print(f"{args.name} is now {viewer.label} in {args.users} ({viewer.describe()}).")
+    return 0
+
+
+def _run_audit_show(args: argparse.Namespace) -> int:
+    from layers.audit import format_events, parse_since, read_events
+
+    try:
+        since = parse_since(args.since) if args.since else None
+    except ValueError as err:
+        raise LayersError(f"--since: {err}") from err
+    print(format_events(read_events(args.log, since=since, user=args.user, event=args.event)))
+    return 0
+
+
+def _run_audit_verify(args: argparse.Namespace) -> int:
+    from layers.audit import verify
+
+    result = verify(args.log)
+    print(result.reason, file=sys.stdout if result.ok else sys.stderr)
+    return 0 if result.ok else 1  # non-zero on a broken chain, so monitoring can alert
+
+
+def _run_audit_repair(args: argparse.Namespace) -> int:
+    from layers.audit import remove_incomplete_tail
+
+    removed = remove_incomplete_tail(args.log)
+    print(
+        f"Removed the incomplete last line: {removed!r}"
+        if removed
+        else "The log ends cleanly; nothing removed."
+    )
     return 0
 
 

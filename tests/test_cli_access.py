@@ -1,0 +1,151 @@
+"""``--role`` on the command line applies the dashboard's rules; users and audit commands."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT
+
+from layers import audit
+from layers.access import authenticate, load_users
+from layers.columnar import mercator_pixels
+from layers.privacy import PrivacyRules
+from layers.store import open_store
+
+
+def layers(*args: object, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "layers", *map(str, args)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, input=stdin,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("cli_access")
+    made = layers("demo", "--out", folder / "demo", "--incidents", "3000",
+                  "--store", folder / "store")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return folder / "store"
+
+
+@pytest.fixture
+def access(tmp_path) -> Path:
+    path = tmp_path / "access.toml"
+    path.write_text('[sign_in]\nusers = "users.toml"\naudit_log = "audit.jsonl"\n')
+    return path
+
+
+def heat_points(html: str) -> np.ndarray:
+    """[lat, lon, weight] rows of the map's heat layer."""
+    match = re.search(r"L\.heatLayer\(\s*(\[\[.*?\]\])", html, re.S)
+    return np.array(json.loads(match.group(1)) if match else [], dtype=float).reshape(-1, 3)
+
+
+def on_anonymous_grid(points: np.ndarray) -> bool:
+    """Whether the points are the centres of anonymous cells, or of cells that are blocks of
+    2**m by 2**m of them (at a low zoom the map's own cells are coarser than the grid)."""
+    px, py = mercator_pixels(points[:, 1], points[:, 0], 0)
+    for m in range(8):
+        scale = 2.0 ** (PrivacyRules().anonymous_shift - m)
+        off = max(np.abs(px * scale % 1 - 0.5).max(), np.abs(py * scale % 1 - 0.5).max())
+        if off < 0.02:  # coordinates on the page are rounded to 1e-5 degrees
+            return True
+    return False
+
+
+def test_a_public_map_shows_only_anonymous_cells_of_k_or_more(store, tmp_path):
+    maps = {}
+    for role in ("analyst", "public"):
+        out = tmp_path / f"{role}.html"
+        made = layers("map", "--store", store, "--out", out, "--role", role)
+        assert made.returncode == 0, made.stderr
+        maps[role] = heat_points(out.read_text())
+    public, analyst = maps["public"], maps["analyst"]
+    assert len(public) and on_anonymous_grid(public)
+    # (the map is drawn at the zoom that fits the boundaries, where even the analyst's cells
+    # are blocks of anonymous cells: test_privacy checks the finer zooms)
+    assert public[:, 2].min() >= 3
+    incidents = open_store(store).incidents
+    sensitive = incidents["collaboration_area"].astype(str).eq("Gender-based violence").sum()
+    assert sensitive > 0
+    assert public[:, 2].sum() <= len(incidents) - sensitive < analyst[:, 2].sum()
+    assert "(the public view)" in (tmp_path / "public.html").read_text()
+
+
+def test_a_public_role_cannot_export_incidents(store, tmp_path):
+    result = layers("export", "--store", store, "--out", tmp_path / "x.csv", "--role", "public")
+    assert result.returncode == 1
+    assert "aggregated figures only" in result.stderr and "map --role public" in result.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_an_agency_exports_its_own_incidents_and_the_export_is_audited(store, tmp_path, access):
+    out = tmp_path / "saps.csv"
+    category = "Burglary at residential premises"
+    result = layers("export", "--store", store, "--out", out, "--role", "agency:SAPS",
+                    "--access", access, "--category", category)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = pd.read_csv(out)
+    assert len(rows) and set(rows["agency"]) == {"SAPS"}
+    [event] = audit.read_events(tmp_path / "audit.jsonl")
+    assert event["event"] == audit.EXPORT and event["role"] == "agency:SAPS"
+    assert event["detail"]["rows"] == len(rows)
+    assert event["detail"]["filters"] == {"categories": [category]}
+    shown = layers("audit", "show", "--log", tmp_path / "audit.jsonl", "--event", "export")
+    assert shown.returncode == 0 and "agency:SAPS" in shown.stdout
+    assert layers("audit", "verify", "--log", tmp_path / "audit.jsonl").returncode == 0
+
+
+def test_public_hotspots_use_anonymous_cells_and_suppress_small_counts(store, tmp_path):
+    kde = layers("hotspots", "--store", store, "--out", tmp_path / "k.gpkg", "--method", "kde",
+                 "--role", "public")  # fmt: skip
+    assert kde.returncode == 1 and "for analysts" in kde.stderr
+    out = tmp_path / "h.gpkg"
+    made = layers("hotspots", "--store", store, "--out", out, "--role", "public",
+                  "--cell-m", "100")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    layer = gpd.read_file(out, layer="hotspots")
+    counts = layer["count"].dropna()
+    assert (counts == 0).sum() + (counts >= 3).sum() == len(counts)
+    assert layer["count"].isna().any()
+    width = layer.to_crs(32734).geometry.bounds.eval("maxx - minx").median()
+    assert width >= 250  # asked for 100 m cells; the anonymous cell is the floor
+
+
+def test_users_set_writes_a_hash_the_dashboard_accepts(tmp_path):
+    users = tmp_path / "users.toml"
+    made = layers("users", "set", "thandi", "--role", "agency:Metro Police", "--users", users,
+                  "--password-stdin", stdin="a long enough password\n")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "a long enough password" not in users.read_text()
+    viewer = authenticate(load_users(users), "thandi", "a long enough password")
+    assert viewer is not None and viewer.agency == "Metro Police"
+    short = layers("users", "set", "x", "--role", "public", "--users", users,
+                   "--password-stdin", stdin="short\n")  # fmt: skip
+    assert short.returncode == 1 and "at least 12 characters" in short.stderr
+
+
+def test_an_unknown_role_is_explained(store, tmp_path):
+    result = layers("map", "--store", store, "--out", tmp_path / "m.html", "--role", "admin")
+    assert result.returncode == 1 and "use analyst, public or agency:AGENCY" in result.stderr
+
+
+def test_a_tampered_audit_log_fails_verification(tmp_path):
+    log = tmp_path / "audit.jsonl"
+    book = audit.AuditLog(log)
+    for n in range(3):
+        book.record(audit.EXPORT, user="u", role="analyst", detail={"rows": n})
+    lines = log.read_text().splitlines()
+    lines[1] = lines[1].replace('"rows":1', '"rows":100')
+    log.write_text("\n".join(lines) + "\n")
+    result = layers("audit", "verify", "--log", log)
+    assert result.returncode == 1 and "line 2" in result.stderr.lower()
