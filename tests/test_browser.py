@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -318,3 +319,99 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
             time.sleep(0.5)
     proc.terminate()
     pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")
+
+
+def test_a_public_viewer_receives_no_incident_coordinates(server, tmp_path):
+    """Signed in as the public, zoomed in on the busiest place: every heat cell the page gets
+    is an anonymous cell, and nothing Streamlit sends (websocket frames, the page, the map's
+    frame) holds an incident's coordinates, id or description."""
+    import numpy as np
+
+    from layers.access import set_user
+    from layers.columnar import mercator_pixels
+    from layers.privacy import PrivacyRules
+    from layers.store import open_store
+
+    sync_playwright = _require_browser()
+    _, folder = server
+    store = folder / "store"
+    set_user(tmp_path / "users.toml", "cpf", "a long enough password", "public")
+    access = tmp_path / "access.toml"
+    access.write_text('[sign_in]\nusers = "users.toml"\naudit_log = "audit.jsonl"\n')
+    port = _free_port()
+    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--", "--store", str(store), "--tiles", "none", "--access", str(access)],
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    frames: list[str] = []
+
+    def listen(ws) -> None:
+        def keep(payload: bytes | str) -> None:
+            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
+            frames.append(text)
+
+        ws.on("framereceived", keep)
+
+    incidents = open_store(store).incidents
+    busiest = incidents.round({"lat": 2, "lon": 2}).value_counts(["lat", "lon"]).index[0]
+    try:
+        url = f"http://127.0.0.1:{port}"
+        _wait_healthy(url, proc, tmp_path / "streamlit.log")
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1500, "height": 1000})
+            page.on("websocket", listen)
+            page.goto(url, wait_until="domcontentloaded")
+            page.get_by_role("textbox", name="User name").fill("cpf")
+            page.get_by_role("textbox", name="Password").fill("a long enough password")
+            page.get_by_role("button", name="Sign in").click()
+            frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
+            frame.locator("canvas.leaflet-heatmap-layer").wait_for(state="attached", timeout=60_000)
+            _wait_until_idle(page)
+            body = frame.locator("body")
+
+            def heat_points() -> list[list[float]]:
+                return body.evaluate(
+                    "() => window.feature_group.filter(g => map_div.hasLayer(g))"
+                    ".flatMap(g => g.getLayers()).filter(l => l._heat !== undefined)"
+                    ".flatMap(l => l._latlngs.map(p => Array.isArray(p) ? p : [p.lat, p.lng]))"
+                )
+
+            opening = heat_points()
+            lat, lon = busiest
+            body.evaluate(f"() => map_div.setView([{lat}, {lon}], 16)")
+            zoomed = _changed(heat_points, opening)
+            _wait_until_idle(page)
+            sent = "\n".join(frames)
+            page_html = page.content() + body.evaluate("() => document.documentElement.outerHTML")
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+    assert zoomed and opening
+    shift = PrivacyRules().anonymous_shift
+    for cells in (opening, zoomed):
+        points = np.array([c[:2] for c in cells], dtype=float)
+        px, py = mercator_pixels(points[:, 1], points[:, 0], 0)
+        # The centre of an anonymous cell, or of a block of them (coarse zooms).
+        assert any(
+            max(np.abs(px * 2.0 ** (shift - m) % 1 - 0.5).max(),
+                np.abs(py * 2.0 ** (shift - m) % 1 - 0.5).max()) < 0.02
+            for m in range(8)
+        ), "a heat cell is finer than the anonymous grid"  # fmt: skip
+    text = sent + page_html
+    numbers = r"(-?\d{1,3}\.\d{3,})"
+    pairs = {(round(float(a), 5), round(float(b), 5))
+             for a, b in re.findall(numbers + r"\s*,\s*" + numbers, text)}  # fmt: skip
+    # The scan sees the map's data (the cells are in the frames), so an empty result means
+    # something.
+    assert any((round(c[0], 5), round(c[1], 5)) in pairs for c in zoomed)
+    spots = set(zip(incidents["lat"].round(5), incidents["lon"].round(5), strict=True))
+    spots |= {(b, a) for a, b in spots}  # GeoJSON writes lon, lat
+    assert not pairs & spots, "an incident's coordinates reached the browser"
+    assert not any(i in text for i in incidents["incident_id"].astype(str).head(500))
+    assert "demo record of" not in text  # descriptions stay on the server
