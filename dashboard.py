@@ -69,6 +69,8 @@ DEMO_STORE = ROOT / "stores" / "demo"
 DEMO_FILES = ROOT / "data" / "demo"
 UPLOAD_STORE = ROOT / "stores" / "uploads"
 LOG = logging.getLogger("dashboard")
+# Streamlit refuses uploads over server.maxUploadSize (.streamlit/config.toml, 200 MB);
+# --max-upload-mb can only lower that.
 MAX_UPLOAD_MB = 200
 MODES = {
     "boundary": ("precinct", "ward"),
@@ -130,12 +132,18 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
         help="with --postgis: mark incidents that occurred this recently (default 60)",
     )  # fmt: skip
     parser.add_argument(
+        "--max-upload-mb", type=float, default=MAX_UPLOAD_MB,
+        help=f"largest file the page accepts, in MB (default and most {MAX_UPLOAD_MB})",
+    )  # fmt: skip
+    parser.add_argument(
         "--access", type=Path, metavar="FILE",
         help="sign-in, roles and privacy settings (TOML); without it the page is open to all",
     )  # fmt: skip
     options = parser.parse_args(argv)
     if options.postgis and not options.postgis.startswith(LIVE_SCHEMES):
         parser.error("--postgis takes a postgresql:// URL")
+    if not 0 < options.max_upload_mb <= MAX_UPLOAD_MB:
+        parser.error(f"--max-upload-mb must be above 0 and at most {MAX_UPLOAD_MB}")
     return options
 
 
@@ -579,7 +587,7 @@ def sync_url(flt: IncidentFilter) -> None:
     st.query_params.from_dict(params)
 
 
-def upload_panel(store: Path, *, synthetic: bool, uploads: Path) -> None:
+def upload_panel(store: Path, *, synthetic: bool, uploads: Path, max_mb: float) -> None:
     """Validate uploaded files into a store; the synthetic demo is never mixed with real data."""
     target = uploads.resolve() if synthetic else store
     with st.expander("Load your own incident or boundary files"):
@@ -615,7 +623,7 @@ def upload_panel(store: Path, *, synthetic: bool, uploads: Path) -> None:
             uploads = [f for f in (*(incidents or []), precincts, wards) if f is not None]
             folders = {id(f): Path(tmp, str(n)) for n, f in enumerate(uploads)}
             try:
-                paths = {id(f): _save_upload(f, folders[id(f)]) for f in uploads}
+                paths = {id(f): _save_upload(f, folders[id(f)], max_mb) for f in uploads}
                 report = ingest(
                     target,
                     [paths[id(f)] for f in incidents or []],
@@ -635,11 +643,11 @@ def upload_panel(store: Path, *, synthetic: bool, uploads: Path) -> None:
             st.button("Show my store", key="up_show", type="primary")
 
 
-def _save_upload(upload: UploadedFile, folder: Path) -> Path:
-    if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
+def _save_upload(upload: UploadedFile, folder: Path, max_mb: float) -> Path:
+    if upload.size > max_mb * 1024 * 1024:
         raise LayersError(
-            f"{upload.name} is larger than {MAX_UPLOAD_MB} MB; ingest it with "
-            "`python -m layers ingest` instead."
+            f"{upload.name} is larger than {max_mb:g} MB, the most this page takes; "
+            "split it, or ingest it with `python -m layers ingest`."
         )
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / safe_filename(upload.name)
@@ -1128,7 +1136,8 @@ def main() -> None:
             st.stop()
         st.warning(f"The store at `{source}` has boundaries but no incidents yet.")
         if signed_in.sees_all_points:
-            upload_panel(Path(source), synthetic=snapshot.synthetic, uploads=options.uploads)
+            upload_panel(Path(source), synthetic=snapshot.synthetic, uploads=options.uploads,
+                         max_mb=options.max_upload_mb)  # fmt: skip
         st.stop()
     choices = filter_choices(source, version)
     init_widgets_from_url(choices, source=source)
@@ -1200,7 +1209,8 @@ def main() -> None:
     if stats is not None:
         evaluation_panel(load_store(source, shown_version), flt, shown_version, stats)
     if not is_live(source):
-        upload_panel(Path(source), synthetic=snapshot.synthetic, uploads=options.uploads)
+        upload_panel(Path(source), synthetic=snapshot.synthetic, uploads=options.uploads,
+                         max_mb=options.max_upload_mb)  # fmt: skip
 
 
 @st.fragment(run_every=5)

@@ -61,7 +61,7 @@ def server(tmp_path_factory):
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
          "--server.port", str(port), "--server.address", "127.0.0.1",
          "--", "--store", str(folder / "store"), "--tiles", "none",
-         "--uploads", str(folder / "uploads")],
+         "--uploads", str(folder / "uploads"), "--max-upload-mb", "2"],
         cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -193,6 +193,31 @@ def test_upload_validates_and_offers_rejected_rows(server, tmp_path):
     assert rejected.splitlines()[0].endswith("reject_reason")
     assert len(rejected.strip().splitlines()) == 3
     assert synthetic_banner == 0
+
+
+def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(server, tmp_path):
+    sync_playwright = _require_browser()
+    url, folder = server
+    big = tmp_path / "big_extract.csv"
+    row = "B{},SAPS,Burglary,2026-10-01T09:00:00,-33.95,18.60\n"
+    big.write_text("incident_id,agency,category,occurred_at,lat,lon\n"
+                   + "".join(row.format(n) for n in range(60_000)))  # fmt: skip
+    assert big.stat().st_size > 2 * 1024**2
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_text("Load your own incident or boundary files").click()
+        page.get_by_text("your files go to a store of their own").wait_for(timeout=30_000)
+        _wait_until_idle(page)
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(big)
+        page.locator('[data-testid="stFileChipName"]').first.wait_for(timeout=30_000)
+        _wait_until_idle(page)
+        page.get_by_role("button", name="Validate and load").click()
+        message = page.get_by_text("big_extract.csv is larger than 2 MB")
+        message.wait_for(timeout=30_000)
+        browser.close()
+    assert not list((folder / "uploads").glob("**/big_extract*"))
 
 
 def test_filter_change_swaps_layers_without_rebuilding_the_map(server):
