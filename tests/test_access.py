@@ -119,3 +119,11 @@ def test_repeated_failures_pause_that_name_only():
     assert throttle.wait_s("bob", now=61.0) == 0  # the first failure has aged out
     throttle.succeeded("bob")
     assert throttle.wait_s("bob", now=11.0) == 0
+
+
+def test_the_example_access_file_loads_and_states_the_defaults():
+    from conftest import ROOT
+
+    config = load_access(ROOT / "data" / "access.example.toml")
+    assert config.privacy == PrivacyRules()
+    assert config.sign_in_required and config.audit_log is not None
