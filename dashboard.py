@@ -25,7 +25,7 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 from streamlit_folium import st_folium
 
-from layers import audit, columnar, compstat
+from layers import audit, columnar, compstat, evaluate
 from layers._errors import LayersError
 from layers.access import (
     AccessConfig,
@@ -792,7 +792,7 @@ def evaluation_panel(
             name = f"hotspot_evaluation_{split}.csv"
             st.download_button(
                 "Download the table (CSV)",
-                table.to_csv(index=False),
+                evaluate.to_csv(table),
                 file_name=name,
                 key="e_csv",
                 on_click=record_export,

@@ -473,8 +473,8 @@ def _run_hotspots(args: argparse.Namespace) -> int:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from layers.evaluate import evaluate_hotspots
-    from layers.store import write_frame_atomic
+    from layers.evaluate import evaluate_hotspots, to_csv
+    from layers.store import write_text_atomic
 
     flt = filter_from_args(args)
     snapshot = _checked_store(args.store, flt)
@@ -487,7 +487,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     )
     print(table.to_string(index=False))
     if args.csv:
-        write_frame_atomic(table, args.csv)
+        write_text_atomic(args.csv, to_csv(table))
     return 0
 
 

@@ -108,9 +108,16 @@ def test_choropleth_classes(counts: list[int], expected: list[tuple[int, int]]) 
 
 def test_tooltip_shows_name_and_count(areas, heat) -> None:
     page = render(build_map(areas, heat, area_label="SAPS precinct"))
-    assert 'let fields = ["name", "count"];' in page
+    assert 'let fields = ["name", "incidents"];' in page
     assert 'let aliases = ["SAPS precinct", "Incidents"];' in page
-    assert '"name": "Athlone"' in page and '"count": 10' in page
+    assert '"name": "Athlone"' in page and '"incidents": "10"' in page
+
+
+def test_a_suppressed_count_reads_as_such(areas, heat) -> None:
+    hidden = areas.assign(count=[float("nan"), *areas["count"].iloc[1:]])
+    hidden["count_text"] = ["fewer than 3", *hidden["count"].iloc[1:].map("{:,.0f}".format)]
+    page = render(build_map(hidden, heat, area_label="Ward", style="choropleth"))
+    assert '"incidents": "fewer than 3"' in page and "NaN" not in page
 
 
 def test_markup_in_names_and_labels_is_escaped(areas, heat) -> None:
