@@ -331,7 +331,10 @@ def _vector_source(path: Path) -> str:
         with zipfile.ZipFile(path) as archive:
             infos = archive.infolist()
     except zipfile.BadZipFile as err:
-        raise InputFileError(f"{path.name} is not a valid zip archive (truncated?).") from err
+        raise InputFileError(
+            f"{path.name} is not a valid zip archive (truncated?). Zip the Shapefile's files "
+            "(.shp, .shx, .dbf, .prj) again and send the new archive."
+        ) from err
     check_zip_members(path.name, infos)
     members = [i.filename for i in infos if not i.is_dir()]
     shapefiles = [m for m in members if m.lower().endswith(".shp")]

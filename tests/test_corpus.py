@@ -60,13 +60,15 @@ class Repaired:
 
 
 INCIDENTS: dict[str, Refused | Read] = {
-    "incidents_shp_truncated.zip": Refused(("not a valid zip archive", "truncated")),
+    "incidents_shp_truncated.zip": Refused(
+        ("not a valid zip archive", "truncated", "Zip the Shapefile")
+    ),
     "incidents_shp_no_prj.zip": Read(3, warnings=("declares no CRS; assumed WGS84",)),
     "incidents_shp_no_prj_utm.zip": Refused(
         ("declares no CRS", "2 of 2 geometries outside", "look like metres", "Re-export", ".prj")
     ),
     "incidents_shp_pointz.zip": Read(2, warnings=("heights (Z) of 2 point(s)",)),
-    "incidents_not_a_zip.zip": Refused(("not a valid zip archive",)),
+    "incidents_not_a_zip.zip": Refused(("not a valid zip archive", "Zip the Shapefile")),
     "incidents_zip_without_shp.zip": Refused(("exactly one .shp", "found none")),
     "incidents_empty.zip": Refused(("empty (0 bytes)", "Export it again")),
     "incidents_empty.csv": Refused(("empty (0 bytes)", "Export it again")),
@@ -133,7 +135,9 @@ INCIDENTS: dict[str, Refused | Read] = {
 }
 
 BOUNDARIES: dict[str, Refused | Repaired] = {
-    "boundaries_shp_truncated.zip": Refused(("not a valid zip archive", "truncated")),
+    "boundaries_shp_truncated.zip": Refused(
+        ("not a valid zip archive", "truncated", "Zip the Shapefile")
+    ),
     "boundaries_shp_no_prj.zip": Refused(("no coordinate reference system", "Add the .prj")),
     "boundaries_shp_no_prj_utm.zip": Refused(("no coordinate reference system", "Add the .prj")),
     "boundaries_shp_lonlat_declared_utm.zip": Refused(
