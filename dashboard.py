@@ -616,31 +616,47 @@ def upload_panel(store: Path, *, synthetic: bool, uploads: Path, max_mb: float) 
         wards = st.file_uploader(
             "Ward boundaries", key="up_wards", type=["zip", "gpkg", "geojson", "json"]
         )
-        if not st.button("Validate and load", key="up_go", disabled=not (incidents or precincts)):
+        if st.button("Validate and load", key="up_go", disabled=not (incidents or precincts)):
+            report = _load_uploads(target, incidents or [], precincts, wards, max_mb=max_mb)
+            if report is not None:
+                st.session_state["up_report"] = (str(target), report)
+        # The report stays until the next upload: a download button's rerun keeps it.
+        if (shown := st.session_state.get("up_report")) is None:
             return
-        with tempfile.TemporaryDirectory() as tmp:
-            # Each upload in its own folder: two files with the same name must not collide.
-            uploads = [f for f in (*(incidents or []), precincts, wards) if f is not None]
-            folders = {id(f): Path(tmp, str(n)) for n, f in enumerate(uploads)}
-            try:
-                paths = {id(f): _save_upload(f, folders[id(f)], max_mb) for f in uploads}
-                report = ingest(
-                    target,
-                    [paths[id(f)] for f in incidents or []],
-                    precincts=paths.get(id(precincts)),
-                    wards=paths.get(id(wards)),
-                )
-            except LayersError as err:
-                st.error(str(err))
-                return
-            except Exception as err:  # a file we could not anticipate: say so, keep the page
-                LOG.exception("upload failed")
-                st.error(f"Could not load these files: {type(err).__name__}: {err}")
-                return
-        show_report(report)
-        if target != store:
-            st.session_state["active_store"] = str(target)
-            st.button("Show my store", key="up_show", type="primary")
+        show_report(shown[1])
+        if Path(shown[0]) != store and st.button("Show my store", key="up_show", type="primary"):
+            st.session_state["active_store"] = shown[0]
+            st.rerun()
+
+
+def _load_uploads(
+    target: Path,
+    incidents: list[UploadedFile],
+    precincts: UploadedFile | None,
+    wards: UploadedFile | None,
+    *,
+    max_mb: float,
+) -> IngestReport | None:
+    """Validate and ingest uploaded files into ``target``; None (with the message shown)
+    when they cannot be loaded."""
+    with tempfile.TemporaryDirectory() as tmp:
+        # Each upload in its own folder: two files with the same name must not collide.
+        files = [f for f in (*incidents, precincts, wards) if f is not None]
+        folders = {id(f): Path(tmp, str(n)) for n, f in enumerate(files)}
+        try:
+            paths = {id(f): _save_upload(f, folders[id(f)], max_mb) for f in files}
+            return ingest(
+                target,
+                [paths[id(f)] for f in incidents],
+                precincts=paths.get(id(precincts)),
+                wards=paths.get(id(wards)),
+            )
+        except LayersError as err:
+            st.error(str(err))
+        except Exception as err:  # a file we could not anticipate: say so, keep the page
+            LOG.exception("upload failed")
+            st.error(f"Could not load these files: {type(err).__name__}: {err}")
+    return None
 
 
 def _save_upload(upload: UploadedFile, folder: Path, max_mb: float) -> Path:

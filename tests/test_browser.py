@@ -180,7 +180,7 @@ def test_upload_validates_and_offers_rejected_rows(server, tmp_path):
         with page.expect_download() as info:
             download.click()
         rejected = info.value.path().read_text()
-        _wait_until_idle(page)  # a download button reruns the app when clicked
+        _wait_until_idle(page)  # a download button reruns the app (to audit the download)
         page.get_by_role("button", name="Show my store").click()
         page.get_by_text("Back to the starting store").wait_for(timeout=30_000)
         # the new store holds only the two good uploaded rows, and is not labelled synthetic
