@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from layers._errors import InputFileError, StoreError
+from layers.export import spreadsheet_csv
 from layers.join import assign_areas
 from layers.sources import read_boundaries, read_incident_file
 from layers.store import (
@@ -29,7 +30,6 @@ from layers.store import (
     open_store,
     safe_filename,
     store_lock,
-    write_frame_atomic,
     write_snapshot,
     write_text_atomic,
 )
@@ -507,7 +507,9 @@ def _write_rejects(
     stamp = f"{started:%Y%m%dT%H%M%S%fZ}_{number + 1:03d}"
     safe = safe_filename(re.sub(r"(?i)\.csv(\.gz)?$", "", path.name))
     target = store / "rejects" / f"{stamp}_{safe}.csv"
-    write_frame_atomic(rejected, target)
+    # Opened in spreadsheets: text that would run as a formula is neutralised, and number
+    # text (coordinates) kept as it was.
+    write_text_atomic(target, spreadsheet_csv(rejected, keep_numbers=True))
     return target
 
 

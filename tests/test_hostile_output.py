@@ -294,11 +294,6 @@ def test_neutralise_goes_cell_by_cell_in_mixed_columns():
     assert frame["mixed"].iloc[0] == "=1"  # input untouched
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="layers/ingest.py (not ours to edit) writes rejects with write_frame_atomic; fix: "
-    "write_text_atomic(target, spreadsheet_csv(rejected, keep_numbers=True))",
-)
 def test_rejects_csv_is_neutralised(tmp_path, boundary_files):
     p, w = boundary_files
     rows = pd.DataFrame({"incident_id": list(FORMULAS[:4]), "agency": ["SAPS"] * 4,
