@@ -160,3 +160,28 @@ def test_audit_events_are_json_lines(access, app, store):
     sign_in(app(store, "--access", str(access)).run(), "saps")
     line = (access.parent / "audit.jsonl").read_text().splitlines()[0]
     assert json.loads(line)["role"] == "agency:SAPS"
+
+
+HOSTILE_QUERY = {
+    "store": "/etc", "postgis": "postgresql://evil@example.org/db", "access": "/dev/null",
+    "active_store": "/tmp", "role": "analyst", "view_as": "analyst", "viewer": "ana",
+    "agencies": "'; DROP TABLE incident_map.incidents; --", "precincts": "../../etc/passwd",
+    "cell_m": "1e9", "every": "-1", "mode": "<script>alert(1)</script>", "boundary": "/etc/passwd",
+}  # fmt: skip
+
+
+def test_url_parameters_never_choose_a_path_a_role_or_sql(app, store, access):
+    at = app(store, "--access", str(access))
+    at.query_params.update(HOSTILE_QUERY)
+    at.run()
+    assert not at.exception and not at.metric  # still asked to sign in
+    at = sign_in(at, "cpf")
+    assert not at.exception
+    assert "Signed in as **cpf** (public)" in " ".join(m.value for m in at.sidebar.markdown)
+    assert any(f"Store version {open_store(store).version}" in c.value for c in at.caption)
+    assert at.multiselect(key="f_agencies").value == []
+    assert at.multiselect(key="f_precincts").value == []
+    assert at.radio(key="m_boundary").value == "precinct"
+    assert at.number_input(key="n_every").value == 30
+    assert at.session_state["m_mode"] == "normal"
+    assert "active_store" not in at.session_state
