@@ -50,15 +50,7 @@ from layers.ingest import IngestReport, ingest
 from layers.join import OUTSIDE
 from layers.live import LiveStore, count_since, recent_rows
 from layers.postgis import describe
-from layers.privacy import (
-    Policy,
-    PrivacyRules,
-    filter_level,
-    private_heat,
-    private_top_areas,
-    suppress,
-    visible,
-)
+from layers.privacy import Policy, PrivacyRules, private_figures, private_heat, private_review
 from layers.store import StoreSnapshot, current_version, open_store, safe_filename
 from layers.view import MapData, prepare_map
 from layers.webmap import DEFAULT_TILES, live_base_map, map_layers
@@ -383,17 +375,7 @@ def figures(
     mask = kept(path, version, flt)
     if mask is not None and len(mask) != len(columns):  # the version moved on under us
         mask = columnar.select(columns, flt)
-    level = filter_level(flt)
-    shown = visible(columns, mask, policy, level=level)
-    headline = columnar.headline(columns, shown)
-    # A precinct or ward filter makes the headline an area's count.
-    hidden = not policy.full and level != "city" and 0 < headline["incidents"] < policy.rules.k
-    return {
-        "headline": headline,
-        "hidden": hidden,
-        "top": private_top_areas(columns, mask, policy, by=boundary, n=10),
-        "weekly": columnar.weekly_counts(columns, shown, by="agency"),
-    }
+    return private_figures(columns, mask, policy, flt, boundary=boundary)
 
 
 def map_view() -> tuple[int | None, tuple[float, float, float, float] | None]:
@@ -722,7 +704,7 @@ def hotspot_sidebar() -> HotspotParams | None:
 def hotspot_result(
     path: str, version: str, flt: IncidentFilter, params: HotspotParams, policy: Policy
 ) -> HotspotResult:
-    return private_hotspots(load_store(path, version), flt, params, policy)
+    return private_hotspots(load_store(path, version), flt, params, policy=policy)
 
 
 @st.cache_data(max_entries=8, ttl=3600, show_spinner="Scoring earlier hotspots on later incidents…")
@@ -944,12 +926,13 @@ def view_panel(
     if heading:
         st.header(heading)
     cols = st.columns(4)
-    hidden = f"fewer than {policy.rules.k}" if numbers["hidden"] else None
-    cols[0].metric("Incidents", hidden or f"{stats['incidents']:,}")
-    cols[1].metric("Agencies", stats["agencies"])
-    cols[2].metric("Outside boundaries", f"{stats['outside']:,}")
-    days = (stats["last"] - stats["first"]).days + 1 if stats["first"] else 0
-    cols[3].metric("Days covered", f"{days:,}")
+    fewer = f"fewer than {policy.rules.k}"  # a figure hidden to protect victims (None)
+    cols[0].metric("Incidents", fewer if numbers["hidden"] else f"{stats['incidents']:,}")
+    cols[1].metric("Agencies", "–" if stats["agencies"] is None else stats["agencies"])
+    cols[2].metric("Outside boundaries", fewer if stats["outside"] is None else
+                   f"{stats['outside']:,}")  # fmt: skip
+    days = (stats["last"] - stats["first"]).days + 1 if stats["first"] else None
+    cols[3].metric("Days covered", "–" if days is None else f"{days:,}")
     if note:
         st.caption(note)
     span = f"{stats['first']:%d %b %Y} to {stats['last']:%d %b %Y}. " if stats["first"] else ""
@@ -976,8 +959,9 @@ def view_panel(
                 ),
             },
         )
-        if not policy.full and numbers["top"]["incidents"].isna().any():
-            st.caption(f"Blank: fewer than {policy.rules.k} incidents.")
+        if not policy.full:
+            st.caption(f"Areas with fewer than {policy.rules.k} incidents are left out, with "
+                       "a few more so that theirs cannot be worked out.")  # fmt: skip
         st.subheader("Weekly incidents by agency")
         trend_chart(numbers["weekly"], height=260)
     if meeting:
@@ -1000,32 +984,10 @@ def compstat_tables(
     """The period comparison, hour-by-weekday grid and weekly counts for a filter (its dates
     ignored: the review sets its own windows), as the viewer may see them."""
     columns = load_store(source, version).columns
-    mask = review_mask(columns, flt, by, policy)
-    day = compstat.default_reference_day(columns, today)
-    table = compstat.compare_periods(columns, mask, by=by, today=day)
-    weekly = columnar.weekly_counts(columns, mask, by=by)
-    if not policy.full and by in ("precinct", "ward"):
-        table = compstat.suppress_small(table, policy.rules.k)
-        weekly = weekly.apply(lambda counts: suppress(counts, policy.rules.k))
-    return (
-        table,
-        compstat.hour_by_weekday(columns, mask, since=day - timedelta(days=27), until=day),
-        weekly,
-        day,
-    )
-
-
-def review_mask(
-    columns: columnar.IncidentColumns, flt: IncidentFilter, by: str, policy: Policy
-) -> np.ndarray | None:
-    """The incidents a review counts: the filter without its dates, and for a viewer without
-    points, sensitive incidents only at their level (the rows' or the filter's, the finer)."""
     undated = dataclasses.replace(flt, since=None, until=None)
     mask = None if undated.is_empty else columnar.select(columns, undated)
-    level = filter_level(flt)
-    if by == "ward" or (by == "precinct" and level == "city"):
-        level = by
-    return visible(columns, mask, policy, level=level)
+    day = compstat.default_reference_day(columns, today)
+    return (*private_review(columns, mask, policy, flt, by=by, today=day), day)
 
 
 def compstat_panel(
@@ -1080,8 +1042,11 @@ def compstat_panel(
     left, right = st.columns([3, 2])
     with left:
         st.markdown("**Hour of day by day of week, last 28 days**")
-        peak = max(int(grid.to_numpy().max()), 1)
-        st.dataframe(grid.style.map(lambda v: _shade(v, peak)), width="stretch")
+        peak = max(float(np.nanmax(grid.to_numpy(dtype=float), initial=0)), 1.0)
+        st.dataframe(
+            grid.style.map(lambda v: _shade(v, peak)).format("{:.0f}", na_rep=f"<{policy.rules.k}"),
+            width="stretch",
+        )
     with right:
         st.markdown(f"**Weekly trend, top five {COMPSTAT_BY[by].lower()}**")
         top = [v for v in table.loc[~table["is_total"], by].head(5)]
@@ -1115,7 +1080,9 @@ def _change_colour(value: float) -> str:
     return f"background-color: {(UP if value > 0 else DOWN).format(a=alpha)}"
 
 
-def _shade(value: float, peak: int) -> str:
+def _shade(value: float, peak: float) -> str:
+    if pd.isna(value):
+        return ""
     return f"background-color: rgba(214, 47, 39, {0.85 * float(value) / peak:.2f})"
 
 

@@ -14,13 +14,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from layers.columnar import select
 from layers.filters import IncidentFilter, apply_filter
 from layers.grid import Grid, assign_cells, cell_counts, default_cell_size, make_grid, to_metric
 from layers.hotspot_export import provenance_block
 from layers.hotspots import HotspotError, emerging_hotspots, gi_star
 from layers.join import OUTSIDE, assign_areas
 from layers.kde import hotspot_mask, kde_hotspots, kde_surface, points_in_hotspots
-from layers.privacy import Policy, suppress_columns, visible
+from layers.privacy import Policy, private_total, visible
 from layers.settings import LOCAL_TZ, METRIC_CRS, WGS84
 from layers.store import StoreSnapshot
 
@@ -76,7 +77,7 @@ class HotspotResult:
     by_area: pd.DataFrame
     explanation: str
     parameters: dict[str, object] = field(default_factory=dict)
-    incidents: int = 0
+    incidents: int | None = 0  # None: hidden from this viewer (layers.privacy.private_total)
     period: str = ""
 
 
@@ -184,20 +185,29 @@ def run_hotspots(
     )
 
 
+# What a viewer without points gets of a hotspot layer: where the hot and cold cells are, not
+# the statistics behind them (a Gi* z-score is linear in its neighbourhood's counts, so the
+# counts could be solved for).
+PUBLIC_HOTSPOT_COLUMNS = ("gi_bin", "category", "precinct", "ward")
+
+
 def private_hotspots(
     snapshot: StoreSnapshot,
     flt: IncidentFilter,
     params: HotspotParams,
-    policy: Policy | None,
     *,
+    policy: Policy | None,
     scheduler: str | None = None,
 ) -> HotspotResult:
     """:func:`run_hotspots` as a viewer's role allows (see :mod:`layers.privacy`).
 
-    An analyst gets the analysis as asked. Anyone else gets a grid analysis (Gi* or emerging)
-    with cells no smaller than the anonymous cell, without the sensitive incidents they may
-    not see as points, and with cell and area counts below k suppressed. KDE surfaces, which
-    centre a blob on a lone incident, are for analysts only.
+    An analyst gets the analysis as asked. Anyone else gets Gi* or emerging hot spots on one
+    fixed grid, square cells of the anonymous cell size over the wards holding incidents
+    (whatever cell size, shape or study area was asked for: grids of other sizes would not
+    nest, and laid over each other they would place incidents more finely), without the
+    sensitive incidents they may not see as points, and only each cell's class (and its
+    precinct and ward), hot cells per area and no counts. KDE surfaces, which centre a blob
+    on a lone incident, are for analysts only.
     """
     if policy is None or policy.full:
         return run_hotspots(snapshot, flt, params, scheduler=scheduler)
@@ -207,19 +217,22 @@ def private_hotspots(
             "which count incidents in anonymous cells."
         )
     rules = policy.rules
-    cell_m = max(params.cell_m or 0.0, rules.anonymous_cell_m)
+    fixed = replace(params, cell_m=rules.anonymous_cell_m, shape="square", study_area="ward")
     keep = visible(snapshot.columns, None, policy, level="cell")
-    result = run_hotspots(
-        snapshot, flt, replace(params, cell_m=cell_m), scheduler=scheduler, keep=keep
-    )
-    by_area = suppress_columns(result.by_area, ("incidents", "in_hotspots"), rules.k)
-    by_area["share_in_hotspots"] = (by_area["in_hotspots"] / by_area["incidents"]).round(3)
+    result = run_hotspots(snapshot, flt, fixed, scheduler=scheduler, keep=keep)
+    layer = result.layer
+    layer = layer[[c for c in PUBLIC_HOTSPOT_COLUMNS if c in layer.columns] + [layer.geometry.name]]
+    hidden = private_total(snapshot.columns, select(snapshot.columns, flt), policy, flt) is None
     return replace(
         result,
-        layer=suppress_columns(result.layer, ("count",), rules.k),
-        by_area=by_area,
-        explanation=f"{result.explanation} Cells are at least {rules.anonymous_cell_m:g} m "
-        f"and counts below {rules.k} are not shown, to protect victims.",
+        layer=layer,
+        incidents=None if hidden else result.incidents,
+        period="(not shown: too few incidents)" if hidden else result.period,
+        by_area=result.by_area[["level", "area", "hot_cells"]],
+        parameters={k: v for k, v in result.parameters.items() if k != "bandwidth_m"},
+        explanation=f"Square cells of {rules.anonymous_cell_m:g} m, the same for every view, "
+        "and only where the hot and cold spots are: incident counts are not shown, to "
+        "protect victims.",
     )
 
 

@@ -201,7 +201,7 @@ def _policy(args: argparse.Namespace) -> tuple[Policy, AccessConfig | None]:
 
 def _audit_export(
     config: AccessConfig | None, policy: Policy, what: str, out: Path, flt: IncidentFilter,
-    rows: int,
+    rows: int | None,
 ) -> None:  # fmt: skip
     if config is None or config.audit_log is None:
         return
@@ -416,8 +416,9 @@ def _run_export(args: argparse.Namespace) -> int:
         )
     flt = filter_from_args(args)
     rows = apply_filter(_checked_store(args.store, flt).incidents, flt)
-    if not viewer.sees_all_points:
-        rows = rows[rows["agency"].astype(str) == viewer.agency]
+    if not viewer.sees_all_points:  # the agency's own, named as own_rows matches them
+        own = rows["agency"].astype(str).str.strip().str.casefold()
+        rows = rows[own == str(viewer.agency).strip().casefold()]
     out = export_incidents(rows, args.out)
     _audit_export(config, policy, "incidents", out, flt, len(rows))
     scope = (
@@ -440,14 +441,15 @@ def _run_map(args: argparse.Namespace) -> int:
     snapshot = _checked_store(args.store, flt)
     data = prepare_map(snapshot, flt, boundary=args.boundary, policy=policy)
     view = "" if policy.full else f" (the {policy.viewer.label} view)"
+    count = f"{data.incidents:,}" if data.incidents is not None else f"fewer than {policy.rules.k}"
     fmap = build_map(
         data.areas, data.heat, area_label=args.boundary.capitalize(), style=args.style,
         tiles=args.tiles, center=data.center, zoom=data.zoom, synthetic=snapshot.synthetic,
-        title=f"{data.incidents:,} incidents: {flt.describe()}{view}", assets="inline",
+        title=f"{count} incidents: {flt.describe()}{view}", assets="inline",
     )  # fmt: skip
     write_text_atomic(args.out, standalone_html(fmap))
     _audit_export(config, policy, "map", args.out, flt, data.incidents)
-    print(f"Wrote a map of {data.incidents:,} incidents ({flt.describe()}){view} to {args.out}.")
+    print(f"Wrote a map of {count} incidents ({flt.describe()}){view} to {args.out}.")
     return 0
 
 
@@ -459,14 +461,15 @@ def _run_hotspots(args: argparse.Namespace) -> int:
     flt = filter_from_args(args)
     snapshot = _checked_store(args.store, flt)
     result = private_hotspots(
-        snapshot, flt, _hotspot_params(args), policy, scheduler=args.scheduler
+        snapshot, flt, _hotspot_params(args), policy=policy, scheduler=args.scheduler
     )
     provenance = hotspot_provenance(result, snapshot, flt)
     out = export_hotspots(result.layer, args.out, provenance=provenance)
     _audit_export(config, policy, f"hotspots ({result.method})", out, flt, len(result.layer))
     print(result.explanation)
+    used = f"fewer than {policy.rules.k}" if result.incidents is None else f"{result.incidents:,}"
     print(
-        f"Wrote {len(result.layer):,} {result.method} features from {result.incidents:,} "
+        f"Wrote {len(result.layer):,} {result.method} features from {used} "
         f"incidents ({flt.describe()}) to {out}."
     )
     return 0

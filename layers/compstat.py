@@ -147,8 +147,9 @@ def compare_periods(
 def pct_text(frame: pd.DataFrame, prefix: str) -> pd.Series:
     """The ``prefix`` period's % change as display text: "+25%", "-10%", "0%" or "new".
 
-    "new" stands for a NaN percentage with incidents now and none before; nothing now and
-    nothing before shows as "–".
+    "new" stands for a NaN percentage with incidents now and none before; anything else
+    without a percentage (nothing now and before, or a count hidden to protect victims)
+    shows as "–".
 
     Returns
     -------
@@ -157,7 +158,8 @@ def pct_text(frame: pd.DataFrame, prefix: str) -> pd.Series:
     """
     pct = frame[f"{prefix}_pct"]
     text = pct.map(lambda v: f"{v:+.0f}%" if v else "0%", na_action="ignore")
-    text = text.where(pct.notna(), np.where(frame[prefix] > 0, "new", "–"))
+    new = (frame[prefix] > 0) & (frame[f"{prefix}_prev"] == 0)
+    text = text.where(pct.notna(), np.where(new, "new", "–"))
     return text.astype(object).rename(f"{prefix}_pct")
 
 
@@ -303,20 +305,3 @@ def _range_text(start: date, end: date) -> str:
     else:
         first = f"{start.day} {start:%b %Y}"
     return f"{first}–{end.day} {end:%b %Y}"
-
-
-def suppress_small(table: pd.DataFrame, k: int) -> pd.DataFrame:
-    """A review with counts from 1 to ``k - 1`` hidden (NaN), and the changes and
-    percentages that would give them away (see :mod:`layers.privacy`)."""
-    out = table.copy()
-    for prefix in PERIODS:
-        current, previous = out[prefix], out[f"{prefix}_prev"]
-        small_now = (current > 0) & (current < k)
-        small_before = (previous > 0) & (previous < k)
-        either = small_now | small_before
-        out[prefix] = current.astype(float).where(~small_now)
-        out[f"{prefix}_prev"] = previous.astype(float).where(~small_before)
-        out[f"{prefix}_change"] = out[f"{prefix}_change"].astype(float).where(~either)
-        out[f"{prefix}_pct"] = out[f"{prefix}_pct"].where(~either)
-    out.attrs = dict(table.attrs)
-    return out

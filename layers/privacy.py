@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
@@ -36,10 +37,15 @@ from layers.columnar import (
     TILE_SIZE,
     IncidentColumns,
     area_counts,
+    counts_by,
+    headline,
     heat_grid,
     top_areas,
+    weekly_counts,
 )
+from layers.compstat import PERIODS, compare_periods, hour_by_weekday
 from layers.filters import IncidentFilter
+from layers.join import OUTSIDE
 
 if TYPE_CHECKING:
     from layers.access import Viewer
@@ -180,10 +186,40 @@ def visible(
     return allowed if mask is None else mask & allowed
 
 
-def suppress(counts: pd.Series, k: int) -> pd.Series:
-    """Counts with values from 1 to ``k - 1`` replaced by NaN (float): "fewer than k"."""
+def hide(counts: pd.Series, k: int) -> pd.Series:
+    """Which counts to hide so that none below ``k`` can be read or worked out.
+
+    Counts below ``k``, zero included (a blank must not tell "none" from "one"), are hidden;
+    then, smallest first, more until the hidden ones cannot be worked out from a total shown
+    elsewhere: at least two of them, holding together none or at least ``k`` incidents.
+
+    Returns
+    -------
+    pandas.Series
+        Booleans aligned to ``counts``: True where the count is hidden.
+    """
+    values = pd.to_numeric(counts).astype(float).fillna(0)
+    hidden = values < k
+    if hidden.all() or not hidden.any():
+        return hidden
+    for label in values[~hidden].sort_values(kind="stable").index:
+        held = values[hidden].sum()
+        if hidden.sum() >= 2 and (held == 0 or held >= k):
+            break
+        hidden[label] = True
+    return hidden
+
+
+def suppress(counts: pd.Series, k: int, *, others: pd.Series | None = None) -> pd.Series:
+    """``counts`` as float with the hidden ones (see :func:`hide`) NaN: "fewer than k".
+
+    ``others``, aligned to ``counts``, are the incidents among them the viewer does not see
+    as points; what to hide is decided on those (an agency could otherwise take its own
+    incidents away and learn the rest).
+    """
     values = pd.to_numeric(counts).astype(float)
-    return values.where(~((values > 0) & (values < k)))
+    basis = values if others is None else pd.to_numeric(others).reindex(values.index).fillna(0)
+    return values.where(~hide(basis, k))
 
 
 def private_area_counts(
@@ -195,18 +231,19 @@ def private_area_counts(
     names: Sequence[str],
 ) -> pd.Series:
     """Incidents per area as ``policy`` may see them: sensitive incidents only at their level,
-    and, unless the viewer sees every point, an area's count hidden (NaN) when it holds from
-    1 to k - 1 incidents the viewer does not see as points (an agency could otherwise take
-    its own away and learn the rest)."""
+    and, unless the viewer sees every point, counts hidden (NaN) as :func:`suppress` does."""
     shown = visible(columns, mask, policy, level=by)
     counts = area_counts(columns, shown, by=by, names=names)
     if policy is None or policy.full:
         return counts
+    others = area_counts(columns, _others(columns, shown, policy), by=by, names=names)
+    return suppress(counts, policy.rules.k, others=others)
+
+
+def _others(columns: IncidentColumns, shown: np.ndarray | None, policy: Policy) -> np.ndarray:
+    """The incidents of ``shown`` the viewer does not see as points."""
     kept = np.ones(len(columns), dtype=bool) if shown is None else shown
-    others = area_counts(columns, kept & ~own_rows(columns, policy.viewer), by=by, names=names)
-    others = others.reindex(counts.index, fill_value=0)
-    hidden = suppress(others, policy.rules.k).isna().to_numpy()
-    return counts.astype(float).where(~hidden)
+    return kept & ~own_rows(columns, policy.viewer)
 
 
 def private_top_areas(
@@ -217,19 +254,147 @@ def private_top_areas(
     by: Literal["precinct", "ward"],
     n: int = 10,
 ) -> pd.DataFrame:
-    """:func:`layers.columnar.top_areas` as ``policy`` may see them: counts as
-    :func:`private_area_counts` gives them, hidden ones (NaN, with no share) last."""
+    """:func:`layers.columnar.top_areas` as ``policy`` may see them: the busiest areas whose
+    counts are shown (as :func:`private_area_counts` gives them); hidden ones are left out."""
     if policy is None or policy.full:
         return top_areas(columns, mask, by=by, n=n)
     shown = visible(columns, mask, policy, level=by)
     total = max(int(shown.sum()) if shown is not None else len(columns), 1)
     counts = private_area_counts(columns, mask, policy, by=by, names=columns.labels[by])
-    counts = counts[counts.isna() | (counts > 0)]
-    counts = counts.sort_values(ascending=False, kind="stable", na_position="last").head(n)
+    counts = counts.dropna().sort_values(ascending=False, kind="stable").head(n)
     return pd.DataFrame(
         {by: counts.index.astype(object), "incidents": counts.to_numpy(),
          "share": counts.to_numpy() / total}
     )  # fmt: skip
+
+
+def private_total(
+    columns: IncidentColumns, mask: np.ndarray | None, policy: Policy | None, flt: IncidentFilter
+) -> int | None:
+    """How many incidents ``flt`` keeps, as ``policy`` may see it; None when hidden.
+
+    Under a precinct or ward filter the total is an area's count: sensitive incidents leave
+    it below their level, and it is hidden when the viewer does not see fewer than ``k`` of
+    its incidents as points (zero included).
+    """
+    level = filter_level(flt)
+    shown = visible(columns, mask, policy, level=level)
+    total = len(columns) if shown is None else int(shown.sum())
+    if policy is None or policy.full or level == "city":
+        return total
+    return None if int(_others(columns, shown, policy).sum()) < policy.rules.k else total
+
+
+def private_figures(
+    columns: IncidentColumns,
+    mask: np.ndarray | None,
+    policy: Policy | None,
+    flt: IncidentFilter,
+    *,
+    boundary: Literal["precinct", "ward"],
+) -> dict[str, object]:
+    """The figures beside the map (headline, top areas, weekly counts by agency) as
+    ``policy`` may see them.
+
+    A precinct or ward filter makes every figure an area's: sensitive incidents leave them
+    below their level, and with fewer than ``k`` incidents the viewer does not see as points,
+    the headline (count, agencies, days, outside) is hidden (None, and ``hidden`` True).
+    Weekly counts under such a filter are hidden as :func:`suppress` does, all together; the
+    viewer's own agency's are shown. Outside boundaries is an area count like any other.
+    """
+    level = filter_level(flt)
+    shown = visible(columns, mask, policy, level=level)
+    figures: dict[str, object] = {
+        "headline": headline(columns, shown),
+        "hidden": False,
+        "top": private_top_areas(columns, mask, policy, by=boundary, n=10),
+        "weekly": weekly_counts(columns, shown, by="agency"),
+    }
+    if policy is None or policy.full:
+        return figures
+    k = policy.rules.k
+    others = _others(columns, shown, policy)
+    head = dict(figures["headline"])  # type: ignore[call-overload]
+    if private_total(columns, mask, policy, flt) is None:
+        figures["hidden"] = True
+        head.update(incidents=None, agencies=None, first=None, last=None, outside=None)
+    elif counts_by(columns, others, "precinct").get(OUTSIDE, 0) < k:
+        head["outside"] = None
+    figures["headline"] = head
+    if level != "city":
+        figures["weekly"] = _suppress_table(
+            figures["weekly"], weekly_counts(columns, others, by="agency"), k,  # type: ignore[arg-type]
+            keep=(policy.viewer.agency,),
+        )  # fmt: skip
+    return figures
+
+
+def _suppress_table(
+    table: pd.DataFrame, others: pd.DataFrame, k: int, *, keep: Sequence[object] = ()
+) -> pd.DataFrame:
+    """``table``'s cells suppressed together on ``others``' (a hidden cell must not be the
+    difference of the cells beside it and a total), but the columns in ``keep``."""
+    others = others.reindex(index=table.index, columns=table.columns, fill_value=0)
+    out = table.astype(float)
+    hidden = [c for c in table.columns if c not in keep]
+    if hidden and len(table):
+        cells = suppress(table[hidden].stack(), k, others=others[hidden].stack())
+        out[hidden] = cells.unstack().reindex(index=table.index, columns=hidden)
+    return out
+
+
+def private_review(
+    columns: IncidentColumns,
+    mask: np.ndarray | None,
+    policy: Policy | None,
+    flt: IncidentFilter,
+    *,
+    by: str,
+    today: date,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The CompStat review (period comparison, hour-by-weekday grid of the last 28 days,
+    weekly counts by ``by``) as ``policy`` may see it.
+
+    ``mask`` is the filter without its dates. Rows that are areas, or any row under a
+    precinct or ward filter, are area counts: sensitive incidents leave them below their
+    level, and counts are hidden as :func:`suppress` does, each period's column (the total
+    row included) on its own; a change or % change is hidden with either of its counts. The
+    grid and the weekly counts are hidden the same way.
+    """
+    area_rows = by in ("precinct", "ward")
+    level: Level = by if area_rows else filter_level(flt)  # type: ignore[assignment]
+    if by == "precinct" and filter_level(flt) == "ward":
+        level = "ward"
+    shown = visible(columns, mask, policy, level=level)
+    since = today - timedelta(days=27)
+
+    def review(kept: np.ndarray | None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        return (
+            compare_periods(columns, kept, by=by, today=today),
+            hour_by_weekday(columns, kept, since=since, until=today),
+            weekly_counts(columns, kept, by=by),
+        )
+
+    table, grid, weekly = review(shown)
+    if policy is None or policy.full or not (area_rows or level != "city"):
+        return table, grid, weekly
+    k = policy.rules.k
+    other_table, other_grid, other_weekly = review(_others(columns, shown, policy))
+    other_table = other_table.set_index(by).reindex(table[by]).fillna(0)
+    out = table.copy()
+    for prefix in PERIODS:
+        now = suppress(table[prefix], k, others=other_table[prefix].set_axis(table.index))
+        before = suppress(
+            table[f"{prefix}_prev"], k, others=other_table[f"{prefix}_prev"].set_axis(table.index)
+        )
+        either = now.isna() | before.isna()
+        out[prefix], out[f"{prefix}_prev"] = now, before
+        out[f"{prefix}_change"] = out[f"{prefix}_change"].astype(float).where(~either)
+        out[f"{prefix}_pct"] = out[f"{prefix}_pct"].where(~either)
+    out.attrs = dict(table.attrs)
+    cells = suppress(grid.stack(), k, others=other_grid.stack()).unstack()
+    keep = (policy.viewer.agency,) if by == "agency" else ()
+    return out, cells, _suppress_table(weekly, other_weekly, k, keep=keep)
 
 
 def private_heat(
@@ -276,12 +441,3 @@ def private_heat(
     if bin_px is not None:
         cells.attrs["busiest_bin"] = busiest
     return cells
-
-
-def suppress_columns(table: pd.DataFrame, columns: Sequence[str], k: int) -> pd.DataFrame:
-    """``table`` with counts from 1 to ``k - 1`` in ``columns`` replaced by NaN."""
-    out = table.copy()
-    for column in columns:
-        if column in out.columns:
-            out[column] = suppress(out[column], k)
-    return out

@@ -14,7 +14,7 @@ import pandas as pd
 
 from layers.columnar import fit_zoom, select
 from layers.filters import IncidentFilter
-from layers.privacy import Policy, private_area_counts, private_heat
+from layers.privacy import Policy, private_area_counts, private_heat, private_total
 from layers.store import StoreSnapshot
 from layers.webmap import HEAT_BIN_PX, display_geometry
 
@@ -34,7 +34,7 @@ class MapData:
     heat_scale: float
     center: tuple[float, float]
     zoom: int
-    incidents: int
+    incidents: int | None  # None: hidden from this viewer (see layers.privacy.private_total)
 
 
 def prepare_map(
@@ -100,7 +100,7 @@ def prepare_map(
         heat_scale=float(max(heat.attrs["busiest_bin"], 1)),
         center=((miny + maxy) / 2, (minx + maxx) / 2),
         zoom=zoom,
-        incidents=int(mask.sum()) if mask is not None else len(columns),
+        incidents=private_total(columns, mask, policy, flt),
     )
 
 

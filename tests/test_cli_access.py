@@ -105,20 +105,31 @@ def test_an_agency_exports_its_own_incidents_and_the_export_is_audited(store, tm
     assert layers("audit", "verify", "--log", tmp_path / "audit.jsonl").returncode == 0
 
 
-def test_public_hotspots_use_anonymous_cells_and_suppress_small_counts(store, tmp_path):
+def test_public_hotspots_are_classes_on_one_fixed_grid(store, tmp_path):
     kde = layers("hotspots", "--store", store, "--out", tmp_path / "k.gpkg", "--method", "kde",
                  "--role", "public")  # fmt: skip
     assert kde.returncode == 1 and "for analysts" in kde.stderr
-    out = tmp_path / "h.gpkg"
-    made = layers("hotspots", "--store", store, "--out", out, "--role", "public",
-                  "--cell-m", "100")  # fmt: skip
+    layers_by_size = {}
+    for size in ("100", "251"):
+        out = tmp_path / f"h{size}.gpkg"
+        made = layers("hotspots", "--store", store, "--out", out, "--role", "public",
+                      "--cell-m", size, "--shape", "hex")  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        layers_by_size[size] = gpd.read_file(out, layer="hotspots")
+    layer = layers_by_size["100"]
+    # Only where the hot and cold cells are: a Gi* z-score or a count would let the counts
+    # be solved for.
+    assert set(layer.columns) == {"gi_bin", "precinct", "ward", "geometry"}
+    bounds = layer.to_crs(32734).geometry.bounds  # cells at the edge are clipped
+    assert (bounds.eval("maxx - minx") <= 250 + 1e-6).all()
+    assert np.median(bounds.eval("maxx - minx")) == pytest.approx(250)
+    assert np.median(bounds.eval("maxy - miny")) == pytest.approx(250)  # square, as asked or not
+    # Asking for another size gives the very same grid: no sweep of sizes to overlay.
+    assert layer.geometry.equals(layers_by_size["251"].geometry)
+    analyst = tmp_path / "a.gpkg"
+    made = layers("hotspots", "--store", store, "--out", analyst, "--cell-m", "300")
     assert made.returncode == 0, made.stderr
-    layer = gpd.read_file(out, layer="hotspots")
-    counts = layer["count"].dropna()
-    assert (counts == 0).sum() + (counts >= 3).sum() == len(counts)
-    assert layer["count"].isna().any()
-    width = layer.to_crs(32734).geometry.bounds.eval("maxx - minx").median()
-    assert width >= 250  # asked for 100 m cells; the anonymous cell is the floor
+    assert "gi_z" in gpd.read_file(analyst, layer="hotspots").columns
 
 
 def test_users_set_writes_a_hash_the_dashboard_accepts(tmp_path):

@@ -10,15 +10,18 @@ import pytest
 
 from layers.access import Viewer
 from layers.columnar import IncidentColumns, heat_grid, mercator_pixels
-from layers.compstat import compare_periods, suppress_small
 from layers.filters import IncidentFilter
 from layers.privacy import (
     Policy,
     PrivacyRules,
     anonymous_shift,
     filter_level,
+    hide,
     private_area_counts,
+    private_figures,
     private_heat,
+    private_review,
+    private_top_areas,
     visible,
 )
 
@@ -131,8 +134,37 @@ def test_sensitive_means_category_or_collaboration_area_in_any_case():
 def test_small_area_counts_read_as_suppressed():
     cols = incidents(spread(2, 18.6, -33.9))
     counts = private_area_counts(cols, None, PUBLIC, by="precinct", names=["P1", "P2"])
-    assert np.isnan(counts["P1"]) and counts["P2"] == 0  # zero is not hidden: nothing there
+    # zero is hidden too: a blank must not tell "none" from "one or two"
+    assert counts.isna().all()
     assert private_area_counts(cols, None, ANALYST, by="precinct", names=["P1"])["P1"] == 2
+
+
+@pytest.mark.parametrize(
+    ("counts", "hidden"),
+    [
+        ([10, 8, 1], [False, True, True]),  # a lone hidden 1 would be the total minus 18
+        ([10, 8, 0, 0], [False, False, True, True]),  # hidden, but holding nothing
+        ([10, 8, 1, 0], [False, True, True, True]),  # two hidden but holding only 1
+        ([10, 8, 2, 2], [False, False, True, True]),  # two hidden holding 4: safe
+        ([5, 4, 3], [False, False, False]),
+        ([1, 1], [True, True]),
+    ],
+)
+def test_hidden_counts_cannot_be_worked_out_from_a_total(counts, hidden):
+    assert hide(pd.Series(counts), 3).tolist() == hidden
+
+
+def test_top_areas_leave_out_hidden_areas_and_their_cover():
+    cols = incidents(spread(5, 18.6, -33.9) + spread(1, 18.6, -33.9), ward="W1")
+    cols2 = IncidentColumns.from_frame(
+        pd.DataFrame({"lon": 18.6, "lat": -33.9, "agency": "Metro Police", "category": "Burglary",
+                      "collaboration_area": "Property crime", "ward": "W1",
+                      "precinct": ["P1"] * 5 + ["P2"] * 4 + ["P3"],
+                      "occurred_at": pd.Timestamp("2026-11-20T10:00:00Z")})
+    )  # fmt: skip
+    top = private_top_areas(cols2, None, PUBLIC, by="precinct")
+    assert top["precinct"].tolist() == ["P1"]  # P3's 1 hidden, and P2 with it
+    assert private_top_areas(cols, None, ANALYST, by="ward")["incidents"].tolist() == [6]
 
 
 def test_an_agency_sees_its_own_incidents_in_full_and_others_aggregated():
@@ -162,16 +194,45 @@ def test_a_ward_filter_drops_sensitive_incidents_from_every_figure():
     assert visible(cols, None, ANALYST, level="ward") is None
 
 
-def test_a_review_hides_small_counts_and_the_changes_that_reveal_them():
-    cols = incidents(spread(2, 18.6, -33.9) + spread(5, 18.6, -33.9), ward="W1")
-    table = compare_periods(cols, None, by="ward", today=pd.Timestamp("2026-11-25").date())
-    hidden = suppress_small(table, 3)
-    assert table["week"].iloc[0] == 7 and hidden["week"].iloc[0] == 7
-    two = compare_periods(incidents(spread(2, 18.6, -33.9)), None, by="ward",
-                          today=pd.Timestamp("2026-11-25").date())  # fmt: skip
-    two = suppress_small(two, 3)
-    assert np.isnan(two["week"].iloc[0]) and np.isnan(two["week_change"].iloc[0])
-    assert np.isnan(two["week_pct"].iloc[0])
+def test_figures_under_a_ward_filter_hide_everything_a_small_count_gives_away():
+    cols = incidents(spread(2, 18.6, -33.9))
+    ward = IncidentFilter(wards=("W1",))
+    figures = private_figures(cols, None, PUBLIC, ward, boundary="ward")
+    head = figures["headline"]
+    assert figures["hidden"] and head["incidents"] is None and head["first"] is None
+    assert head["agencies"] is None and head["outside"] is None
+    assert figures["weekly"].isna().all().all()  # the weekly chart would add up to 2
+    city = private_figures(cols, None, PUBLIC, IncidentFilter(), boundary="ward")
+    assert not city["hidden"] and city["headline"]["incidents"] == 2
+    full = private_figures(cols, None, ANALYST, ward, boundary="ward")
+    assert full["headline"]["incidents"] == 2 and full["weekly"].sum().sum() == 2
+
+
+def test_an_agency_cannot_subtract_its_own_from_a_figure():
+    cols = incidents(spread(5, 18.6, -33.9, agency="SAPS") + spread(2, 18.6, -33.9))
+    figures = private_figures(cols, None, SAPS, IncidentFilter(wards=("W1",)), boundary="ward")
+    assert figures["hidden"]  # 7 in the ward, but only 2 of other agencies
+    weekly = figures["weekly"]
+    assert weekly["SAPS"].sum() == 5 and weekly["Metro Police"].isna().all()
+
+
+def test_a_review_hides_small_counts_rows_by_agency_under_a_ward_filter_and_the_grid():
+    cols = incidents(spread(2, 18.6, -33.9) + spread(5, 18.6, -33.9, agency="SAPS"))
+    today = pd.Timestamp("2026-11-25").date()
+    ward = IncidentFilter(wards=("W1",))
+    table, grid, weekly = private_review(cols, None, PUBLIC, ward, by="agency", today=today)
+    rows = table.set_index("agency")
+    assert np.isnan(rows.loc["Metro Police", "week"]) and np.isnan(rows.loc["SAPS", "week"])
+    assert np.isnan(rows.loc["Metro Police", "week_change"])
+    assert rows["week"].iloc[-1] == 7  # the total: two hidden rows holding 7 give nothing away
+    assert grid.stack().dropna().ge(3).all() and grid.stack().isna().any()
+    assert weekly.isna().all().all()
+    full, full_grid, _ = private_review(cols, None, ANALYST, ward, by="agency", today=today)
+    assert full.set_index("agency").loc["Metro Police", "week"] == 2
+    assert full_grid.to_numpy().sum() == 7
+    # citywide, agencies are not areas: nothing to hide
+    city, _, _ = private_review(cols, None, PUBLIC, IncidentFilter(), by="agency", today=today)
+    assert city.set_index("agency").loc["Metro Police", "week"] == 2
 
 
 @pytest.mark.parametrize(
