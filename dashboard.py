@@ -11,9 +11,11 @@ import argparse
 import dataclasses
 import fcntl
 import logging
+import math
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -29,6 +31,7 @@ from layers import audit, columnar, compstat, evaluate
 from layers._errors import LayersError
 from layers.access import (
     AccessConfig,
+    LocalUser,
     SignInThrottle,
     Viewer,
     authenticate,
@@ -161,65 +164,113 @@ def sign_in_throttle() -> SignInThrottle:
     return SignInThrottle()
 
 
-def record(event: str, detail: dict[str, object] | None = None, *, who: Viewer | None = None,
+def record(event: str, detail: dict[str, object] | None = None, *, user: str, role: str,
            config: AccessConfig | None = None) -> None:  # fmt: skip
-    """Append to the deployment's audit log, when it has one."""
+    """Append to the deployment's audit log, when it has one; a log that cannot be written
+    stops the page (nothing happens that is not logged)."""
     config = config or st.session_state.get("_access")
-    who = who or st.session_state.get("viewer")
     if config is None or config.audit_log is None:
         return
     try:
-        audit.AuditLog(config.audit_log).record(
-            event, user=who.name if who else "", role=who.label if who else "", detail=detail
-        )
+        audit.AuditLog(config.audit_log).record(event, user=user, role=role, detail=detail)
     except LayersError as err:
         LOG.error("audit log: %s", err)
-        st.error(f"Could not write the audit log: {err}")
+        st.error(
+            "The audit log cannot be written, so nothing more is shown. Tell the administrator."
+        )
         st.stop()
+
+
+@st.cache_resource(show_spinner=False)
+def local_users(path: str, mtime: float) -> dict[str, LocalUser]:
+    # Keyed by modification time: a changed role or a removed user applies on the next run.
+    return load_users(path)
 
 
 def who_is_looking(options: argparse.Namespace) -> tuple[Viewer, PrivacyRules, bool]:
     """The signed-in viewer and the privacy rules; stops at a sign-in page until there is
-    one. The flag is True when the page is open (no --access)."""
+    one. The flag is True when the page is open (no --access).
+
+    A signed-in viewer is checked against the configuration on every run, so a removed user
+    or a changed role takes effect at once, also on a meeting room's screen left open.
+    """
     if options.access is None:
         return OPEN_VIEWER, PrivacyRules(), True
     try:
         config = access_config(str(options.access), options.access.stat().st_mtime)
     except (LayersError, OSError) as err:
+        LOG.error("access file %s: %s", options.access, err)
         st.title("Safety cluster incident map")
-        st.error(f"The access configuration cannot be read, so nothing is shown: {err}")
+        st.error("Sign-in is not available (the access configuration cannot be read), so "
+                 "nothing is shown. Tell the administrator.")  # fmt: skip
         st.stop()
     st.session_state["_access"] = config
     if not config.sign_in_required:
         st.title("Safety cluster incident map")
         st.error(
-            f"{options.access} names no sign-in method: add users = FILE or oidc = PROVIDER "
-            "to its [sign_in] section. Nothing is shown until then."
+            "The access configuration names no sign-in method, so nothing is shown. Tell the "
+            "administrator: its [sign_in] section needs users = FILE or oidc = PROVIDER."
         )
         st.stop()
     viewer = st.session_state.get("viewer")
+    if viewer is not None and current_role(config, viewer) != viewer:
+        sign_out(config, reason="access changed")
+        st.session_state["_access"] = config
+        st.warning("Your access has changed: sign in again.")
+        viewer = None
     if viewer is None and config.oidc and st.user.get("is_logged_in", False):
-        email = st.user.get("email")
-        viewer = config.oidc_viewer(email)
-        if viewer is None:
-            record(audit.ACCESS_DENIED, {"method": "oidc", "reason": "no role"},
-                   who=Viewer(str(email or "unknown"), "public"), config=config)  # fmt: skip
-            st.title("Safety cluster incident map")
-            st.error(
-                f"You are signed in as {email}, but that account has no role here. Ask an "
-                "administrator to add it to [oidc_users] in the access file."
-            )
-            st.button("Sign out", on_click=st.logout)
-            st.stop()
-        st.session_state["viewer"] = viewer
-        record(audit.SIGN_IN, {"method": "oidc"}, who=viewer, config=config)
+        viewer = oidc_sign_in(config)
     if viewer is None:
         sign_in_page(config)
         st.stop()
     return viewer, config.privacy, False
 
 
+def current_role(config: AccessConfig, viewer: Viewer) -> Viewer | None:
+    """What the configuration says ``viewer`` is now (None: no longer allowed in)."""
+    if st.session_state.get("_method") == "oidc":
+        return config.oidc_viewer(viewer.name)
+    if config.users_file is None:
+        return None
+    try:
+        users = local_users(str(config.users_file), config.users_file.stat().st_mtime)
+    except (LayersError, OSError):
+        return None
+    user = users.get(viewer.name)
+    return user.viewer if user else None
+
+
+def oidc_sign_in(config: AccessConfig) -> Viewer | None:
+    """The viewer an identity provider vouches for; stops with a message when it has no role
+    here or its e-mail is not verified."""
+    email = str(st.user.get("email") or "")
+    viewer = config.oidc_viewer(email)
+    reason = None
+    if st.user.get("email_verified") is False:
+        reason = "e-mail not verified"  # anyone can claim an address they have not proven
+    elif viewer is None:
+        reason = "no role"
+    if reason is None:
+        record(audit.SIGN_IN, {"method": "oidc"}, user=viewer.name, role=viewer.label,
+               config=config)  # fmt: skip
+        st.session_state.update(viewer=viewer, _method="oidc")
+        return viewer
+    if not st.session_state.get("_denied"):  # once a session, not on every rerun
+        record(audit.ACCESS_DENIED, {"method": "oidc", "reason": reason}, user=email or "?",
+               role="", config=config)  # fmt: skip
+        st.session_state["_denied"] = True
+    st.title("Safety cluster incident map")
+    st.error(
+        f"You are signed in as {email}, but that account has no role here ({reason}). Ask "
+        "an administrator to add it to [oidc_users] in the access file."
+    )
+    st.button("Sign out", on_click=st.logout)
+    st.stop()
+
+
 def sign_in_page(config: AccessConfig) -> None:
+    """The sign-in page: the identity provider's button, and a user name and password form
+    for local users. Sets the session's viewer on success (after the audit log has it)."""
     st.title("Safety cluster incident map")
     st.info("Incident data is restricted: sign in to see it.")
     if config.oidc:
@@ -229,38 +280,70 @@ def sign_in_page(config: AccessConfig) -> None:
     if config.users_file is None:
         return
     with st.form("sign_in", clear_on_submit=True):
-        name = st.text_input("User name", key="si_name")
+        name = st.text_input("User name", key="si_name").strip()
         password = st.text_input("Password", type="password", key="si_password")
         if not st.form_submit_button("Sign in"):
             return
-    throttle = sign_in_throttle()
-    anonymous = Viewer(name.strip()[:200] or "(empty)", "public")
-    if wait := throttle.wait_s(name.strip()):
-        record(audit.SIGN_IN_FAILED, {"method": "password", "reason": "paused"},
-               who=anonymous, config=config)  # fmt: skip
-        st.error(f"Too many failed sign-ins for this name: try again in {wait / 60:.0f} minutes.")
-        return
     try:
-        viewer = authenticate(load_users(config.users_file), name, password)
-    except LayersError as err:
-        st.error(f"Sign-in is misconfigured: {err}")
+        users = local_users(str(config.users_file), config.users_file.stat().st_mtime)
+    except (LayersError, OSError) as err:
+        LOG.error("users file %s: %s", config.users_file, err)
+        st.error("Sign-in is not available (the users file cannot be read). Tell the "
+                 "administrator.")  # fmt: skip
         return
+    # A name that is no user's is logged as such: it may be a password typed in the wrong box.
+    logged = name if name in users else "(unknown user name)"
+    throttle = sign_in_throttle()
+    if wait := throttle.wait_s(name):
+        record(audit.SIGN_IN_FAILED, {"method": "password", "reason": "paused"}, user=logged,
+               role="", config=config)  # fmt: skip
+        st.error(f"Too many failed sign-ins: try again in {math.ceil(wait / 60)} minutes.")
+        return
+    viewer = authenticate(users, name, password)
     if viewer is None:
-        throttle.failed(name.strip())
+        throttle.failed(name)
         record(audit.SIGN_IN_FAILED, {"method": "password", "reason": "wrong name or password"},
-               who=anonymous, config=config)  # fmt: skip
+               user=logged, role="", config=config)  # fmt: skip
         st.error("Unknown user name or wrong password.")
         return
-    throttle.succeeded(name.strip())
-    st.session_state["viewer"] = viewer
-    record(audit.SIGN_IN, {"method": "password"}, who=viewer, config=config)
+    throttle.succeeded(name)
+    record(audit.SIGN_IN, {"method": "password"}, user=viewer.name, role=viewer.label,
+           config=config)  # fmt: skip
+    st.session_state.update(viewer=viewer, _method="password")
     st.rerun()
 
 
-def record_export(what: str, file: str, flt: IncidentFilter | None, rows: int) -> None:
-    """Audit a download as it is clicked: what, which file, with which filters, how many rows."""
-    record(audit.EXPORT, {"what": what, "file": file, "rows": int(rows),
-                          "filters": flt.to_query() if flt is not None else {}})  # fmt: skip
+def sign_out(config: AccessConfig | None, *, reason: str = "signed out") -> None:
+    """End the session's sign-in: logged, and every trace of what it saw forgotten."""
+    viewer = st.session_state.get("viewer")
+    if viewer is not None:
+        record(audit.SIGN_OUT, {"reason": reason}, user=viewer.name, role=viewer.label,
+               config=config)  # fmt: skip
+    st.session_state.clear()  # exports prepared, uploads shown, filters: nothing carries over
+
+
+def audited(
+    data: bytes | str, what: str, file: str, flt: IncidentFilter | None, rows: int
+) -> Callable[[], bytes | str]:
+    """A download button's data, handed over only once the download is in the audit log.
+
+    Streamlit calls it (on a thread of its own) when the button is clicked: what, which
+    file, with which filters and how many rows go to the deployment's log first, and a log
+    that cannot be written means no file.
+    """
+    config: AccessConfig | None = st.session_state.get("_access")
+    who: Viewer = st.session_state.get("viewer") or OPEN_VIEWER
+    detail = {"what": what, "file": file, "rows": int(rows),
+              "filters": flt.to_query() if flt is not None else {}}  # fmt: skip
+
+    def fetch() -> bytes | str:
+        if config is not None and config.audit_log is not None:
+            audit.AuditLog(config.audit_log).record(
+                audit.EXPORT, user=who.name, role=who.label, detail=detail
+            )
+        return data
+
+    return fetch
 
 
 def viewer_sidebar(viewer: Viewer, rules: PrivacyRules, *, open_page: bool,
@@ -279,10 +362,9 @@ def viewer_sidebar(viewer: Viewer, rules: PrivacyRules, *, open_page: bool,
     else:
         sb.markdown(f"Signed in as **{viewer.name}** ({viewer.label})")
         if sb.button("Sign out", key="sign_out"):
-            record(audit.SIGN_OUT)
-            for key in ("viewer", "_seeded_for"):
-                st.session_state.pop(key, None)
-            if st.user.get("is_logged_in", False):
+            oidc = st.session_state.get("_method") == "oidc"
+            sign_out(st.session_state.get("_access"))
+            if oidc:
                 st.logout()
             st.rerun()
     if not viewer.sees_all_points:
@@ -668,13 +750,13 @@ def show_report(report: IngestReport) -> None:
             data = Path(file.rejects_file).read_bytes()
             st.download_button(
                 f"Download rejected rows of {Path(file.file).name}",
-                data,
+                audited(data, "Rejected rows", Path(file.rejects_file).name, None,
+                        file.rejected_total),
                 file_name=Path(file.rejects_file).name,
                 mime="text/csv",
                 key=f"rej_{file.rejects_file}",
-                on_click=record_export,
-                args=("Rejected rows", Path(file.rejects_file).name, None, file.rejected_total),
-            )
+                on_click="ignore",
+            )  # fmt: skip
 
 
 def hotspot_sidebar() -> HotspotParams | None:
@@ -718,8 +800,9 @@ def evaluation(
 
 
 def hotspot_panel(
-    result: HotspotResult, snapshot: StoreSnapshot, flt: IncidentFilter, *, boundary: str
-) -> None:
+    result: HotspotResult, snapshot: StoreSnapshot, flt: IncidentFilter, *, boundary: str,
+    policy: Policy,
+) -> None:  # fmt: skip
     st.subheader(METHODS[result.method])
     st.caption(result.explanation)
     level = result.by_area[result.by_area["level"] == boundary].drop(columns="level")
@@ -739,7 +822,8 @@ def hotspot_panel(
                                        ".geojson": "GeoJSON"}.get)  # fmt: skip
     # An export belongs to the view it was made for: a changed filter, method or store
     # version hides it rather than offering a file that no longer matches the map.
-    view = (snapshot.version, flt, result.method, result.parameters.get("cell_m"), suffix)
+    view = (snapshot.version, flt, result.method, result.parameters.get("cell_m"), suffix,
+            policy)  # fmt: skip
     if st.button("Prepare the export", key="h_prepare"):
         with tempfile.TemporaryDirectory() as tmp:
             out = export_hotspots(
@@ -751,10 +835,10 @@ def hotspot_panel(
     prepared = st.session_state.get("h_export")
     if prepared and prepared[0] == view:
         _, name, data = prepared
+        data = audited(data, f"Hotspots ({METHODS[result.method]})", name, flt,
+                       len(result.layer))  # fmt: skip
         st.download_button(f"Download {name}", data, file_name=name, key="h_download",
-                           on_click=record_export,
-                           args=(f"Hotspots ({METHODS[result.method]})", name, flt,
-                                 len(result.layer)))  # fmt: skip
+                           on_click="ignore")  # fmt: skip
 
 
 def evaluation_panel(
@@ -790,11 +874,10 @@ def evaluation_panel(
             name = f"hotspot_evaluation_{split}.csv"
             st.download_button(
                 "Download the table (CSV)",
-                evaluate.to_csv(table),
+                audited(evaluate.to_csv(table), "Hotspot evaluation", name, flt, len(table)),
                 file_name=name,
                 key="e_csv",
-                on_click=record_export,
-                args=("Hotspot evaluation", name, flt, len(table)),
+                on_click="ignore",
             )
 
 
@@ -1034,11 +1117,9 @@ def compstat_panel(
     if large:
         return
     name = f"compstat_{by}_{day:%Y%m%d}.csv"
-    st.download_button(
-        "Download the review (CSV)", compstat.to_csv(table), file_name=name, mime="text/csv",
-        key="c_csv", on_click=record_export,
-        args=("CompStat review", name, flt, len(table) - 1),
-    )  # fmt: skip
+    data = audited(compstat.to_csv(table), "CompStat review", name, flt, len(table) - 1)
+    st.download_button("Download the review (CSV)", data, file_name=name, mime="text/csv",
+                       key="c_csv", on_click="ignore")  # fmt: skip
     left, right = st.columns([3, 2])
     with left:
         st.markdown("**Hour of day by day of week, last 28 days**")
@@ -1145,7 +1226,8 @@ def main() -> None:
     if is_live(source):
         st.caption(f"Live store: {describe(source)}, refreshed every {options.refresh:g} s.")
     viewer = viewer_sidebar(signed_in, rules, open_page=open_page, agencies=choices["agencies"])
-    policy = Policy(viewer, rules)
+    # Named by role, not by person: every viewer of a role shares the cached figures.
+    policy = Policy(dataclasses.replace(viewer, name=viewer.label), rules)
     flt = sidebar_filter(choices)
     st.sidebar.header("Map")
     st.sidebar.radio(
@@ -1186,7 +1268,8 @@ def main() -> None:
     with st.expander("CompStat review: up or down against the previous period", expanded=False):
         compstat_panel(source, shown_version, flt, large=False, policy=policy)
     if result is not None:
-        hotspot_panel(result, load_store(source, shown_version), flt, boundary=boundary)
+        hotspot_panel(result, load_store(source, shown_version), flt, boundary=boundary,
+                      policy=policy)  # fmt: skip
     if not policy.full:
         return  # evaluation and uploads work on every incident: analysts only
     if stats is not None:

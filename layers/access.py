@@ -28,6 +28,7 @@ the demo does, and says so on the page.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import threading
@@ -48,13 +49,19 @@ from layers.store import write_text_atomic
 Role = Literal["analyst", "agency", "public"]
 ROLES: tuple[Role, ...] = get_args(Role)
 MIN_PASSWORD_LENGTH = 12
-# Failed local sign-ins per user name before a pause, and the pause.
+# Failed local sign-ins per user name before that name is paused, and the pause; failures
+# across all names before every name is (a spray of guesses over many names).
 MAX_FAILURES = 5
+MAX_FAILURES_ALL = 50
 LOCKOUT_S = 15 * 60
 _HASHER = PasswordHasher()  # argon2id, 64 MiB, 3 passes: about 0.15 s a check here
-# Checked against when the user name is unknown, so a wrong name costs as long as a wrong
-# password and timing does not tell which names exist.
-_DUMMY_HASH = _HASHER.hash("not a password of anyone's")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when the user name is unknown, so a wrong name costs as long as a
+    wrong password and timing does not tell which names exist. Made on first use."""
+    return _HASHER.hash("not a password of anyone's")
 
 
 class AccessError(LayersError):
@@ -242,7 +249,7 @@ def load_users(path: Path | str) -> dict[str, LocalUser]:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise AccessError(
-            f"No users file at {path}: add a user with `python -m layers users add NAME "
+            f"No users file at {path}: add a user with `python -m layers users set NAME "
             f"--role ROLE --users {path}`."
         ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
@@ -254,7 +261,7 @@ def load_users(path: Path | str) -> dict[str, LocalUser]:
         if not str(entry["password"]).startswith("$argon2"):
             raise AccessError(
                 f'{path}: the password of "{name}" is not an argon2 hash. Never store a '
-                "password itself: set it with `python -m layers users add`."
+                "password itself: set it with `python -m layers users set`."
             )
         try:
             viewer = parse_role(entry["role"], name=name)
@@ -278,7 +285,7 @@ def authenticate(users: Mapping[str, LocalUser], name: str, password: str) -> Vi
     """
     user = users.get(name.strip())
     try:
-        _HASHER.verify(user.password_hash if user else _DUMMY_HASH, password)
+        _HASHER.verify(user.password_hash if user else _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return None
     return user.viewer if user else None
@@ -287,8 +294,10 @@ def authenticate(users: Mapping[str, LocalUser], name: str, password: str) -> Vi
 def set_user(path: Path | str, name: str, password: str, role: str) -> Viewer:
     """Add or replace a user in a local users file, written atomically (mode 0600)."""
     name = name.strip()
-    if not name or any(c in name for c in '"\\\n\r\t') or len(name) > 200:
-        raise AccessError("A user name must be 1-200 characters without quotes or backslashes.")
+    if not 0 < len(name) <= 200 or not name.isprintable() or any(c in name for c in '"\\'):
+        raise AccessError(
+            "A user name must be 1-200 printable characters without quotes or backslashes."
+        )
     viewer = parse_role(role, name=name)
     path = Path(path)
     users = load_users(path) if path.exists() else {}
@@ -299,8 +308,8 @@ def set_user(path: Path | str, name: str, password: str, role: str) -> Viewer:
     ]
     for user in users.values():
         lines += [
-            f"[users.{json.dumps(user.name)}]",
-            f"role = {json.dumps(user.viewer.label)}",
+            f"[users.{json.dumps(user.name, ensure_ascii=False)}]",
+            f"role = {json.dumps(user.viewer.label, ensure_ascii=False)}",
             f"password = {json.dumps(user.password_hash)}",
             "",
         ]
@@ -310,13 +319,21 @@ def set_user(path: Path | str, name: str, password: str, role: str) -> Viewer:
 
 
 class SignInThrottle:
-    """Counts failed sign-ins per user name and pauses a name after too many.
+    """Counts failed sign-ins and pauses a user name after too many, and every name after
+    too many across all names.
 
     Shared by every session of a dashboard process; thread-safe.
     """
 
-    def __init__(self, *, max_failures: int = MAX_FAILURES, lockout_s: float = LOCKOUT_S):
+    def __init__(
+        self,
+        *,
+        max_failures: int = MAX_FAILURES,
+        max_failures_all: int = MAX_FAILURES_ALL,
+        lockout_s: float = LOCKOUT_S,
+    ):
         self.max_failures = max_failures
+        self.max_failures_all = max_failures_all
         self.lockout_s = lockout_s
         self._failures: dict[str, list[float]] = {}
         self._lock = threading.Lock()
@@ -325,16 +342,27 @@ class SignInThrottle:
         """Seconds until ``name`` may try again (0: now)."""
         now = time.monotonic() if now is None else now
         with self._lock:
-            recent = [t for t in self._failures.get(name, []) if now - t < self.lockout_s]
-            self._failures[name] = recent
-            if len(recent) < self.max_failures:
-                return 0.0
-            return max(self.lockout_s - (now - recent[-self.max_failures]), 0.0)
+            for key in list(self._failures):  # forget what has aged out
+                recent = [t for t in self._failures[key] if now - t < self.lockout_s]
+                if recent:
+                    self._failures[key] = recent
+                else:
+                    del self._failures[key]
+            waits = [0.0]
+            mine = self._failures.get(name, [])
+            if len(mine) >= self.max_failures:
+                waits.append(self.lockout_s - (now - mine[-self.max_failures]))
+            every = sorted(t for times in self._failures.values() for t in times)
+            if len(every) >= self.max_failures_all:
+                waits.append(self.lockout_s - (now - every[-self.max_failures_all]))
+            return max(waits)
 
     def failed(self, name: str, *, now: float | None = None) -> None:
+        """Count a failed sign-in for ``name``."""
         with self._lock:
             self._failures.setdefault(name, []).append(time.monotonic() if now is None else now)
 
     def succeeded(self, name: str) -> None:
+        """Forget ``name``'s failures."""
         with self._lock:
             self._failures.pop(name, None)

@@ -127,3 +127,22 @@ def test_the_example_access_file_loads_and_states_the_defaults():
     config = load_access(ROOT / "data" / "access.example.toml")
     assert config.privacy == PrivacyRules()
     assert config.sign_in_required and config.audit_log is not None
+
+
+def test_many_names_failing_pause_every_name():
+    throttle = SignInThrottle(max_failures=5, max_failures_all=4, lockout_s=60)
+    for n in range(4):
+        throttle.failed(f"name{n}", now=0.0)
+    assert throttle.wait_s("someone else", now=1.0) == pytest.approx(59.0)
+    assert throttle.wait_s("someone else", now=61.0) == 0
+    assert not throttle._failures  # aged-out names are forgotten
+
+
+def test_user_names_are_printable_and_may_be_any_script(tmp_path):
+    users = tmp_path / "users.toml"
+    set_user(users, "Thandi Nkosi-Müller 😀", PASSWORD, "public")
+    assert "Thandi Nkosi-Müller 😀" in load_users(users)
+    for bad in ("a\tb", 'say "hi"', "back\\slash", "", "x" * 201):
+        with pytest.raises(AccessError, match="printable"):
+            set_user(users, bad, PASSWORD, "public")
+    assert len(load_users(users)) == 1

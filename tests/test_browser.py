@@ -412,12 +412,26 @@ def test_a_public_viewer_receives_no_incident_coordinates(server, tmp_path):
             _wait_until_idle(page)
             sent = "\n".join(frames)
             page_html = page.content() + body.evaluate("() => document.documentElement.outerHTML")
+            # A download is in the audit log before the file is handed over.
+            page.get_by_text("CompStat review: up or down").click()
+            button = page.get_by_role("button", name="Download the review (CSV)")
+            button.wait_for(timeout=30_000)
+            with page.expect_download() as info:
+                button.click()
+            review = info.value.path().read_text()
             browser.close()
     finally:
         proc.terminate()
         proc.wait(timeout=20)
         log.close()
     assert zoomed and opening
+    from layers import audit
+
+    exports = audit.read_events(tmp_path / "audit.jsonl", event=audit.EXPORT)
+    assert [(e["user"], e["role"], e["detail"]["what"]) for e in exports] == [
+        ("cpf", "public", "CompStat review")
+    ]
+    assert review.startswith("precinct,") and exports[0]["detail"]["file"].startswith("compstat_")
     shift = PrivacyRules().anonymous_shift
     for cells in (opening, zoomed):
         points = np.array([c[:2] for c in cells], dtype=float)

@@ -75,8 +75,12 @@ def test_a_wrong_password_is_refused_and_audited_without_the_password(app, store
     assert at.error[0].value == "Unknown user name or wrong password."
     assert not at.metric
     [event] = events(access)
-    assert (event["event"], event["user"]) == (audit.SIGN_IN_FAILED, "cpf")
+    assert (event["event"], event["user"], event["role"]) == (audit.SIGN_IN_FAILED, "cpf", "")
     assert "not the password!" not in (access.parent / "audit.jsonl").read_text()
+    # a name that is nobody's may be a password typed in the wrong box: not logged as typed
+    sign_in(app(store, "--access", str(access)).run(), PASSWORD, "x" * 12)
+    assert events(access)[1]["user"] == "(unknown user name)"
+    assert PASSWORD not in (access.parent / "audit.jsonl").read_text()
 
 
 def test_a_public_viewer_gets_aggregates_and_no_analyst_tools(app, store, access):
@@ -101,11 +105,38 @@ def test_an_analyst_keeps_every_tool_and_signs_out(app, store, access):
     assert not at.exception
     assert any(e.label.startswith("Load your own") for e in at.expander)
     assert not any("aggregated" in c.value for c in at.sidebar.caption)
+    at.session_state["h_export"] = ("a view", "hotspots_gistar.gpkg", b"analyst's export")
     at.button(key="sign_out").click().run()
     assert not at.metric
     assert [e["event"] for e in events(access)] == [audit.SIGN_IN, audit.SIGN_OUT]
     assert events(access)[1]["role"] == "analyst"
     assert audit.verify(access.parent / "audit.jsonl").ok
+    assert "h_export" not in at.session_state  # nothing the analyst had carries over
+
+
+def test_a_removed_user_is_signed_out_on_the_next_run(app, store, tmp_path):
+    users = tmp_path / "users.toml"
+    set_user(users, "cpf", PASSWORD, "public")
+    access = tmp_path / "access.toml"
+    access.write_text('[sign_in]\nusers = "users.toml"\naudit_log = "audit.jsonl"\n')
+    at = sign_in(app(store, "--access", str(access)).run(), "cpf")
+    assert at.metric
+    set_user(users, "cpf", PASSWORD, "agency:SAPS")  # the administrator changes the role
+    at.run()
+    assert not at.metric and "Your access has changed" in at.warning[0].value
+    assert events(access)[-1]["event"] == audit.SIGN_OUT
+    assert events(access)[-1]["detail"] == {"reason": "access changed"}
+
+
+def test_no_sign_in_without_the_audit_log(app, store, users, tmp_path):
+    (tmp_path / "audit.jsonl").mkdir()  # a folder where the log should be: cannot be written
+    access = tmp_path / "access.toml"
+    access.write_text(f'[sign_in]\nusers = "{users}"\naudit_log = "audit.jsonl"\n')
+    at = sign_in(app(store, "--access", str(access)).run(), "ana")
+    assert "audit log cannot be written" in at.error[0].value
+    assert not at.metric
+    at.run()
+    assert not at.metric and "Incident data is restricted" in at.info[0].value
 
 
 def test_a_ward_filter_hides_sensitive_incidents_from_the_public(app, store, access):
@@ -147,7 +178,9 @@ def test_an_unreadable_access_file_shows_nothing(app, store, tmp_path):
     path = tmp_path / "access.toml"
     path.write_text("[sign_in\n")
     at = app(store, "--access", str(path)).run()
-    assert "cannot be read" in at.error[0].value and "not valid TOML" in at.error[0].value
+    # the detail (a path on the server, the TOML error) goes to the server's log, not to an
+    # anonymous visitor
+    assert "cannot be read" in at.error[0].value and str(tmp_path) not in at.error[0].value
     assert not at.metric
 
 
