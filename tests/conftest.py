@@ -49,6 +49,17 @@ def realdata() -> Path:
 
 
 @pytest.fixture(scope="session")
+def demo_store(tmp_path_factory) -> Path:
+    """A synthetic demo store of 3,000 incidents, shared by the app tests (read only)."""
+    from layers.demo import build_demo_store, generate_demo
+
+    folder = tmp_path_factory.mktemp("demo")
+    manifest = generate_demo(folder / "files", incidents=3000)
+    build_demo_store(folder / "store", manifest)
+    return folder / "store"
+
+
+@pytest.fixture(scope="session")
 def taxonomy():
     return load_taxonomy()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import re
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -55,21 +57,40 @@ def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
     manifest = generate_demo(folder / "files", incidents=5000)
     build_demo_store(folder / "store", manifest)
+    options = ["--store", folder / "store", "--tiles", "none", "--uploads", folder / "uploads",
+               "--max-upload-mb", "2"]  # fmt: skip
+    with _dashboard(options, folder / "streamlit.log") as url:
+        yield url, folder
+
+
+@contextlib.contextmanager
+def _dashboard(options: list[object], log_path: Path) -> Iterator[str]:
+    """``streamlit run dashboard.py -- OPTIONS`` on a free local port: its URL, once healthy;
+    stopped on the way out. Its output goes to ``log_path``."""
     port = _free_port()
-    log = open(folder / "streamlit.log", "w")  # noqa: SIM115 - closed at teardown
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--", "--store", str(folder / "store"), "--tiles", "none",
-         "--uploads", str(folder / "uploads"), "--max-upload-mb", "2"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    _wait_healthy(url, proc, folder / "streamlit.log")
-    yield url, folder
-    proc.terminate()
-    proc.wait(timeout=20)
-    log.close()
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
+             "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--", *map(str, options)],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
+        )  # fmt: skip
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_healthy(url, proc, log_path)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+def _heat_points(body) -> list[list[float]]:
+    """[lat, lng, weight] of the heat layer on the map whose frame ``body`` is."""
+    return body.evaluate(
+        "() => window.feature_group.filter(g => map_div.hasLayer(g))"
+        ".flatMap(g => g.getLayers()).filter(l => l._heat !== undefined)"
+        ".flatMap(l => l._latlngs.map(p => Array.isArray(p) ? p : [p.lat, p.lng, p.alt]))"
+    )
 
 
 def test_map_renders_offline_with_no_request_leaving_localhost(server):
@@ -235,12 +256,7 @@ def test_filter_change_swaps_layers_without_rebuilding_the_map(server):
         body = frame.locator("body")
 
         def heat_points() -> list[list[float]]:
-            """[lat, lng, weight] of the heat layer on the map."""
-            return body.evaluate(
-                "() => window.feature_group.filter(g => map_div.hasLayer(g))"
-                ".flatMap(g => g.getLayers()).filter(l => l._heat !== undefined)"
-                ".flatMap(l => l._latlngs.map(p => Array.isArray(p) ? p : [p.lat, p.lng, p.alt]))"
-            )
+            return _heat_points(body)
 
         opening = heat_points()
         # Mark this map instance and move the view: both must survive a filter change.
@@ -284,49 +300,35 @@ def test_live_page_follows_another_process_without_a_reload(postgis_url, tmp_pat
         postgis_url, [manifest.incident_paths[0]], precincts=manifest.precincts_path,
         wards=manifest.wards_path, synthetic=True,
     )  # fmt: skip
-    port = _free_port()
-    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--", "--postgis", postgis_url, "--refresh", "3", "--tiles", "none"],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, proc, tmp_path / "streamlit.log")
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            page.goto(url, wait_until="domcontentloaded")
-            metric = page.locator('[data-testid="stMetricValue"]').first
-            metric.wait_for(timeout=60_000)
-            frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
-            frame.locator("canvas.leaflet-heatmap-layer").wait_for(state="attached", timeout=60_000)
-            page.evaluate("() => { window.__noReload = true; }")
-            frame.locator("body").evaluate("() => { window.__sameMap = true; }")
+    options = ["--postgis", postgis_url, "--refresh", "3", "--tiles", "none"]
+    with _dashboard(options, tmp_path / "streamlit.log") as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.goto(url, wait_until="domcontentloaded")
+        metric = page.locator('[data-testid="stMetricValue"]').first
+        metric.wait_for(timeout=60_000)
+        frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
+        frame.locator("canvas.leaflet-heatmap-layer").wait_for(state="attached", timeout=60_000)
+        page.evaluate("() => { window.__noReload = true; }")
+        frame.locator("body").evaluate("() => { window.__sameMap = true; }")
 
-            def count() -> int:
-                return int(metric.inner_text().replace(",", ""))
+        def count() -> int:
+            return int(metric.inner_text().replace(",", ""))
 
-            before = count()
-            # Another process writes: the CLI ingest of a second agency's file.
-            subprocess.run(
-                [sys.executable, "-m", "layers", "ingest", "--postgis", postgis_url,
-                 str(manifest.incident_paths[1])],
-                cwd=ROOT, check=True, capture_output=True, timeout=120,
-            )  # fmt: skip
-            written = time.monotonic()
-            after = _changed(count, before, timeout_s=20, settle_s=0.5)
-            seen_after = time.monotonic() - written
-            caption = page.get_by_text("new since the meeting started").first.inner_text()
-            no_reload = page.evaluate("() => window.__noReload === true")
-            same_map = frame.locator("body").evaluate("() => window.__sameMap === true")
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
+        before = count()
+        # Another process writes: the CLI ingest of a second agency's file.
+        subprocess.run(
+            [sys.executable, "-m", "layers", "ingest", "--postgis", postgis_url,
+             str(manifest.incident_paths[1])],
+            cwd=ROOT, check=True, capture_output=True, timeout=120,
+        )  # fmt: skip
+        written = time.monotonic()
+        after = _changed(count, before, timeout_s=20, settle_s=0.5)
+        seen_after = time.monotonic() - written
+        caption = page.get_by_text("new since the meeting started").first.inner_text()
+        no_reload = page.evaluate("() => window.__noReload === true")
+        same_map = frame.locator("body").evaluate("() => window.__sameMap === true")
+        browser.close()
     assert after > before, "the new incidents never showed"
     assert seen_after < 3 + 5, f"took {seen_after:.1f} s, more than one 3 s refresh and slack"
     assert no_reload and same_map, "the page or the map was reloaded"
@@ -363,14 +365,6 @@ def test_a_public_viewer_receives_no_incident_coordinates(server, tmp_path):
     set_user(tmp_path / "users.toml", "cpf", "a long enough password", "public")
     access = tmp_path / "access.toml"
     access.write_text('[sign_in]\nusers = "users.toml"\naudit_log = "audit.jsonl"\n')
-    port = _free_port()
-    log = open(tmp_path / "streamlit.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--", "--store", str(store), "--tiles", "none", "--access", str(access)],
-        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
     frames: list[str] = []
 
     def listen(ws) -> None:
@@ -382,48 +376,38 @@ def test_a_public_viewer_receives_no_incident_coordinates(server, tmp_path):
 
     incidents = open_store(store).incidents
     busiest = incidents.round({"lat": 2, "lon": 2}).value_counts(["lat", "lon"]).index[0]
-    try:
-        url = f"http://127.0.0.1:{port}"
-        _wait_healthy(url, proc, tmp_path / "streamlit.log")
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1500, "height": 1000})
-            page.on("websocket", listen)
-            page.goto(url, wait_until="domcontentloaded")
-            page.get_by_role("textbox", name="User name").fill("cpf")
-            page.get_by_role("textbox", name="Password").fill("a long enough password")
-            page.get_by_role("button", name="Sign in").click()
-            frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
-            frame.locator("canvas.leaflet-heatmap-layer").wait_for(state="attached", timeout=60_000)
-            _wait_until_idle(page)
-            body = frame.locator("body")
+    options = ["--store", store, "--tiles", "none", "--access", access]
+    with _dashboard(options, tmp_path / "streamlit.log") as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.on("websocket", listen)
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("textbox", name="User name").fill("cpf")
+        page.get_by_role("textbox", name="Password").fill("a long enough password")
+        page.get_by_role("button", name="Sign in").click()
+        frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
+        frame.locator("canvas.leaflet-heatmap-layer").wait_for(state="attached", timeout=60_000)
+        _wait_until_idle(page)
+        body = frame.locator("body")
 
-            def heat_points() -> list[list[float]]:
-                return body.evaluate(
-                    "() => window.feature_group.filter(g => map_div.hasLayer(g))"
-                    ".flatMap(g => g.getLayers()).filter(l => l._heat !== undefined)"
-                    ".flatMap(l => l._latlngs.map(p => Array.isArray(p) ? p : [p.lat, p.lng]))"
-                )
+        def heat_points() -> list[list[float]]:
+            return _heat_points(body)
 
-            opening = heat_points()
-            lat, lon = busiest
-            body.evaluate(f"() => map_div.setView([{lat}, {lon}], 16)")
-            zoomed = _changed(heat_points, opening)
-            _wait_until_idle(page)
-            sent = "\n".join(frames)
-            page_html = page.content() + body.evaluate("() => document.documentElement.outerHTML")
-            # A download is in the audit log before the file is handed over.
-            page.get_by_text("CompStat review: up or down").click()
-            button = page.get_by_role("button", name="Download the review (CSV)")
-            button.wait_for(timeout=30_000)
-            with page.expect_download() as info:
-                button.click()
-            review = info.value.path().read_text()
-            browser.close()
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        log.close()
+        opening = heat_points()
+        lat, lon = busiest
+        body.evaluate(f"() => map_div.setView([{lat}, {lon}], 16)")
+        zoomed = _changed(heat_points, opening)
+        _wait_until_idle(page)
+        sent = "\n".join(frames)
+        page_html = page.content() + body.evaluate("() => document.documentElement.outerHTML")
+        # A download is in the audit log before the file is handed over.
+        page.get_by_text("CompStat review: up or down").click()
+        button = page.get_by_role("button", name="Download the review (CSV)")
+        button.wait_for(timeout=30_000)
+        with page.expect_download() as info:
+            button.click()
+        review = info.value.path().read_text()
+        browser.close()
     assert zoomed and opening
     from layers import audit
 

@@ -8,17 +8,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from layers.demo import build_demo_store, generate_demo
+from layers.demo import generate_demo
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def demo_store(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("demo")
-    manifest = generate_demo(folder / "files", incidents=3000)
-    build_demo_store(folder / "store", manifest)
-    return folder / "store"
 
 
 @pytest.fixture

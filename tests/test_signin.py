@@ -10,19 +10,15 @@ from streamlit.testing.v1 import AppTest
 
 from layers import audit
 from layers.access import set_user
-from layers.demo import build_demo_store, generate_demo
 from layers.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "a long enough password"
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("signin")
-    manifest = generate_demo(folder / "files", incidents=3000)
-    build_demo_store(folder / "store", manifest)
-    return folder / "store"
+@pytest.fixture
+def store(demo_store) -> Path:
+    return demo_store
 
 
 @pytest.fixture(scope="module")
