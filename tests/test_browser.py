@@ -193,7 +193,10 @@ def test_upload_validates_and_offers_rejected_rows(server, tmp_path):
             inputs.nth(n).set_input_files(path)
             expect(chips).to_have_count(n + 1, timeout=30_000)
         expect(page.locator('[data-testid="stFileChipIconSpinner"]')).to_have_count(0)
-        page.get_by_role("button", name="Validate and load").click()
+        go = page.get_by_role("button", name="Validate and load")
+        expect(go).to_be_enabled(timeout=60_000)
+        _wait_until_idle(page)  # a click on a button being redrawn is lost
+        go.click()
         page.get_by_text("2 of 4 rows were rejected").wait_for(timeout=60_000)
         report = page.locator('[data-testid="stCode"]').last.inner_text()
         download = page.get_by_role("button", name="Download rejected rows of my_extract.csv")
@@ -218,6 +221,8 @@ def test_upload_validates_and_offers_rejected_rows(server, tmp_path):
 
 def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(server, tmp_path):
     sync_playwright = _require_browser()
+    from playwright.sync_api import expect
+
     url, folder = server
     big = tmp_path / "big_extract.csv"
     row = "B{},SAPS,Burglary,2026-10-01T09:00:00,-33.95,18.60\n"
@@ -233,8 +238,14 @@ def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(server, tmp_
         _wait_until_idle(page)
         page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(big)
         page.locator('[data-testid="stFileChipName"]').first.wait_for(timeout=30_000)
+        # 3 MB take a moment to upload; the button is enabled once the app has the file.
+        expect(page.locator('[data-testid="stFileChipIconSpinner"]')).to_have_count(
+            0, timeout=60_000
+        )
+        go = page.get_by_role("button", name="Validate and load")
+        expect(go).to_be_enabled(timeout=60_000)
         _wait_until_idle(page)
-        page.get_by_role("button", name="Validate and load").click()
+        go.click()
         message = page.get_by_text("big_extract.csv is larger than 2 MB")
         message.wait_for(timeout=30_000)
         browser.close()
