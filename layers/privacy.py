@@ -393,6 +393,7 @@ def private_review(
         out[f"{prefix}_pct"] = out[f"{prefix}_pct"].where(~either)
     out.attrs = dict(table.attrs)
     cells = suppress(grid.stack(), k, others=other_grid.stack()).unstack()
+    cells = cells.reindex(index=grid.index, columns=grid.columns)  # the grid's own order
     keep = (policy.viewer.agency,) if by == "agency" else ()
     return out, cells, _suppress_table(weekly, other_weekly, k, keep=keep)
 

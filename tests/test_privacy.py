@@ -216,6 +216,12 @@ def test_an_agency_cannot_subtract_its_own_from_a_figure():
     assert weekly["SAPS"].sum() == 5 and weekly["Metro Police"].isna().all()
 
 
+def full_grid_days() -> list[str]:
+    from layers.compstat import WEEKDAYS
+
+    return list(WEEKDAYS)
+
+
 def test_a_review_hides_small_counts_rows_by_agency_under_a_ward_filter_and_the_grid():
     cols = incidents(spread(2, 18.6, -33.9) + spread(5, 18.6, -33.9, agency="SAPS"))
     today = pd.Timestamp("2026-11-25").date()
@@ -226,6 +232,7 @@ def test_a_review_hides_small_counts_rows_by_agency_under_a_ward_filter_and_the_
     assert np.isnan(rows.loc["Metro Police", "week_change"])
     assert rows["week"].iloc[-1] == 7  # the total: two hidden rows holding 7 give nothing away
     assert grid.stack().dropna().ge(3).all() and grid.stack().isna().any()
+    assert grid.index.tolist() == full_grid_days()  # Monday first, as the analyst's
     assert weekly.isna().all().all()
     full, full_grid, _ = private_review(cols, None, ANALYST, ward, by="agency", today=today)
     assert full.set_index("agency").loc["Metro Police", "week"] == 2
