@@ -515,6 +515,7 @@ def map_panel(
         style=style,
         zoom=data.zoom,
         heat_scale=data.heat_scale,
+        heat_radius=data.heat_radius,
         hotspots=result.layer if result is not None else None,
         hotspot_method=result.method if result is not None else "gistar",
         recent=recent,

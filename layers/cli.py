@@ -446,6 +446,7 @@ def _run_map(args: argparse.Namespace) -> int:
         data.areas, data.heat, area_label=args.boundary.capitalize(), style=args.style,
         tiles=args.tiles, center=data.center, zoom=data.zoom, synthetic=snapshot.synthetic,
         title=f"{count} incidents: {flt.describe()}{view}", assets="inline",
+        heat_radius=data.heat_radius,
     )  # fmt: skip
     write_text_atomic(args.out, standalone_html(fmap))
     _audit_export(config, policy, "map", args.out, flt, data.incidents)

@@ -6,6 +6,7 @@ the standalone file and the live page show the same picture.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -16,7 +17,7 @@ from layers.columnar import fit_zoom, select
 from layers.filters import IncidentFilter
 from layers.privacy import Policy, private_area_counts, private_heat, private_total
 from layers.store import StoreSnapshot
-from layers.webmap import HEAT_BIN_PX, display_geometry
+from layers.webmap import HEAT_BIN_PX, HEAT_RADIUS, display_geometry
 
 # At most this many heat cells on the page (about 27 bytes each): past it the cells double in
 # size, so the page stays under about a megabyte whatever the zoom and the number of incidents.
@@ -32,6 +33,7 @@ class MapData:
     areas: gpd.GeoDataFrame
     heat: pd.DataFrame
     heat_scale: float
+    heat_radius: int
     center: tuple[float, float]
     zoom: int
     incidents: int | None  # None: hidden from this viewer (see layers.privacy.private_total)
@@ -91,6 +93,10 @@ def prepare_map(
         columns, mask, policy, zoom=zoom, bounds=bounds, max_cells=MAX_HEAT_CELLS,
         bin_px=HEAT_BIN_PX,
     )  # fmt: skip
+    # Anonymous cells (see layers.privacy) are wider than the heat radius at a close zoom:
+    # drawn with a radius to match, they make a surface instead of scattered dots.
+    anonymous_px = heat.attrs.get("anonymous_cell_px", 0)
+    radius = max(HEAT_RADIUS, math.ceil(anonymous_px / 0.9))
     shown = areas[["name", "geometry"]].assign(count=counts.reindex(areas["name"]).to_numpy())
     if policy is not None and not policy.full:
         shown["count_text"] = count_text(shown["count"], policy.rules.k)
@@ -98,6 +104,7 @@ def prepare_map(
         areas=shown,
         heat=heat,
         heat_scale=float(max(heat.attrs["busiest_bin"], 1)),
+        heat_radius=radius,
         center=((miny + maxy) / 2, (minx + maxx) / 2),
         zoom=zoom,
         incidents=private_total(columns, mask, policy, flt),

@@ -256,3 +256,24 @@ def test_a_review_hides_small_counts_rows_by_agency_under_a_ward_filter_and_the_
 def test_bad_privacy_settings_say_what_is_wrong(values, message):
     with pytest.raises(ValueError, match=message):
         PrivacyRules.from_mapping(values)
+
+
+def test_public_heat_is_drawn_with_a_radius_to_match_its_cells(tmp_path, boundary_files):
+    from layers.ingest import ingest
+    from layers.store import open_store
+    from layers.view import prepare_map
+    from layers.webmap import HEAT_RADIUS
+
+    p, w = boundary_files
+    rows = pd.DataFrame({"incident_id": [f"I{i}" for i in range(6)], "agency": "SAPS",
+                         "category": "Burglary", "occurred_at": "2026-01-05T10:00:00",
+                         "lat": -33.97, "lon": 18.05})  # fmt: skip
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    ingest(tmp_path / "store", [tmp_path / "rows.csv"], precincts=p, wards=w)
+    snapshot = open_store(tmp_path / "store")
+    flt = IncidentFilter()
+    assert prepare_map(snapshot, flt, zoom=16, policy=ANALYST).heat_radius == HEAT_RADIUS
+    public = prepare_map(snapshot, flt, zoom=16, policy=PUBLIC)
+    # a 250 m cell is 2**(16 - 9) = 128 px at zoom 16; the heat's bins (0.9 radius) match it
+    assert public.heat_radius == math.ceil(128 / 0.9)
+    assert prepare_map(snapshot, flt, zoom=10, policy=PUBLIC).heat_radius == HEAT_RADIUS
