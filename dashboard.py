@@ -681,6 +681,9 @@ def upload_panel(store: Path, *, synthetic: bool, uploads: Path, max_mb: float) 
         wards = st.file_uploader(
             "Ward boundaries", key="up_wards", type=["zip", "gpkg", "geojson", "json"]
         )
+        chosen = [f.name for f in (*(incidents or []), precincts, wards) if f is not None]
+        if chosen:  # plain text: file names are the uploader's, never markup
+            st.text(f"Ready to load: {', '.join(chosen)}")
         if st.button("Validate and load", key="up_go", disabled=not (incidents or precincts)):
             report = _load_uploads(target, incidents or [], precincts, wards, max_mb=max_mb)
             if report is not None:

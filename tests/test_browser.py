@@ -135,6 +135,37 @@ def _wait_until_idle(page) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=30_000)
 
 
+def _upload(page, files: list[Path]) -> None:
+    """Put ``files`` in the page's uploaders (incidents, precincts, wards, in that order) and
+    wait until the app says it has them all ("Ready to load: ...").
+
+    Every upload reruns the app, and a file set on an uploader while a rerun redraws it can
+    be dropped by the browser (chip shown, file never sent): any file the app does not list
+    is set again, up to three rounds.
+    """
+    from playwright.sync_api import expect
+
+    inputs = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    ready = page.get_by_text("Ready to load:")
+    everything = f"Ready to load: {', '.join(p.name for p in files)}"
+    for _ in range(3):
+        listed = ready.inner_text() if ready.count() else ""
+        for n, path in enumerate(files):
+            if path.name not in listed:
+                _wait_until_idle(page)
+                inputs.nth(n).set_input_files(path)
+                expect(page.locator('[data-testid="stFileChipIconSpinner"]')).to_have_count(
+                    0, timeout=60_000
+                )
+        _wait_until_idle(page)
+        try:
+            expect(ready).to_have_text(everything, timeout=20_000)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError(f"the app never had every file: {ready.inner_text()!r}")
+
+
 def _cell_step(cells: list[list[float]]) -> float:
     """The smallest longitude step between heat cells: the cell width."""
     lngs = sorted({round(lng, 9) for _, lng, _ in cells})
@@ -183,16 +214,8 @@ def test_upload_validates_and_offers_rejected_rows(server, tmp_path):
         page.get_by_text("Load your own incident or boundary files").click()
         # The demo store is synthetic: uploads make a store of their own, with boundaries.
         page.get_by_text("your files go to a store of their own").wait_for(timeout=30_000)
-        inputs = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
-        chips = page.locator('[data-testid="stFileChipName"]')
-        files = (upload, folder / "files" / "precincts.gpkg", folder / "files" / "wards.geojson")
-        for n, path in enumerate(files):
-            # One at a time, each once the app is idle: every upload reruns the app, and a file
-            # set on an uploader the rerun is redrawing can be dropped by the browser.
-            _wait_until_idle(page)
-            inputs.nth(n).set_input_files(path)
-            expect(chips).to_have_count(n + 1, timeout=30_000)
-        expect(page.locator('[data-testid="stFileChipIconSpinner"]')).to_have_count(0)
+        demo_files = folder / "files"
+        _upload(page, [upload, demo_files / "precincts.gpkg", demo_files / "wards.geojson"])
         go = page.get_by_role("button", name="Validate and load")
         expect(go).to_be_enabled(timeout=60_000)
         _wait_until_idle(page)  # a click on a button being redrawn is lost
@@ -236,12 +259,7 @@ def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(server, tmp_
         page.get_by_text("Load your own incident or boundary files").click()
         page.get_by_text("your files go to a store of their own").wait_for(timeout=30_000)
         _wait_until_idle(page)
-        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(big)
-        page.locator('[data-testid="stFileChipName"]').first.wait_for(timeout=30_000)
-        # 3 MB take a moment to upload; the button is enabled once the app has the file.
-        expect(page.locator('[data-testid="stFileChipIconSpinner"]')).to_have_count(
-            0, timeout=60_000
-        )
+        _upload(page, [big])
         go = page.get_by_role("button", name="Validate and load")
         expect(go).to_be_enabled(timeout=60_000)
         _wait_until_idle(page)
