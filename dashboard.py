@@ -12,6 +12,7 @@ import dataclasses
 import fcntl
 import logging
 import math
+import re
 import sys
 import tempfile
 import time
@@ -142,6 +143,13 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
     return options
 
 
+def md(text: object) -> str:
+    """``text`` for a Markdown element, shown as written: names and messages that come from
+    data (a category like ``[x](http://...)``, ``**bold**`` or ``:red[...]``) must not turn into
+    links or formatting. Every ASCII punctuation character gets a backslash (CommonMark)."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", str(text))
+
+
 def is_live(source: str) -> bool:
     """True for a PostGIS URL, false for a store folder."""
     return source.startswith(LIVE_SCHEMES)
@@ -261,7 +269,7 @@ def oidc_sign_in(config: AccessConfig) -> Viewer | None:
         st.session_state["_denied"] = True
     st.title("Safety cluster incident map")
     st.error(
-        f"You are signed in as {email}, but that account has no role here ({reason}). Ask "
+        f"You are signed in as {md(email)}, but that account has no role here ({reason}). Ask "
         "an administrator to add it to [oidc_users] in the access file."
     )
     st.button("Sign out", on_click=st.logout)
@@ -360,7 +368,7 @@ def viewer_sidebar(viewer: Viewer, rules: PrivacyRules, *, open_page: bool,
         )  # fmt: skip
         viewer = parse_role(label, name=OPEN_VIEWER.name)
     else:
-        sb.markdown(f"Signed in as **{viewer.name}** ({viewer.label})")
+        sb.markdown(f"Signed in as **{md(viewer.name)}** ({md(viewer.label)})")
         if sb.button("Sign out", key="sign_out"):
             oidc = st.session_state.get("_method") == "oidc"
             sign_out(st.session_state.get("_access"))
@@ -720,10 +728,10 @@ def _load_uploads(
                 wards=paths.get(id(wards)),
             )
         except LayersError as err:
-            st.error(str(err))
+            st.error(md(err))
         except Exception as err:  # a file we could not anticipate: say so, keep the page
             LOG.exception("upload failed")
-            st.error(f"Could not load these files: {type(err).__name__}: {err}")
+            st.error(f"Could not load these files: {type(err).__name__}: {md(err)}")
     return None
 
 
@@ -743,7 +751,7 @@ def show_report(report: IngestReport) -> None:
     totals = report.totals()
     for file in report.files:
         if file.error:
-            st.error(f"{Path(file.file).name}: {file.error}")
+            st.error(md(f"{Path(file.file).name}: {file.error}"))
     if totals["rejected"]:
         st.warning(f"{totals['rejected']:,} of {totals['read']:,} rows were rejected.")
     else:
@@ -872,7 +880,7 @@ def evaluation_panel(
                                    st.session_state["n_share"] / 100,
                                    st.session_state["n_cell_m"])  # fmt: skip
             except LayersError as err:
-                st.error(str(err))
+                st.error(md(err))
                 return
             st.dataframe(table, hide_index=True, width="stretch")
             name = f"hotspot_evaluation_{split}.csv"
@@ -916,7 +924,7 @@ def open_source(options: argparse.Namespace) -> tuple[str, StoreSnapshot]:
     try:
         return str(store), load_store(str(store), current_version(store) or "")
     except LayersError as err:
-        st.error(str(err))
+        st.error(md(err))
         st.stop()
 
 
@@ -950,7 +958,7 @@ def rotation(
     step = int(time.time() // every)
     if rotate == "areas" and choices["areas"]:
         area = choices["areas"][step % len(choices["areas"])]
-        return dataclasses.replace(flt, areas=(area,)), None, f"Collaboration area: {area}"
+        return dataclasses.replace(flt, areas=(area,)), None, f"Collaboration area: {md(area)}"
     precincts = snapshot.precincts
     if rotate == "precincts" and len(precincts):
         row = precincts.iloc[step % len(precincts)]
@@ -961,7 +969,7 @@ def rotation(
         return (
             flt,
             (((miny + maxy) / 2, (minx + maxx) / 2), zoom, padded),
-            f"Precinct: {row['name']}",
+            f"Precinct: {md(row['name'])}",
         )
     return flt, None, None
 
@@ -1023,7 +1031,7 @@ def view_panel(
     if note:
         st.caption(note)
     span = f"{stats['first']:%d %b %Y} to {stats['last']:%d %b %Y}. " if stats["first"] else ""
-    st.caption(f"{span}Filter: {flt.describe()}. Store version {version}.")
+    st.caption(f"{span}Filter: {md(flt.describe())}. Store version {version}.")
     recent = None
     if is_live(source):
         recent = recent_cells(source, version, flt, options.recent_minutes, policy)
@@ -1255,7 +1263,7 @@ def main() -> None:
         try:
             result = hotspot_result(source, version, flt, params, policy)
         except LayersError as err:
-            st.error(str(err))
+            st.error(md(err))
     boundary = st.session_state["m_boundary"]
     run_every = options.refresh if is_live(source) and options.refresh > 0 else None
     if meeting and st.session_state["m_rotate"] != "none":
