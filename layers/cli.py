@@ -16,7 +16,7 @@ from layers.access import AccessConfig, AccessError
 from layers.analysis import HotspotParams
 from layers.columnar import unknown_values
 from layers.filters import FILTER_COLUMNS, IncidentFilter, apply_filter, parse_hours
-from layers.privacy import Policy, PrivacyRules
+from layers.privacy import Policy, PrivacyRules, own_rows
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -415,10 +415,11 @@ def _run_export(args: argparse.Namespace) -> int:
             f"(`map --role {viewer.label}`) or hotspots (`hotspots --role {viewer.label}`)."
         )
     flt = filter_from_args(args)
-    rows = apply_filter(_checked_store(args.store, flt).incidents, flt)
-    if not viewer.sees_all_points:  # the agency's own, named as own_rows matches them
-        own = rows["agency"].astype(str).str.strip().str.casefold()
-        rows = rows[own == str(viewer.agency).strip().casefold()]
+    snapshot = _checked_store(args.store, flt)
+    incidents = snapshot.incidents  # row for row with snapshot.columns
+    if not viewer.sees_all_points:
+        incidents = incidents[own_rows(snapshot.columns, viewer)]
+    rows = apply_filter(incidents, flt)
     out = export_incidents(rows, args.out)
     _audit_export(config, policy, "incidents", out, flt, len(rows))
     scope = (
