@@ -537,11 +537,6 @@ def hotspot_layer(hotspots: gpd.GeoDataFrame, *, method: HotspotMethod) -> foliu
 
     if "category" in frame.columns:
         frame["category"] = frame["category"].map(html.escape)
-    if "count" in frame.columns and frame["count"].isna().any():
-        # Counts suppressed to protect victims (layers.privacy): say so, not "null".
-        frame["count"] = frame["count"].map(
-            lambda c: "too few to show" if pd.isna(c) else f"{int(c):,}"
-        )
     folium.GeoJson(
         frame.to_geo_dict(drop_id=True),
         style_function=style_function,
