@@ -172,6 +172,30 @@ def _parser() -> argparse.ArgumentParser:
     repair.add_argument("--log", type=Path, required=True, help="the audit log file")
     repair.set_defaults(run=_run_audit_repair)
 
+    publish = commands.add_parser(
+        "publish", help="write the public site: monthly counts protected as a whole (static files)"
+    )
+    publish.add_argument("--store", type=Path, required=True)
+    publish.add_argument(
+        "--out", type=Path, required=True,
+        help="the site's path: made a link to the current version, swapped atomically",
+    )  # fmt: skip
+    publish.add_argument(
+        "--access", type=Path, metavar="FILE", help="access file whose [privacy] k and "
+        "sensitive categories apply (the defaults otherwise)",
+    )  # fmt: skip
+    publish.add_argument(
+        "--months", type=int, default=12, help="publish the last N whole months (default 12)"
+    )
+    publish.add_argument(
+        "--settle-days", type=int, default=7,
+        help="days after a month ends before it is published, for late reports (default 7)",
+    )  # fmt: skip
+    publish.add_argument(
+        "--cell-m", type=float, default=1000.0, help="cell size in metres (default 1000)"
+    )
+    publish.set_defaults(run=_run_publish)
+
     assets = commands.add_parser("assets", help="copy Leaflet and plugins into static/vendor")
     assets.set_defaults(run=_run_assets)
     return parser
@@ -474,6 +498,18 @@ def _run_hotspots(args: argparse.Namespace) -> int:
         f"Wrote {len(result.layer):,} {result.method} features from {used} "
         f"incidents ({flt.describe()}) to {out}."
     )
+    return 0
+
+
+def _run_publish(args: argparse.Namespace) -> int:
+    from layers.access import load_access
+    from layers.publish import PublishOptions, publish_site
+    from layers.store import open_store
+
+    rules = load_access(args.access).privacy if args.access else PrivacyRules()
+    options = PublishOptions(months=args.months, settle_days=args.settle_days, cell_m=args.cell_m)
+    report = publish_site(open_store(args.store), args.out, rules=rules, options=options)
+    print(report.as_text())
     return 0
 
 
