@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import fcntl
+import hashlib
 import logging
 import math
 import re
@@ -55,6 +56,15 @@ from layers.join import OUTSIDE
 from layers.live import LiveStore, count_since, recent_rows
 from layers.postgis import describe
 from layers.privacy import Policy, PrivacyRules, private_figures, private_heat, private_review
+from layers.public import (
+    GROUP_LABELS,
+    PublicFigures,
+    PublicSite,
+    month_run,
+    public_figures,
+    public_map,
+    store_site,
+)
 from layers.store import StoreSnapshot, current_version, open_store, safe_filename
 from layers.view import MapData, prepare_map
 from layers.webmap import DEFAULT_TILES, live_base_map, map_layers
@@ -134,6 +144,11 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--access", type=Path, metavar="FILE",
         help="sign-in, roles and privacy settings (TOML); without it the page is open to all",
+    )  # fmt: skip
+    parser.add_argument(
+        "--public-site", type=Path, metavar="DIR",
+        help="the published site public viewers see (python -m layers publish --out DIR); "
+        "default: the store's own, published on first use",
     )  # fmt: skip
     options = parser.parse_args(argv)
     if options.postgis and not options.postgis.startswith(LIVE_SCHEMES):
@@ -361,7 +376,10 @@ def viewer_sidebar(viewer: Viewer, rules: PrivacyRules, *, open_page: bool,
     if open_page:
         roles = ["analyst", "public", *(f"agency:{a}" for a in agencies)]
         if st.session_state.get("m_view_as") not in roles:
-            st.session_state["m_view_as"] = "analyst"
+            # The open page may be linked as a role's preview (?view=public); only the open
+            # page: a signed-in viewer's role comes from the access file alone.
+            asked = st.query_params.get("view")
+            st.session_state["m_view_as"] = asked if asked in roles else "analyst"
         label = sb.selectbox(
             "View as", roles, key="m_view_as",
             help="Open page (no sign-in): preview what each role would see.",
@@ -375,7 +393,13 @@ def viewer_sidebar(viewer: Viewer, rules: PrivacyRules, *, open_page: bool,
             if oidc:
                 st.logout()
             st.rerun()
-    if not viewer.sees_all_points:
+    if viewer.role == "public":
+        sb.caption(
+            f"You see the published monthly map: whole months, counts under {rules.k} and "
+            "whatever would give them away hidden, sexual offences and gender-based violence "
+            "left out. The same numbers anyone can download."
+        )
+    elif not viewer.sees_all_points:
         sb.caption(
             f"You see {viewer.describe()}: places as cells of at least "
             f"{rules.anonymous_cell_m:g} m, counts under {rules.k} hidden, and sexual offences, "
@@ -1238,6 +1262,9 @@ def main() -> None:
     if is_live(source):
         st.caption(f"Live store: {describe(source)}, refreshed every {options.refresh:g} s.")
     viewer = viewer_sidebar(signed_in, rules, open_page=open_page, agencies=choices["agencies"])
+    if viewer.role == "public":
+        public_page(source, snapshot, rules, options)
+        return
     # Named by role, not by person: every viewer of a role shares the cached figures.
     policy = Policy(dataclasses.replace(viewer, name=viewer.label), rules)
     flt = sidebar_filter(choices)
@@ -1289,6 +1316,91 @@ def main() -> None:
     if not is_live(source):
         upload_panel(Path(source), synthetic=snapshot.synthetic, uploads=options.uploads,
                          max_mb=options.max_upload_mb)  # fmt: skip
+
+
+@st.cache_resource(max_entries=4, show_spinner="Publishing the public monthly map…")
+def public_site(source: str, version: str, site_dir: str | None, _snapshot: StoreSnapshot,
+                _rules: PrivacyRules) -> PublicSite:  # fmt: skip
+    """The published site public viewers see: ``--public-site``, or the store's own,
+    published (incrementally) for each store version."""
+    if site_dir:
+        return PublicSite.load(site_dir)
+    if is_live(source):
+        digest = hashlib.sha256(source.encode()).hexdigest()[:12]
+        target = ROOT / "stores" / f"public-live-{digest}"
+    else:
+        target = Path(source) / "public-site"
+    return store_site(_snapshot, _rules, publish_to=target)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def public_view(source: str, version: str, site_dir: str | None, months: tuple[str, ...],
+                group: str, area: str | None, _site: PublicSite) -> PublicFigures:  # fmt: skip
+    return public_figures(_site, months, group, area)
+
+
+def public_page(
+    source: str, snapshot: StoreSnapshot, rules: PrivacyRules, options: argparse.Namespace
+) -> None:
+    """The public role's page: the published monthly site's numbers, nothing else.
+
+    Whole months (one, or a run), a group and a precinct: no day, hour, agency, category or
+    ward filter, no live refresh, no hotspots, and no zoom level with finer numbers.
+    """
+    site_dir = str(options.public_site) if options.public_site else None
+    try:
+        site = public_site(source, snapshot.version, site_dir, snapshot, rules)
+    except LayersError as err:
+        st.error(md(err))
+        return
+    if not site.months:
+        st.info("No whole month is published yet: the public map shows months once they end.")
+        return
+    sb = st.sidebar
+    sb.header("Public map")
+    months = site.months
+    run = sb.select_slider(
+        "Months", options=months, value=(months[-1], months[-1]), key="p_months",
+        help="Whole months only: one month, or a run of months added up.",
+    )  # fmt: skip
+    group = sb.selectbox(
+        "Incidents", site.groups, key="p_group", format_func=lambda g: GROUP_LABELS.get(g, g)
+    )
+    names = sorted(site.view(months[-1], "all")["areas"])
+    area = sb.selectbox("Precinct", ["", *names], key="p_area",
+                        format_func=lambda a: a or "All precincts")  # fmt: skip
+    try:
+        chosen = month_run(site, run[0], run[1])
+        figures = public_view(source, snapshot.version, site_dir, chosen, group, area or None, site)
+    except LayersError as err:
+        st.error(md(err))
+        return
+    st.caption(
+        f"The published monthly map, data as of the end of {site.manifest['as_of']}. Counts "
+        f"under {site.k} are hidden, with whatever would give them away; sexual offences and "
+        "gender-based violence are left out. Anyone can download these numbers."
+    )
+    label = GROUP_LABELS.get(group, group)
+    st.metric(
+        f"Incidents{' in ' + area if area else ''}: {label}, {figures.label}",
+        figures.text(figures.total, figures.total_partial),
+    )
+    if len(chosen) > 1:
+        st.caption("A run of months adds up the published months; where one is hidden, the sum "
+                   "is marked 'at least'.")  # fmt: skip
+    fmap = public_map(site, figures, tiles=options.tiles)
+    st_folium(fmap, key="public_map", returned_objects=[], height=640, width=None)
+    table = figures.areas.assign(
+        incidents=[figures.text(c, p) for c, p in zip(figures.areas["count"],
+                                                      figures.areas["partial"], strict=True)]
+    )  # fmt: skip
+    if area:
+        table = table[table["name"] == area]
+    table = table.sort_values(["count", "name"], ascending=[False, True], na_position="last")
+    st.dataframe(
+        table[["name", "incidents"]].rename(columns={"name": "Precinct", "incidents": "Incidents"}),
+        hide_index=True, width="stretch",
+    )  # fmt: skip
 
 
 @st.fragment(run_every=5)

@@ -113,6 +113,13 @@ def _parser() -> argparse.ArgumentParser:
     map_.add_argument("--tiles", default="none", help="tile URL template, or 'none' (default)")
     add_filter_arguments(map_)
     add_role_arguments(map_)
+    public = map_.add_argument_group("public role (whole months from the published site)")
+    public.add_argument("--month", help="YYYY-MM: the month, or the first of a run of months")
+    public.add_argument("--month-to", help="YYYY-MM: the last month of the run")
+    public.add_argument(
+        "--site", type=Path,
+        help="the published site to read (default: STORE/public-site, published now)",
+    )  # fmt: skip
     map_.set_defaults(run=_run_map)
 
     hotspots = commands.add_parser("hotspots", help="find hotspots and export them for GIS")
@@ -462,6 +469,11 @@ def _run_map(args: argparse.Namespace) -> int:
     from layers.webmap import build_map
 
     policy, config = _policy(args)
+    if policy.viewer.role == "public":
+        return _run_public_map(args, policy, config)
+    if args.month or args.month_to or args.site:
+        raise LayersError("--month, --month-to and --site are for --role public; others filter "
+                          "with --since and --until.")  # fmt: skip
     flt = filter_from_args(args)
     snapshot = _checked_store(args.store, flt)
     data = prepare_map(snapshot, flt, boundary=args.boundary, policy=policy)
@@ -479,11 +491,53 @@ def _run_map(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_public_map(args: argparse.Namespace, policy: Policy, config: AccessConfig | None) -> int:
+    """``map --role public``: a map of the published site's numbers, and nothing else."""
+    from layers.assets import standalone_html
+    from layers.public import GROUP_LABELS, month_run, public_figures, public_map, store_site
+    from layers.store import write_text_atomic
+
+    refused = [flag for flag, value in (
+        ("--since", args.since), ("--until", args.until), ("--hours", args.hours),
+        ("--agency", args.agency), ("--category", args.category), ("--ward", args.ward),
+    ) if value]  # fmt: skip
+    if refused:
+        raise AccessError(
+            f"The public role sees whole months of the published site only: {', '.join(refused)} "
+            "cannot be used. Pick --month YYYY-MM (and --month-to YYYY-MM for a run of months), "
+            "--area for one collaboration area, and --precinct for one precinct."
+        )
+    if len(args.area) > 1 or len(args.precinct) > 1:
+        raise AccessError("The public role picks one collaboration area (--area) and one "
+                          "precinct (--precinct) at a time.")  # fmt: skip
+    site = store_site(open_store(args.store), policy.rules, args.site)
+    if not site.months:
+        raise LayersError("The public site has no whole month published yet.")
+    months = month_run(site, args.month or site.months[-1], args.month_to)
+    group = args.area[0] if args.area else "all"
+    figures = public_figures(site, months, group, args.precinct[0] if args.precinct else None)
+    fmap = public_map(site, figures, tiles=args.tiles, assets="inline")
+    write_text_atomic(args.out, standalone_html(fmap))
+    flt = IncidentFilter(areas=tuple(args.area), precincts=tuple(args.precinct))
+    _audit_export(config, policy, "public map", args.out, flt, None)
+    where = f" in {figures.area}" if figures.area else ""
+    print(
+        f"Wrote the public map of {figures.text(figures.total, figures.total_partial)} "
+        f"incidents{where} ({GROUP_LABELS.get(group, group)}, {figures.label}) to {args.out}."
+    )
+    return 0
+
+
 def _run_hotspots(args: argparse.Namespace) -> int:
     from layers.analysis import hotspot_provenance, private_hotspots
     from layers.hotspot_export import export_hotspots
 
     policy, config = _policy(args)
+    if policy.viewer.role == "public":
+        raise AccessError(
+            "The public role has no hotspot analysis: public numbers come from the published "
+            "monthly site only (`map --role public`, or `python -m layers publish`)."
+        )
     flt = filter_from_args(args)
     snapshot = _checked_store(args.store, flt)
     result = private_hotspots(

@@ -223,27 +223,29 @@ def protect(table: MonthTable, k: int) -> Suppression:
     thin_rows = [(int(g), int(p)) for g, p in zip(*np.nonzero((y > 0) & (y < k)), strict=True)]
     for g, p in thin_rows:  # already under k: a thin row left is the precinct's whole count
         hide_pg[g, p] = True
-    # Precinct totals first: a thin precinct's rows can only be raised once other precincts
-    # can give it incidents unseen.
+    # Precinct and group totals first: a thin precinct's or group's rows can only be raised
+    # once other precincts or groups can give it incidents unseen.
     targets: list[tuple[str, int, int, int]] = [
         ("precinct", -1, int(p), int(max(k - prec_total[p], deficit[p])))
         for p in np.flatnonzero((prec_total > 0) & ((prec_total < k) | (deficit > 0)))
     ]
-    targets += [("row", g, p, k) for g, p in thin_rows]
     thin_groups = np.flatnonzero((group_total > 0) & (group_total < k))
     targets += [("group", int(g), -1, k) for g in thin_groups]
+    targets += [("row", g, p, k) for g, p in thin_rows]
 
     level2 = _Level2(y=y, room_down=room_down, has_dark=has_dark, deficit=deficit)
     for kind, g, p, need in targets:
         for _ in range(MAX_PARTNER_ROUNDS):
             if level2.reaches(kind, g, p, need, hide_pg, hide_prec, hide_group):
                 break
-            hidden = (hide_pg, hide_prec, hide_group, has_dark)
-            # A row of a thin precinct first needs precincts that can give it incidents.
-            first = "precinct" if kind == "row" and deficit[p] > 0 else kind
-            if not _add_partners(first, g, p, y, need, *hidden) and not _add_partners(
-                kind, g, p, y, need, *hidden
-            ):
+            hidden = (hide_pg, hide_prec, hide_group, has_dark, room_down)
+            # A row of a thin precinct or group also needs precincts or groups that can give
+            # it incidents: those partners come first.
+            kinds = [kind]
+            if kind == "row":
+                kinds = [*(["group"] if group_total[g] < k else []),
+                         *(["precinct"] if deficit[p] > 0 else []), "row"]  # fmt: skip
+            if not any(_add_partners(kind_, g, p, y, need, *hidden) for kind_ in kinds):
                 return Suppression.everything(
                     table, "its smallest counts could not be protected without withholding it"
                 )
@@ -409,6 +411,7 @@ class _Level2:
 def _add_partners(
     kind: str, g: int, p: int, y: np.ndarray, need: int,
     hide_pg: np.ndarray, hide_prec: np.ndarray, hide_group: np.ndarray, has_dark: np.ndarray,
+    room_down: np.ndarray,
 ) -> bool:  # fmt: skip
     """Suppress one more set of partner counts for a target that cannot yet be raised
     enough: returns False when there is nothing left to suppress."""
@@ -436,9 +439,10 @@ def _add_partners(
             return True
         return False
     if kind == "precinct":
-        # Another precinct whose dark cells can give incidents; all counts of both.
-        for q in np.argsort(-np.where(has_dark, y.sum(axis=0), -1), kind="stable"):
-            if q == p or not has_dark[q]:
+        # Another precinct whose unlisted cells can give incidents (the smallest that can give
+        # enough, then the largest); all counts of both.
+        for q in _partners(room_down, need):
+            if q == p:
                 continue
             if not hide_prec[q] or not hide_pg[:, q].all() or not hide_pg[:, p].all():
                 hide_prec[q] = True

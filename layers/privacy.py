@@ -146,6 +146,16 @@ def filter_level(flt: IncidentFilter) -> Level:
     return "ward" if flt.wards else "precinct" if flt.precincts else "city"
 
 
+def count_level(by: Level, flt: IncidentFilter | None) -> Level:
+    """The level counts of areas ``by`` under ``flt`` are really at: the finer of the two.
+
+    Precinct counts under a ward filter are counts of a ward's piece of each precinct, so the
+    sensitive rule judges them as ward counts.
+    """
+    level = filter_level(flt) if flt is not None else "city"
+    return by if LEVELS.index(by) <= LEVELS.index(level) else level
+
+
 def own_rows(columns: IncidentColumns, viewer: Viewer) -> np.ndarray:
     """Incidents ``viewer`` sees at point level."""
     if viewer.sees_all_points:
@@ -229,10 +239,12 @@ def private_area_counts(
     *,
     by: Literal["precinct", "ward"],
     names: Sequence[str],
+    flt: IncidentFilter | None = None,
 ) -> pd.Series:
-    """Incidents per area as ``policy`` may see them: sensitive incidents only at their level,
-    and, unless the viewer sees every point, counts hidden (NaN) as :func:`suppress` does."""
-    shown = visible(columns, mask, policy, level=by)
+    """Incidents per area as ``policy`` may see them: sensitive incidents only at their level
+    (judged by the filter as well as by ``by``: see :func:`count_level`), and, unless the
+    viewer sees every point, counts hidden (NaN) as :func:`suppress` does."""
+    shown = visible(columns, mask, policy, level=count_level(by, flt))
     counts = area_counts(columns, shown, by=by, names=names)
     if policy is None or policy.full:
         return counts
@@ -253,14 +265,15 @@ def private_top_areas(
     *,
     by: Literal["precinct", "ward"],
     n: int = 10,
+    flt: IncidentFilter | None = None,
 ) -> pd.DataFrame:
     """:func:`layers.columnar.top_areas` as ``policy`` may see them: the busiest areas whose
     counts are shown (as :func:`private_area_counts` gives them); hidden ones are left out."""
     if policy is None or policy.full:
         return top_areas(columns, mask, by=by, n=n)
-    shown = visible(columns, mask, policy, level=by)
+    shown = visible(columns, mask, policy, level=count_level(by, flt))
     total = max(int(shown.sum()) if shown is not None else len(columns), 1)
-    counts = private_area_counts(columns, mask, policy, by=by, names=columns.labels[by])
+    counts = private_area_counts(columns, mask, policy, by=by, names=columns.labels[by], flt=flt)
     counts = counts.dropna().sort_values(ascending=False, kind="stable").head(n)
     return pd.DataFrame(
         {by: counts.index.astype(object), "incidents": counts.to_numpy(),
@@ -307,7 +320,7 @@ def private_figures(
     figures: dict[str, object] = {
         "headline": headline(columns, shown),
         "hidden": False,
-        "top": private_top_areas(columns, mask, policy, by=boundary, n=10),
+        "top": private_top_areas(columns, mask, policy, by=boundary, n=10, flt=flt),
         "weekly": weekly_counts(columns, shown, by="agency"),
     }
     if policy is None or policy.full:

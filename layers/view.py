@@ -86,7 +86,7 @@ def prepare_map(
         mask = select(columns, flt)
     minx, miny, maxx, maxy = areas.total_bounds
     zoom = zoom if zoom is not None else fit_zoom(areas.total_bounds)
-    counts = private_area_counts(columns, mask, policy, by=boundary, names=areas["name"])
+    counts = private_area_counts(columns, mask, policy, by=boundary, names=areas["name"], flt=flt)
     # The colour scale is the busiest heat bin among all the filtered incidents, not only those
     # in view: the scale a heat map of every incident would have (see webmap.heat_layer).
     heat = private_heat(
