@@ -8,6 +8,7 @@ same analysis.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from pathlib import PurePath
 from typing import Literal
 
 import geopandas as gpd
@@ -253,13 +254,20 @@ def _cells_and_counts(
 def hotspot_provenance(
     result: HotspotResult, snapshot: StoreSnapshot, flt: IncidentFilter
 ) -> dict[str, object]:
-    """Where an exported hotspot layer came from: method, parameters, filters, period, data."""
+    """Where an exported hotspot layer came from: method, parameters, filters, period, data.
+
+    Files are named, not their folders: an export leaves the server, its paths need not.
+    """
     meta = snapshot.meta
+
+    def name(source: object) -> str:
+        return PurePath(str(source)).name if source else "(not recorded)"
+
     kind = "SYNTHETIC demo data" if snapshot.synthetic else "incident store"
-    files = ", ".join(map(str, meta.get("incident_sources", [])[:10]))
+    files = ", ".join(name(f) for f in meta.get("incident_sources", [])[:10])
     source = (
-        f"{kind} at {snapshot.path}; precincts: {meta.get('precinct_source')}; wards: "
-        f"{meta.get('ward_source')}; incident files: {files}"
+        f"{kind} {name(snapshot.path)}; precincts: {name(meta.get('precinct_source'))}; wards: "
+        f"{name(meta.get('ward_source'))}; incident files: {files}"
     )
     return provenance_block(
         method=METHODS[result.method],

@@ -76,6 +76,14 @@ class PrivacyRules:
         The finest area sensitive incidents are counted in (default precinct).
     anonymous_cell_m : float
         The smallest cell, in metres, incidents are counted in for viewers without points.
+    partner_level : {"cell", "ward", "precinct", "city"}
+        The finest level at which an agency viewer sees other agencies' incidents counted
+        (default "cell": anonymous cells, as agreed for the safety cluster's partners).
+        Coarser levels leave other agencies out of cells, heat, hotspots and finer counts.
+    partner_period : {"day"}
+        The finest period at which partners share: agency viewers filter others' incidents by
+        day and hour of day. Only "day" is supported; it is stated so that the access file
+        says in full what partners share.
     """
 
     k: int = 3
@@ -83,8 +91,19 @@ class PrivacyRules:
     sensitive_areas: tuple[str, ...] = ("Gender-based violence",)
     sensitive_level: Level = "precinct"
     anonymous_cell_m: float = 250.0
+    partner_level: Level = "cell"
+    partner_period: str = "day"
 
     def __post_init__(self) -> None:
+        if self.partner_level not in LEVELS:
+            raise ValueError(
+                f"partner_level must be cell, ward, precinct or city, not {self.partner_level!r}."
+            )
+        if self.partner_period != "day":
+            raise ValueError(
+                f'partner_period can only be "day" (agencies filter partners\' incidents by day '
+                f"and hour), not {self.partner_period!r}."
+            )
         if not isinstance(self.k, int) or self.k < 1:
             raise ValueError(f"k must be a whole number of at least 1, not {self.k!r}.")
         if self.sensitive_level not in LEVELS[1:]:
@@ -186,13 +205,19 @@ def visible(
     """The incidents of ``mask`` that may be counted in areas of ``level`` for ``policy``.
 
     Sensitive incidents the viewer does not see as points are left out below the rules'
-    ``sensitive_level``. None (everything) stays None when nothing is left out.
+    ``sensitive_level``; for an agency viewer, other agencies' incidents are left out below
+    ``partner_level``. None (everything) stays None when nothing is left out.
     """
     if policy is None or policy.full:
         return mask
-    if LEVELS.index(level) >= LEVELS.index(policy.rules.sensitive_level):
+    rules = policy.rules
+    finer = LEVELS.index(level)
+    below_sensitive = finer < LEVELS.index(rules.sensitive_level)
+    below_partner = policy.viewer.role == "agency" and finer < LEVELS.index(rules.partner_level)
+    if not below_sensitive and not below_partner:
         return mask
-    allowed = ~sensitive_rows(columns, policy.rules) | own_rows(columns, policy.viewer)
+    own = own_rows(columns, policy.viewer)
+    allowed = own if below_partner else ~sensitive_rows(columns, rules) | own
     return allowed if mask is None else mask & allowed
 
 

@@ -277,3 +277,36 @@ def test_public_heat_is_drawn_with_a_radius_to_match_its_cells(tmp_path, boundar
     # a 250 m cell is 2**(16 - 9) = 128 px at zoom 16; the heat's bins (0.9 radius) match it
     assert public.heat_radius == math.ceil(128 / 0.9)
     assert prepare_map(snapshot, flt, zoom=10, policy=PUBLIC).heat_radius == HEAT_RADIUS
+
+
+def test_a_sensitive_category_under_a_ward_filter_shows_no_count_in_precinct_areas():
+    """Precinct counts under a ward filter are counts of a ward's piece of each precinct: the
+    sensitive rule judges them as ward counts (the filter's level, not the layer's)."""
+    cols = incidents(spread(6, 18.6, -33.9, agency="Metro Police", category="Sexual offences"))
+    ward_filter = IncidentFilter(wards=("W1",), categories=("Sexual offences",))
+    for policy in (PUBLIC, SAPS):
+        counts = private_area_counts(cols, None, policy, by="precinct", names=["P1"],
+                                     flt=ward_filter)  # fmt: skip
+        assert counts.isna().all(), policy.viewer.label
+        top = private_top_areas(cols, None, policy, by="precinct", flt=ward_filter)
+        assert top.empty
+    # Without the ward filter a precinct count of a sensitive category is allowed.
+    assert private_area_counts(cols, None, SAPS, by="precinct", names=["P1"])["P1"] == 6
+    assert private_area_counts(cols, None, ANALYST, by="precinct", names=["P1"],
+                               flt=ward_filter)["P1"] == 6  # fmt: skip
+
+
+def test_partner_level_keeps_other_agencies_out_of_finer_views():
+    own = spread(4, 18.70, -34.00, agency="SAPS")
+    others = spread(9, 18.40, -33.80, seed=4)
+    cols = incidents(own + others)
+    coarse = Policy(SAPS.viewer, PrivacyRules(partner_level="precinct"))
+    assert private_heat(cols, None, coarse, zoom=14)["weight"].sum() == 4  # own only
+    assert private_heat(cols, None, SAPS, zoom=14)["weight"].sum() == 13
+    ward = private_area_counts(cols, None, coarse, by="ward", names=["W1"])["W1"]
+    assert pd.isna(ward) or ward == 4  # the others' 9 are not in it
+    assert private_area_counts(cols, None, coarse, by="precinct", names=["P1"])["P1"] == 13
+    with pytest.raises(ValueError, match="partner_level"):
+        PrivacyRules(partner_level="street")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="partner_period"):
+        PrivacyRules(partner_period="hour")
