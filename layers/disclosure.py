@@ -53,6 +53,8 @@ from scipy.sparse import coo_matrix
 
 # Partners tried for one thin row before the month is withheld.
 MAX_PARTNER_ROUNDS = 12
+# Why a month is withheld; one wording whatever the cause, so that it implies no count.
+WITHHELD = "its counts could not be published without giving small ones away"
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,7 @@ def protect(table: MonthTable, k: int) -> Suppression:
     n_prec = table.n_precincts
     total = int(atoms.sum())
     if total < k:
-        return Suppression.everything(table, f"the month has fewer than {k} incidents")
+        return Suppression.everything(table, WITHHELD)
     where = np.asarray(table.cell_precinct, dtype=np.int64)
     cell_total = atoms.sum(axis=0)
     small = (atoms > 0) & (atoms < k)
@@ -246,13 +248,9 @@ def protect(table: MonthTable, k: int) -> Suppression:
                 kinds = [*(["group"] if group_total[g] < k else []),
                          *(["precinct"] if deficit[p] > 0 else []), "row"]  # fmt: skip
             if not any(_add_partners(kind_, g, p, y, need, *hidden) for kind_ in kinds):
-                return Suppression.everything(
-                    table, "its smallest counts could not be protected without withholding it"
-                )
+                return Suppression.everything(table, WITHHELD)
         else:
-            return Suppression.everything(
-                table, "its smallest counts could not be protected without withholding it"
-            )
+            return Suppression.everything(table, WITHHELD)
     # Complements added for a later target never undo an earlier one's alternative (more
     # suppression only widens what the published numbers allow), so every target holds.
     hide_atoms = np.broadcast_to(closed, atoms.shape) | (atoms < k)
