@@ -1,0 +1,401 @@
+"""The published public site as a visitor gets it: served by nginx (scripts/serve-site), read
+by a client and by Debian's Chromium, and swapped for a new version while being read."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import json
+import os
+import threading
+import time
+from datetime import date
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import ROOT
+from site_server import serve_site
+from test_browser import CHROMIUM, CHROMIUM_ARGS, _is_local, _require_browser
+
+from layers.publish import PublishOptions, publish_site
+from layers.store import open_store
+
+# The demo's incidents run to 2026-10-31: on this day the last 12 whole, settled months are
+# 2025-11 to 2026-10 whenever the tests run.
+TODAY = date(2026, 12, 5)
+IMMUTABLE = "public, max-age=31536000, immutable"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def site(demo_store: Path, tmp_path_factory) -> Path:
+    """The 3,000-incident demo store published (read only: tests that publish again make a
+    site of their own)."""
+    out = tmp_path_factory.mktemp("site") / "site"
+    publish_site(open_store(demo_store), out, options=PublishOptions(today=TODAY))
+    return out
+
+
+@pytest.fixture(scope="module")
+def served(site: Path):
+    with serve_site(site) as url:
+        yield url
+
+
+def _manifest(site: Path) -> dict:
+    return json.loads((site / "manifest.json").read_text(encoding="utf-8"))
+
+
+class Client:
+    """One keep-alive HTTP/1.1 connection to nginx; reconnects when the server closes it."""
+
+    def __init__(self, url: str) -> None:
+        self.host = urlsplit(url).netloc
+        self.conn = http.client.HTTPConnection(self.host, timeout=10)
+
+    def get(self, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+        for attempt in range(2):
+            try:
+                self.conn.request("GET", "/" + path.lstrip("/"), headers=headers)
+                reply = self.conn.getresponse()
+                body = reply.read()
+                return reply.status, {k.lower(): v for k, v in reply.getheaders()}, body
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(self.host, timeout=10)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+# --- nginx ---------------------------------------------------------------------------------
+
+
+def test_nginx_serves_the_site_with_types_compression_and_cache_headers(site, served):
+    manifest = _manifest(site)
+    view = next(v for v in manifest["views"] if v["month"] == manifest["as_of"])
+    client = Client(served)
+    try:
+        # manifest.json: revalidated on every use, and a 304 when unchanged
+        status, head, body = client.get("manifest.json", **{"Accept-Encoding": "gzip"})
+        assert status == 200
+        assert head["content-type"].startswith("application/json")
+        assert head["cache-control"] == "no-cache"
+        assert head["content-encoding"] == "gzip"
+        assert "Accept-Encoding" in head["vary"]
+        assert json.loads(gzip.decompress(body)) == manifest
+        assert head["etag"] and head["last-modified"]
+        status, _, body = client.get(
+            "manifest.json", **{"Accept-Encoding": "gzip", "If-None-Match": head["etag"]}
+        )
+        assert (status, body) == (304, b"")
+
+        # a view: immutable, GeoJSON, gzipped when asked and only then
+        status, head, body = client.get(view["file"], **{"Accept-Encoding": "gzip"})
+        assert status == 200
+        assert head["content-type"].startswith("application/geo+json")
+        assert head["cache-control"] == IMMUTABLE
+        assert head["content-encoding"] == "gzip"
+        on_disk = (site / view["file"]).read_bytes()
+        assert gzip.decompress(body) == on_disk
+        assert len(body) < len(on_disk) / 2
+        status, head, body = client.get(view["file"])
+        assert status == 200 and "content-encoding" not in head and body == on_disk
+
+        # pages and the precinct outlines change with each publish: revalidated too
+        for path, kind in [("", "text/html"), ("index.html", "text/html"),
+                           ("method.html", "text/html"),
+                           ("precincts.geojson", "application/geo+json")]:  # fmt: skip
+            status, head, body = client.get(path, **{"Accept-Encoding": "gzip"})
+            assert status == 200, path
+            assert head["content-type"].startswith(kind), (path, head["content-type"])
+            assert head["cache-control"] == "no-cache", path
+            assert head.get("content-encoding") == "gzip", path
+
+        # vendored Leaflet: immutable, compressed
+        for path, kind in [("vendor/leaflet.js", "application/javascript"),
+                           ("vendor/leaflet.css", "text/css")]:  # fmt: skip
+            status, head, body = client.get(path, **{"Accept-Encoding": "gzip"})
+            assert status == 200, path
+            assert head["content-type"].startswith(kind), (path, head["content-type"])
+            assert head["cache-control"] == IMMUTABLE, path
+            assert head.get("content-encoding") == "gzip", path
+            assert gzip.decompress(body) == (site / path).read_bytes()
+
+        status, head, _ = client.get("views/1999-01/all.000000000000.geojson")
+        assert status == 404
+        assert "immutable" not in head.get("cache-control", "")
+    finally:
+        client.close()
+
+
+# --- a real browser ------------------------------------------------------------------------
+
+# Pixels of the overlay canvas filled as a cell (Leaflet draws on one canvas: preferCanvas):
+# counted cells at opacity 0.75 (alpha about 191) in one of the page's five colours, hidden
+# ones grey (#cccccc) at 0.35 (alpha about 89). Precinct outlines are strokes, not fills.
+PAINTED_JS = """() => {
+  const palette = [[255,255,178], [254,204,92], [253,141,60], [240,59,32], [189,0,38]];
+  const near = (d, i, p) => Math.abs(p[0] - d[i]) + Math.abs(p[1] - d[i + 1])
+    + Math.abs(p[2] - d[i + 2]) < 12;
+  const out = {counted: 0, hidden: 0};
+  for (const c of document.querySelectorAll('.leaflet-overlay-pane canvas')) {
+    if (!c.width || !c.height) continue;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    for (let i = 0; i < d.length; i += 4) {
+      if (Math.abs(d[i + 3] - 191) <= 4 && palette.some((p) => near(d, i, p))) out.counted++;
+      else if (Math.abs(d[i + 3] - 89) <= 4 && near(d, i, [204, 204, 204])) out.hidden++;
+    }
+  }
+  return out;
+}"""
+# The cells layer the page has on its map: [cell id, count] of each feature.
+CELLS_JS = """() => state.cells && map.hasLayer(state.cells)
+  ? state.cells.getLayers().map((l) => [l.feature.properties.cell, l.feature.properties.count])
+  : null"""
+TABLE_JS = """() => [...document.querySelectorAll('#areas tr')]
+  .map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent))"""
+
+
+def _shown(page, value: int | None, k: int) -> str:
+    """The page's text() of a count."""
+    if value is None:
+        return f"fewer than {k}, or hidden"
+    return page.evaluate("(n) => n.toLocaleString('en-ZA')", value)
+
+
+def _expect_view(page, site: Path, manifest: dict, month: str, group: str) -> None:
+    """Wait until the page shows ``month`` and ``group``: headline, table and cells."""
+    view = next(v for v in manifest["views"] if v["month"] == month and v["group"] == group)
+    k = manifest["k"]
+    headline = f"{_shown(page, view['total'], k)} incidents, {month}"
+    if manifest["withheld"].get(month):
+        headline += f" (withheld: {manifest['withheld'][month]})"
+    page.wait_for_function(
+        "(text) => document.getElementById('headline').textContent === text",
+        arg=headline, timeout=30_000,
+    )  # fmt: skip
+    features = json.loads((site / view["file"]).read_text())["features"]
+    cells = [[f["properties"]["cell"], f["properties"]["count"]] for f in features]
+    assert cells, f"{month} {group}: no cells to draw"
+    page.wait_for_function(
+        f"(cells) => JSON.stringify(({CELLS_JS})()) === JSON.stringify(cells)",
+        arg=cells, timeout=30_000,
+    )  # fmt: skip
+    outlines = json.loads((site / "precincts.geojson").read_text())["features"]
+    assert page.evaluate("() => state.outlines.getLayers().length") == len(outlines)
+    # and the canvas shows them: counted cells in colour, hidden ones grey
+    counted = any(count is not None for _, count in cells)
+    hidden = any(count is None for _, count in cells)
+    page.wait_for_function(
+        f"([counted, hidden]) => {{ const n = ({PAINTED_JS})(); "
+        "return (n.counted > 0) === counted && (n.hidden > 0) === hidden; }",
+        arg=[counted, hidden], timeout=30_000,
+    )  # fmt: skip
+    rows = page.evaluate(TABLE_JS)
+    assert {name: count for name, count in rows} == {
+        name: _shown(page, count, k) for name, count in view["areas"].items()
+    }
+    assert len(rows) == len(view["areas"])
+
+
+@pytest.mark.browser
+def test_browser_draws_the_site_from_nginx_with_no_request_leaving_localhost(site, served):
+    sync_playwright = _require_browser()
+    manifest = _manifest(site)
+    latest = manifest["as_of"]
+    totals = {(v["month"], v["group"]): v["total"] for v in manifest["views"]}
+    # Another month (settled, not withheld, a different total) and a group of it with a
+    # count of its own: both changes must show on the page.
+    month = next(
+        m for m in reversed(manifest["months"][:-1])
+        if m not in manifest["withheld"] and totals[m, "all"] not in (None, totals[latest, "all"])
+    )  # fmt: skip
+    group = next(
+        g for g in manifest["groups"][1:] if totals[month, g] not in (None, totals[month, "all"])
+    )
+    requests: list[str] = []
+    failed: list[str] = []
+    errors: list[str] = []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 900})
+            # Nothing may leave the machine: anything not local is aborted (and recorded).
+            context.route(
+                "**/*", lambda route: route.continue_() if _is_local(route.request.url)
+                else route.abort()
+            )  # fmt: skip
+            page = context.new_page()
+            page.on("request", lambda r: requests.append(r.url))
+            page.on("requestfailed", lambda r: failed.append(f"{r.url}: {r.failure}"))
+            page.on("response", lambda r: failed.append(f"{r.url}: {r.status}")
+                    if r.status >= 400 else None)  # fmt: skip
+            page.on("pageerror", lambda err: errors.append(str(err)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(served + "/", wait_until="domcontentloaded")
+            page.wait_for_function("document.body.dataset.ready === '1'", timeout=30_000)
+            _expect_view(page, site, manifest, latest, "all")
+            page.screenshot(path=str(ARTIFACTS / "site.png"))
+
+            page.select_option("#month", month)
+            _expect_view(page, site, manifest, month, "all")
+            page.select_option("#group", group)
+            _expect_view(page, site, manifest, month, group)
+            has_leaflet = page.evaluate("() => typeof L !== 'undefined' && L.version")
+        finally:
+            browser.close()
+    outside = [u for u in requests if not _is_local(u)]
+    assert not outside, f"requests left 127.0.0.1: {outside[:10]}"
+    assert all(urlsplit(u).netloc == urlsplit(served).netloc for u in requests), requests
+    assert not failed, failed
+    assert not errors, errors
+    assert has_leaflet
+    paths = {urlsplit(u).path for u in requests}
+    views = {(v["month"], v["group"]): "/" + v["file"] for v in manifest["views"]}
+    expected = {"/", "/vendor/leaflet.js", "/vendor/leaflet.css", "/manifest.json",
+                "/precincts.geojson", views[latest, "all"], views[month, "all"],
+                views[month, group]}  # fmt: skip
+    assert expected <= paths, expected - paths
+
+
+# --- publishing again ----------------------------------------------------------------------
+
+
+def test_publishing_unchanged_data_again_rewrites_no_month(demo_store, tmp_path):
+    snapshot = open_store(demo_store)
+    out = tmp_path / "site"
+    options = PublishOptions(today=TODAY)
+    first = publish_site(snapshot, out, options=options)
+    before = out.resolve()
+    manifest = _manifest(out)
+    stats = {v["file"]: os.stat(before / v["file"]) for v in manifest["views"]}
+
+    second = publish_site(snapshot, out, options=options)
+
+    after = out.resolve()
+    assert after != before  # a new version was swapped in ...
+    assert first.rewritten == first.months and len(first.months) == 12
+    assert second.rewritten == [] and second.kept == first.months  # ... rewriting nothing
+    assert second.withheld == first.withheld
+    again = _manifest(out)
+    assert again["views"] == manifest["views"]
+    for name, stat in stats.items():
+        now = os.stat(after / name)
+        assert (now.st_ino, now.st_mtime_ns) == (stat.st_ino, stat.st_mtime_ns), name
+
+
+# --- swapping a version in while visitors read -------------------------------------------
+
+
+class Reader(threading.Thread):
+    """A visitor in a loop: manifest.json, the page, the outlines, then every view the
+    manifest lists, checking each answer, until told to stop (or for at most ``limit_s``)."""
+
+    def __init__(self, url: str, stop: threading.Event, limit_s: float) -> None:
+        super().__init__(daemon=True)
+        self.url, self.stop, self.limit_s = url, stop, limit_s
+        self.rounds: list[tuple[float, float, str]] = []  # (start, end, manifest's published)
+        self.problems: list[str] = []
+        self.crashed: BaseException | None = None
+
+    def run(self) -> None:
+        client = Client(self.url)
+        deadline = time.monotonic() + self.limit_s
+        try:
+            while not self.stop.is_set() and time.monotonic() < deadline:
+                start = time.monotonic()
+                version = self.round(client)
+                self.rounds.append((start, time.monotonic(), version))
+        except BaseException as err:  # reported by the test
+            self.crashed = err
+        finally:
+            client.close()
+
+    def fetch(self, client: Client, path: str) -> object | None:
+        status, _, body = client.get(path, **{"Cache-Control": "no-cache"})
+        if status != 200:
+            self.problems.append(f"{path}: {status}")
+            return None
+        if path.endswith((".json", ".geojson")):
+            try:
+                return json.loads(body)
+            except ValueError:
+                self.problems.append(f"{path}: not whole JSON ({len(body)} bytes)")
+        return body
+
+    def round(self, client: Client) -> str:
+        manifest = self.fetch(client, "manifest.json")
+        if not isinstance(manifest, dict):
+            return "?"
+        # A whole site: every month of the manifest has every group's view, and nothing else.
+        listed = sorted((v["month"], v["group"]) for v in manifest["views"])
+        if listed != sorted((m, g) for m in manifest["months"] for g in manifest["groups"]):
+            self.problems.append(f"manifest {manifest['published']} lists other views")
+        self.fetch(client, "index.html")
+        self.fetch(client, manifest["precincts"])
+        for view in manifest["views"]:
+            data = self.fetch(client, view["file"])
+            if data is not None and not (isinstance(data, dict) and "features" in data):
+                self.problems.append(f"{view['file']}: not a FeatureCollection")
+        return manifest["published"] + " " + ",".join(manifest["months"])
+
+
+def test_a_new_version_swapped_in_while_visitors_read_never_gives_a_404(demo_store, tmp_path):
+    snapshot = open_store(demo_store)
+    out = tmp_path / "site"
+    publish_site(snapshot, out, options=PublishOptions(today=TODAY))
+    with serve_site(out, run_dir=tmp_path / "nginx") as url:
+        old = Client(url)
+        old_manifest = json.loads(old.get("manifest.json")[2])
+        stop = threading.Event()
+        readers = [Reader(url, stop, limit_s=120) for _ in range(3)]
+        for reader in readers:
+            reader.start()
+        try:
+            # Every reader has read the old site whole at least once before the swap.
+            deadline = time.monotonic() + 60
+            while not all(r.rounds for r in readers) and time.monotonic() < deadline:
+                assert all(r.is_alive() for r in readers), [r.crashed for r in readers]
+                time.sleep(0.05)
+            assert all(r.rounds for r in readers), "readers never finished a round"
+            # Other months and other cells: every view file is new (and the publish takes
+            # seconds, with the readers going round meanwhile).
+            report = publish_site(
+                snapshot, out, options=PublishOptions(today=TODAY, months=6, cell_m=2000)
+            )
+            swapped = time.monotonic()
+            # A visitor who loaded the old manifest just before the swap still gets its views.
+            for view in old_manifest["views"]:
+                status, _, body = old.get(view["file"])
+                assert status == 200, view["file"]
+                assert body == (tmp_path / "site").resolve().joinpath(view["file"]).read_bytes()
+            # Then every reader goes round the new site whole at least once.
+            deadline = time.monotonic() + 60
+            while (
+                not all(any(start > swapped for start, _, _ in r.rounds) for r in readers)
+                and time.monotonic() < deadline
+            ):
+                assert all(r.is_alive() for r in readers), [r.crashed for r in readers]
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            for reader in readers:
+                reader.join(timeout=30)
+            old.close()
+    assert report.rewritten == report.months and len(report.months) == 6
+    for reader in readers:
+        assert reader.crashed is None, reader.crashed
+        assert not reader.problems, reader.problems[:10]
+        versions = [version for _, _, version in reader.rounds]
+        # it read the old site, then the new one, and never the old one again
+        old_version, new_version = versions[0], versions[-1]
+        assert old_version == old_manifest["published"] + " " + ",".join(old_manifest["months"])
+        assert new_version.endswith(" " + ",".join(report.months))
+        assert set(versions) == {old_version, new_version}
+        assert old_version not in versions[versions.index(new_version) :]
