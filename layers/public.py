@@ -241,7 +241,7 @@ def public_map(
     cells = figures.cells
     shown = gpd.GeoDataFrame(
         {
-            "name": cells["precinct"].astype(str).to_numpy(),
+            "name": ("in " + cells["precinct"].astype(str)).to_numpy(),
             "count": cells["count"].to_numpy(),
             "count_text": [
                 figures.text(c, p) for c, p in zip(cells["count"], cells["partial"], strict=True)
@@ -260,7 +260,8 @@ def public_map(
     if figures.area:
         outlines = outlines[outlines["name"] == figures.area]
     fmap = build_map(
-        shown if len(shown) else outlines, None, area_label="Precinct", style="choropleth",
+        shown if len(shown) else outlines, None, area_label=f"cell of about {site.cell_m:,.0f} m",
+        style="choropleth",
         tiles=tiles, title=title, synthetic=site.synthetic, assets=assets, layer_control=False,
     )  # fmt: skip
     area_layer(outlines, area_label="Precinct", style="outline").add_to(fmap)
