@@ -358,3 +358,31 @@ def test_public_day_and_hour_filters_and_hotspots_are_refused_on_the_cli(
     run = _cli("hotspots", "--store", str(demo_store), "--out", str(tmp_path / "h.zip"),
                "--role", "public")  # fmt: skip
     assert run.returncode != 0 and "published monthly site" in run.stderr
+
+
+@pytest.mark.realdata
+def test_real_precincts_and_service_requests_publish_a_site_that_holds(realdata, tmp_path):
+    """A real year of geocoded City service requests on the 151 real SAPS precincts."""
+    from layers.ingest import ingest
+
+    ingest(
+        tmp_path / "store",
+        [realdata / "cct_service_requests_bellville_south_2020.csv.gz"],
+        precincts=realdata / "wc_saps_precincts_2020.geojson",
+        wards=realdata / "cct_wards_2021_shp" / "Wards.shp",
+        column_map={"incident_id": "notification_number", "category": "code",
+                    "occurred_at": "creation_timestamp"},
+        defaults={"agency": "City service requests"},
+    )  # fmt: skip
+    site = publish(tmp_path / "store", tmp_path / "site", months=12)
+    man = manifest(site)
+    assert len(man["months"]) == 12 and man["months"][0] == "2020-01"
+    view = next(v for v in man["views"] if v["group"] == ALL and v["month"] == "2020-03")
+    assert len(view["areas"]) == 151
+    assert {n for n in view["areas"].values() if n is not None} <= {
+        view["areas"]["BELLVILLE SOUTH"],
+        view["areas"]["BELLVILLE"],
+    }
+    assert view["areas"]["BELLVILLE SOUTH"] is not None and view["areas"]["BELLVILLE SOUTH"] > 100
+    for month in man["months"][:2]:
+        assert not exposures(site, month, truth(tmp_path / "store", site, month), K)
