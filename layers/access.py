@@ -117,7 +117,7 @@ class Viewer:
         return {
             "analyst": "every incident, with exports",
             "agency": f"{self.agency} incidents in full; other agencies' aggregated",
-            "public": "aggregated figures only",
+            "public": "the published monthly map only",
         }[self.role]
 
 

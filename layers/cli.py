@@ -442,8 +442,8 @@ def _run_export(args: argparse.Namespace) -> int:
     viewer = policy.viewer
     if not viewer.may_export_incidents:
         raise AccessError(
-            f"The {viewer.label} role sees aggregated figures only, not incidents: write a map "
-            f"(`map --role {viewer.label}`) or hotspots (`hotspots --role {viewer.label}`)."
+            f"The {viewer.label} role sees {viewer.describe()}, not incidents: write its map "
+            f"(`map --role {viewer.label}`), or publish the site (`python -m layers publish`)."
         )
     flt = filter_from_args(args)
     snapshot = _checked_store(args.store, flt)

@@ -377,10 +377,11 @@ def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")
 
 
-def test_a_public_viewer_receives_no_incident_coordinates(server, tmp_path):
-    """Signed in as the public, zoomed in on the busiest place: every heat cell the page gets
-    is an anonymous cell, and nothing Streamlit sends (websocket frames, the page, the map's
-    frame) holds an incident's coordinates, id or description."""
+def test_an_agency_viewer_receives_no_other_agencys_incident_coordinates(server, tmp_path):
+    """Signed in as an agency, zoomed in on the busiest place: every heat cell of other
+    agencies' incidents the page gets is an anonymous cell, and nothing Streamlit sends
+    (websocket frames, the page, the map's frame) holds another agency's incident's
+    coordinates, id or description."""
     import numpy as np
 
     from layers.access import set_user
@@ -391,7 +392,9 @@ def test_a_public_viewer_receives_no_incident_coordinates(server, tmp_path):
     sync_playwright = _require_browser()
     _, folder = server
     store = folder / "store"
-    set_user(tmp_path / "users.toml", "cpf", "a long enough password", "public")
+    # A partner whose own incidents are not in the store: everything it gets is other
+    # agencies' (its own it would see in full).
+    set_user(tmp_path / "users.toml", "cpf", "a long enough password", "agency:Private security")
     access = tmp_path / "access.toml"
     access.write_text('[sign_in]\nusers = "users.toml"\naudit_log = "audit.jsonl"\n')
     frames: list[str] = []
@@ -404,6 +407,7 @@ def test_a_public_viewer_receives_no_incident_coordinates(server, tmp_path):
         ws.on("framereceived", keep)
 
     incidents = open_store(store).incidents
+    assert "Private security" not in set(incidents["agency"].astype(str))
     busiest = incidents.round({"lat": 2, "lon": 2}).value_counts(["lat", "lon"]).index[0]
     options = ["--store", store, "--tiles", "none", "--access", access]
     with _dashboard(options, tmp_path / "streamlit.log") as url, sync_playwright() as pw:
@@ -442,7 +446,7 @@ def test_a_public_viewer_receives_no_incident_coordinates(server, tmp_path):
 
     exports = audit.read_events(tmp_path / "audit.jsonl", event=audit.EXPORT)
     assert [(e["user"], e["role"], e["detail"]["what"]) for e in exports] == [
-        ("cpf", "public", "CompStat review")
+        ("cpf", "agency:Private security", "CompStat review")
     ]
     assert review.startswith("precinct,") and exports[0]["detail"]["file"].startswith("compstat_")
     shift = PrivacyRules().anonymous_shift
@@ -467,3 +471,56 @@ def test_a_public_viewer_receives_no_incident_coordinates(server, tmp_path):
     assert not pairs & spots, "an incident's coordinates reached the browser"
     assert not any(i in text for i in incidents["incident_id"].astype(str).head(500))
     assert "demo record of" not in text  # descriptions stay on the server
+
+
+def test_a_public_viewer_gets_the_published_map_and_no_incident(server, tmp_path):
+    """Signed in as the public: the page draws the published site's cells, and nothing
+    Streamlit sends (websocket frames, the page, the map's frame) holds an incident's
+    coordinates, id or description."""
+    from layers.access import set_user
+    from layers.store import open_store
+
+    sync_playwright = _require_browser()
+    _, folder = server
+    store = folder / "store"
+    set_user(tmp_path / "users.toml", "cpf", "a long enough password", "public")
+    access = tmp_path / "access.toml"
+    access.write_text('[sign_in]\nusers = "users.toml"\naudit_log = "audit.jsonl"\n')
+    frames: list[str] = []
+
+    def keep(payload: bytes | str) -> None:
+        frames.append(payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload)
+
+    def listen(ws) -> None:
+        ws.on("framereceived", keep)
+
+    incidents = open_store(store).incidents
+    options = ["--store", store, "--tiles", "none", "--access", access]
+    with _dashboard(options, tmp_path / "streamlit.log") as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.on("websocket", listen)
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_role("textbox", name="User name").fill("cpf")
+        page.get_by_role("textbox", name="Password").fill("a long enough password")
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("The published monthly map").first.wait_for(timeout=90_000)
+        frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
+        frame.locator(".leaflet-container").wait_for(state="visible", timeout=60_000)
+        _wait_until_idle(page)
+        body = frame.locator("body")
+        page_html = page.content() + body.evaluate("() => document.documentElement.outerHTML")
+        heat = frame.locator("canvas.leaflet-heatmap-layer").count()
+        browser.close()
+    assert heat == 0  # no heat of incidents: cells of the published site
+    text = "\n".join(frames) + page_html
+    assert "cell of about" in text
+    numbers = r"(-?\d{1,3}\.\d{3,})"
+    pairs = {(round(float(a), 5), round(float(b), 5))
+             for a, b in re.findall(numbers + r"\s*,\s*" + numbers, text)}  # fmt: skip
+    assert pairs  # the cells' corners are there: the scan sees the map's data
+    spots = set(zip(incidents["lat"].round(5), incidents["lon"].round(5), strict=True))
+    spots |= {(b, a) for a, b in spots}
+    assert not pairs & spots, "an incident's coordinates reached the browser"
+    assert not any(i in text for i in incidents["incident_id"].astype(str).head(500))
+    assert "demo record of" not in text

@@ -18,7 +18,6 @@ from layers import audit
 from layers.access import authenticate, load_users
 from layers.columnar import mercator_pixels
 from layers.privacy import PrivacyRules
-from layers.store import open_store
 
 
 def layers(*args: object, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -62,29 +61,29 @@ def on_anonymous_grid(points: np.ndarray) -> bool:
     return False
 
 
-def test_a_public_map_shows_only_anonymous_cells_of_k_or_more(store, tmp_path):
+def test_a_public_map_draws_the_published_site_only(store, tmp_path):
     maps = {}
     for role in ("analyst", "public"):
         out = tmp_path / f"{role}.html"
         made = layers("map", "--store", store, "--out", out, "--role", role)
         assert made.returncode == 0, made.stderr
-        maps[role] = heat_points(out.read_text())
-    public, analyst = maps["public"], maps["analyst"]
-    assert len(public) and on_anonymous_grid(public)
-    # (the map is drawn at the zoom that fits the boundaries, where even the analyst's cells
-    # are blocks of anonymous cells: test_privacy checks the finer zooms)
-    assert public[:, 2].min() >= 3
-    incidents = open_store(store).incidents
-    sensitive = incidents["collaboration_area"].astype(str).eq("Gender-based violence").sum()
-    assert sensitive > 0
-    assert public[:, 2].sum() <= len(incidents) - sensitive < analyst[:, 2].sum()
-    assert "(the public view)" in (tmp_path / "public.html").read_text()
+        maps[role] = out.read_text()
+    assert len(heat_points(maps["analyst"])) and not len(heat_points(maps["public"]))
+    # Without --site the store's own site is published and read: its latest month.
+    manifest = json.loads((store / "public-site" / "manifest.json").read_text())
+    latest = next(v for v in manifest["views"]
+                  if v["month"] == manifest["months"][-1] and v["group"] == "all")  # fmt: skip
+    assert (
+        f"{latest['total']:,} incidents: All published incidents, {latest['month']}"
+        in (maps["public"])
+    )
+    assert "cell of about" in maps["public"]
 
 
 def test_a_public_role_cannot_export_incidents(store, tmp_path):
     result = layers("export", "--store", store, "--out", tmp_path / "x.csv", "--role", "public")
     assert result.returncode == 1
-    assert "aggregated figures only" in result.stderr and "map --role public" in result.stderr
+    assert "published monthly map only" in result.stderr and "map --role public" in result.stderr
     assert not (tmp_path / "x.csv").exists()
 
 
@@ -105,15 +104,17 @@ def test_an_agency_exports_its_own_incidents_and_the_export_is_audited(store, tm
     assert layers("audit", "verify", "--log", tmp_path / "audit.jsonl").returncode == 0
 
 
-def test_public_hotspots_are_classes_on_one_fixed_grid(store, tmp_path):
+def test_agency_hotspots_are_classes_on_one_fixed_grid_and_public_ones_refused(store, tmp_path):
+    public = layers("hotspots", "--store", store, "--out", tmp_path / "p.gpkg", "--role", "public")
+    assert public.returncode == 1 and "published monthly site" in public.stderr
     kde = layers("hotspots", "--store", store, "--out", tmp_path / "k.gpkg", "--method", "kde",
-                 "--role", "public")  # fmt: skip
+                 "--role", "agency:Private security")  # fmt: skip
     assert kde.returncode == 1 and "for analysts" in kde.stderr
     layers_by_size = {}
     for size in ("100", "251"):
         out = tmp_path / f"h{size}.gpkg"
-        made = layers("hotspots", "--store", store, "--out", out, "--role", "public",
-                      "--cell-m", size, "--shape", "hex")  # fmt: skip
+        made = layers("hotspots", "--store", store, "--out", out, "--role",
+                      "agency:Private security", "--cell-m", size, "--shape", "hex")  # fmt: skip
         assert made.returncode == 0, made.stderr
         layers_by_size[size] = gpd.read_file(out, layer="hotspots")
     layer = layers_by_size["100"]
