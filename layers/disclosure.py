@@ -26,21 +26,31 @@ since that member's certified value bounds the union from below.
    up to the smaller of its row's and its column's sum (the transportation polytope), so a
    count in a closed cell whose column (the cell's total) is at least ``k`` and whose row
    (its group's incidents in the precinct's closed cells) is at least ``k`` is protected.
-   Cell totals under ``k`` are suppressed too (*dark* cells); a dark cell can take incidents
-   from the precinct's other dark cells (each keeps one, since a listed cell has at least
-   one incident), and more cells are made dark until that is enough.
+   Cells whose total is under ``k`` are *dark*: they are not listed at all (a listed cell
+   would say "at least one incident here"), and their incidents count only in the
+   precinct's totals. All of a precinct's dark cells, together with the rest of its area
+   that no listed cell covers, act as one more column of the block whose sum may move
+   anywhere, since nothing there is published: a dark cell could hold all of the dark
+   incidents. So more cells are made dark until the dark ones hold none or at least ``k``.
 2. *Groups across precincts.* A row that is too thin inside its precinct (fewer than ``k``
    of a group in the closed cells) needs incidents of its group brought in from other
    precincts, swapped for incidents of other groups, without changing any published
    precinct, group or cell total. That is a small linear program over the suppressed
    precinct-and-group counts (a network: every variable sits in one precinct sum and one
    group sum); it is solved for each such count, and when its maximum is under ``k`` more
-   precinct-and-group counts are suppressed (partners with the most incidents to swap) until
-   it is not. What a solution moves between two precincts is then placed inside each
-   precinct's closed block, which any non-negative row sums with the same total fit.
+   precinct-and-group counts are suppressed (partners that hold enough to swap, smallest
+   first) until it is not. Precinct totals under ``k`` and group totals under ``k`` are raised
+   the same way, by moving incidents unseen from other precincts' unlisted area or from
+   other groups whose totals are hidden too. What a solution moves between two precincts
+   is then placed inside each precinct's closed block, which any non-negative row sums with
+   the same total fit.
 
-When a month cannot be protected this way (a month with fewer than ``k`` incidents, say), it
-is withheld whole. The functions here are pure: counts in, suppression masks out.
+Each alternative is checked on its own, so it is enough that one exists per count; more
+suppression only widens what the published numbers allow, so a complement added for one
+count never undoes another's. ``tests/attack.py`` checks the result independently: an exact
+integer program over every relation between the published files. When a month cannot be
+protected this way (a month with fewer than ``k`` incidents, say), it is withheld whole. The
+functions here are pure: counts in, suppression masks out.
 """
 
 from __future__ import annotations
@@ -64,8 +74,8 @@ class MonthTable:
     Attributes
     ----------
     atoms : numpy.ndarray
-        Integer counts, shape (groups, cells). Only cells with at least one incident (in any
-        group) are listed: a cell that is listed is known to hold one.
+        Integer counts, shape (groups, cells): every cell with at least one incident (in any
+        group). Which of them are listed on the site is decided here (see :func:`protect`).
     cell_precinct : numpy.ndarray
         The precinct (0 .. n_precincts - 1) each cell lies in.
     n_precincts : int
@@ -87,7 +97,7 @@ class MonthTable:
         if len(self.cell_precinct) != atoms.shape[1]:
             raise ValueError("cell_precinct must give one precinct per cell (column of atoms).")
         if atoms.shape[1] and (atoms.sum(axis=0) < 1).any():
-            raise ValueError("every listed cell must hold at least one incident.")
+            raise ValueError("every cell given must hold at least one incident.")
 
     @property
     def cells(self) -> np.ndarray:
