@@ -1347,7 +1347,9 @@ def public_page(
     Whole months (one, or a run), a group and a precinct: no day, hour, agency, category or
     ward filter, no live refresh, no hotspots, and no zoom level with finer numbers.
     """
-    site_dir = str(options.public_site) if options.public_site else None
+    # A site published by `python -m layers publish` is a link swapped to each new version:
+    # the version it points at now is the cache key, so a new publication is read at once.
+    site_dir = str(options.public_site.resolve()) if options.public_site else None
     try:
         site = public_site(source, snapshot.version, site_dir, snapshot, rules)
     except LayersError as err:
