@@ -34,7 +34,6 @@ from layers._errors import LayersError
 from layers.access import (
     AccessConfig,
     LocalUser,
-    SignInThrottle,
     Viewer,
     authenticate,
     load_access,
@@ -66,6 +65,7 @@ from layers.public import (
     store_site,
 )
 from layers.store import StoreSnapshot, current_version, open_store, safe_filename
+from layers.throttle import SignInThrottle
 from layers.view import MapData, prepare_map
 from layers.webmap import DEFAULT_TILES, live_base_map, map_layers
 
@@ -183,8 +183,23 @@ def access_config(path: str, mtime: float) -> AccessConfig:
 
 
 @st.cache_resource(show_spinner=False)
-def sign_in_throttle() -> SignInThrottle:
-    return SignInThrottle()
+def sign_in_throttle(path: str) -> SignInThrottle:
+    # Only the file's path lives here: the counts are in the file, so clearing the app's
+    # caches (or restarting it) resets nothing.
+    return SignInThrottle(path)
+
+
+def client_address(config: AccessConfig) -> str:
+    """The viewer's address: the connection's, or what a trusted proxy says it is."""
+    address = st.context.ip_address or "unknown"
+    if address in config.trusted_proxies:
+        forwarded = st.context.headers.get("X-Forwarded-For", "")
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+        # The last hop that is not one of our proxies: a client can prepend what it likes.
+        for hop in reversed(hops):
+            if hop not in config.trusted_proxies:
+                return hop
+    return address
 
 
 def record(event: str, detail: dict[str, object] | None = None, *, user: str, role: str,
@@ -316,20 +331,23 @@ def sign_in_page(config: AccessConfig) -> None:
         return
     # A name that is no user's is logged as such: it may be a password typed in the wrong box.
     logged = name if name in users else "(unknown user name)"
-    throttle = sign_in_throttle()
-    if wait := throttle.wait_s(name):
+    throttle = sign_in_throttle(str(config.throttle))
+    address = client_address(config)
+    verdict = throttle.attempt(name, address)  # counted before the password is checked
+    if not verdict.allowed:
         record(audit.SIGN_IN_FAILED, {"method": "password", "reason": "paused"}, user=logged,
                role="", config=config)  # fmt: skip
-        st.error(f"Too many failed sign-ins: try again in {math.ceil(wait / 60)} minutes.")
+        wait = math.ceil(verdict.wait_s)
+        when = f"{wait} seconds" if wait < 120 else f"{math.ceil(wait / 60)} minutes"
+        st.error(f"Too many failed sign-ins: try again in {when}.")
         return
     viewer = authenticate(users, name, password)
     if viewer is None:
-        throttle.failed(name)
         record(audit.SIGN_IN_FAILED, {"method": "password", "reason": "wrong name or password"},
                user=logged, role="", config=config)  # fmt: skip
         st.error("Unknown user name or wrong password.")
         return
-    throttle.succeeded(name)
+    throttle.succeeded(name, address)
     record(audit.SIGN_IN, {"method": "password"}, user=viewer.name, role=viewer.label,
            config=config)  # fmt: skip
     st.session_state.update(viewer=viewer, _method="password")

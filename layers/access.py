@@ -5,7 +5,8 @@ Three roles, from the issue the safety cluster agreed on:
 - ``analyst``: every incident at point level, hotspot and incident exports;
 - ``agency``: point-level data of their own agency (``agency:SAPS``), every other agency's
   incidents aggregated as for the public;
-- ``public`` (CPFs, neighbourhood watches, the public): aggregated only.
+- ``public`` (CPFs, neighbourhood watches, the public): the published monthly site only
+  (:mod:`layers.public`).
 
 What "aggregated" means is :mod:`layers.privacy`'s business; this module decides who the
 viewer is. A deployment names its sign-in in an access file (TOML)::
@@ -14,6 +15,8 @@ viewer is. A deployment names its sign-in in an access file (TOML)::
     users = "users.toml"        # local users with argon2id password hashes
     oidc = "default"            # and/or Streamlit's st.login: "default" or a provider name
     audit_log = "audit.jsonl"   # who signed in, who exported what
+    throttle = "sign_in_throttle.sqlite"  # failed sign-ins (see layers.throttle); default
+    trusted_proxies = ["127.0.0.1"]       # nginx in front: read X-Forwarded-For from it
 
     [oidc_users]                # identities the provider vouches for, and their role
     "thandi@capetown.gov.za" = "analyst"
@@ -31,8 +34,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import threading
-import time
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -49,11 +50,6 @@ from layers.store import write_text_atomic
 Role = Literal["analyst", "agency", "public"]
 ROLES: tuple[Role, ...] = get_args(Role)
 MIN_PASSWORD_LENGTH = 12
-# Failed local sign-ins per user name before that name is paused, and the pause; failures
-# across all names before every name is (a spray of guesses over many names).
-MAX_FAILURES = 5
-MAX_FAILURES_ALL = 50
-LOCKOUT_S = 15 * 60
 _HASHER = PasswordHasher()  # argon2id, 64 MiB, 3 passes: about 0.15 s a check here
 
 
@@ -156,6 +152,12 @@ class AccessConfig:
         Case-folded e-mail to viewer, for identities from the provider.
     audit_log : Path, optional
         Append-only log of sign-ins and exports.
+    throttle : Path, optional
+        The SQLite file failed sign-ins are counted in (see :mod:`layers.throttle`); by
+        default ``sign_in_throttle.sqlite`` beside the access file.
+    trusted_proxies : tuple of str
+        Addresses of reverse proxies (nginx) whose ``X-Forwarded-For`` names the client; a
+        client's own claim is never read otherwise.
     privacy : PrivacyRules
     """
 
@@ -163,6 +165,8 @@ class AccessConfig:
     oidc: str | None = None
     oidc_users: Mapping[str, Viewer] = field(default_factory=dict)
     audit_log: Path | None = None
+    throttle: Path | None = None
+    trusted_proxies: tuple[str, ...] = ()
     privacy: PrivacyRules = field(default_factory=PrivacyRules)
 
     @property
@@ -193,11 +197,16 @@ def load_access(path: Path | str) -> AccessConfig:
             "expected [sign_in], [oidc_users] and [privacy]."
         )
     sign_in = _table(raw, "sign_in", path)
-    unknown = set(sign_in) - {"users", "oidc", "audit_log"}
+    unknown = set(sign_in) - {"users", "oidc", "audit_log", "throttle", "trusted_proxies"}
     if unknown:
         raise AccessError(
             f"{path} [sign_in]: unknown key(s) {', '.join(sorted(unknown))}; "
-            "expected users, oidc and audit_log."
+            "expected users, oidc, audit_log, throttle and trusted_proxies."
+        )
+    proxies = sign_in.get("trusted_proxies", [])
+    if not isinstance(proxies, list) or not all(isinstance(p, str) for p in proxies):
+        raise AccessError(
+            f'{path} [sign_in] trusted_proxies must be a list of addresses, e.g. ["127.0.0.1"].'
         )
 
     def relative(key: str) -> Path | None:
@@ -231,6 +240,8 @@ def load_access(path: Path | str) -> AccessConfig:
         oidc=oidc.strip() if oidc else None,
         oidc_users=people,
         audit_log=relative("audit_log"),
+        throttle=relative("throttle") or (path.parent / "sign_in_throttle.sqlite").resolve(),
+        trusted_proxies=tuple(p.strip() for p in proxies),
         privacy=privacy,
     )
 
@@ -316,53 +327,3 @@ def set_user(path: Path | str, name: str, password: str, role: str) -> Viewer:
     write_text_atomic(path, "\n".join(lines))
     os.chmod(path, 0o600)
     return viewer
-
-
-class SignInThrottle:
-    """Counts failed sign-ins and pauses a user name after too many, and every name after
-    too many across all names.
-
-    Shared by every session of a dashboard process; thread-safe.
-    """
-
-    def __init__(
-        self,
-        *,
-        max_failures: int = MAX_FAILURES,
-        max_failures_all: int = MAX_FAILURES_ALL,
-        lockout_s: float = LOCKOUT_S,
-    ):
-        self.max_failures = max_failures
-        self.max_failures_all = max_failures_all
-        self.lockout_s = lockout_s
-        self._failures: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def wait_s(self, name: str, *, now: float | None = None) -> float:
-        """Seconds until ``name`` may try again (0: now)."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            for key in list(self._failures):  # forget what has aged out
-                recent = [t for t in self._failures[key] if now - t < self.lockout_s]
-                if recent:
-                    self._failures[key] = recent
-                else:
-                    del self._failures[key]
-            waits = [0.0]
-            mine = self._failures.get(name, [])
-            if len(mine) >= self.max_failures:
-                waits.append(self.lockout_s - (now - mine[-self.max_failures]))
-            every = sorted(t for times in self._failures.values() for t in times)
-            if len(every) >= self.max_failures_all:
-                waits.append(self.lockout_s - (now - every[-self.max_failures_all]))
-            return max(waits)
-
-    def failed(self, name: str, *, now: float | None = None) -> None:
-        """Count a failed sign-in for ``name``."""
-        with self._lock:
-            self._failures.setdefault(name, []).append(time.monotonic() if now is None else now)
-
-    def succeeded(self, name: str) -> None:
-        """Forget ``name``'s failures."""
-        with self._lock:
-            self._failures.pop(name, None)

@@ -9,7 +9,6 @@ import pytest
 from layers.access import (
     AccessConfig,
     AccessError,
-    SignInThrottle,
     Viewer,
     authenticate,
     load_access,
@@ -109,33 +108,12 @@ def test_a_bad_access_file_says_what_is_wrong(tmp_path, text, message):
         load_access(path)
 
 
-def test_repeated_failures_pause_that_name_only():
-    throttle = SignInThrottle(max_failures=3, lockout_s=60)
-    for t in range(3):
-        assert throttle.wait_s("bob", now=float(t)) == 0
-        throttle.failed("bob", now=float(t))
-    assert throttle.wait_s("bob", now=10.0) == pytest.approx(50.0)
-    assert throttle.wait_s("alice", now=10.0) == 0
-    assert throttle.wait_s("bob", now=61.0) == 0  # the first failure has aged out
-    throttle.succeeded("bob")
-    assert throttle.wait_s("bob", now=11.0) == 0
-
-
 def test_the_example_access_file_loads_and_states_the_defaults():
     from conftest import ROOT
 
     config = load_access(ROOT / "data" / "access.example.toml")
     assert config.privacy == PrivacyRules()
     assert config.sign_in_required and config.audit_log is not None
-
-
-def test_many_names_failing_pause_every_name():
-    throttle = SignInThrottle(max_failures=5, max_failures_all=4, lockout_s=60)
-    for n in range(4):
-        throttle.failed(f"name{n}", now=0.0)
-    assert throttle.wait_s("someone else", now=1.0) == pytest.approx(59.0)
-    assert throttle.wait_s("someone else", now=61.0) == 0
-    assert not throttle._failures  # aged-out names are forgotten
 
 
 def test_user_names_are_printable_and_may_be_any_script(tmp_path):

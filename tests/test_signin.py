@@ -227,3 +227,18 @@ def test_url_parameters_never_choose_a_path_a_role_or_sql(app, store, access):
     assert at.number_input(key="n_every").value == 30
     assert at.session_state["m_mode"] == "normal"
     assert "active_store" not in at.session_state
+
+
+def test_the_throttle_survives_a_cleared_cache(app, store, access):
+    """Streamlit's clear-cache used to wipe the failure counts: they now live in a file."""
+    import streamlit as st
+
+    at = app(store, "--access", str(access)).run()
+    for _ in range(5):
+        at = sign_in(at, "ana", "a wrong password, long enough")
+        assert "wrong password" in at.error[0].value
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = sign_in(at, "ana")  # the right password, but the name is paused
+    assert "Too many failed sign-ins" in at.error[0].value
+    assert not at.metric
