@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import logging
 import math
@@ -17,6 +18,7 @@ import re
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -26,6 +28,7 @@ import folium
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.app_session import AppSession
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 from streamlit_folium import st_folium
 
@@ -75,6 +78,16 @@ DEMO_STORE = ROOT / "stores" / "demo"
 DEMO_FILES = ROOT / "data" / "demo"
 UPLOAD_STORE = ROOT / "stores" / "uploads"
 LOG = logging.getLogger("dashboard")
+
+
+def _refuse_clear_cache(session: AppSession) -> None:
+    """Streamlit clears every cache of the process for any client that asks (a websocket
+    message, no rights needed), which makes every session reload the store. Viewers do not
+    steer the server: the request is logged and refused. Operators restart the app instead."""
+    LOG.warning("A client asked to clear the server's caches (session %s): refused.", session.id)
+
+
+AppSession._handle_clear_cache_request = _refuse_clear_cache  # type: ignore[method-assign]
 # Streamlit refuses uploads over server.maxUploadSize (.streamlit/config.toml, 200 MB);
 # --max-upload-mb can only lower that.
 MAX_UPLOAD_MB = 200
@@ -156,6 +169,29 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
     if not 0 < options.max_upload_mb <= MAX_UPLOAD_MB:
         parser.error(f"--max-upload-mb must be above 0 and at most {MAX_UPLOAD_MB}")
     return options
+
+
+def guarded(run: Callable[..., None]) -> Callable[..., None]:
+    """Run a page or fragment function; an unexpected error shows a plain message with a
+    reference, and its detail (paths, source lines) goes to the server's log only.
+
+    Streamlit's own stop and rerun are not errors (they are not ``Exception``s) and pass.
+    """
+
+    @functools.wraps(run)
+    def wrapper(*args: object, **kwargs: object) -> None:
+        try:
+            run(*args, **kwargs)
+        except Exception:
+            reference = uuid.uuid4().hex[:10]
+            LOG.exception("error %s", reference)
+            st.error(
+                f"Something went wrong on the server (reference {reference}). Nothing was "
+                "changed: reload the page, and give the reference to the administrator if it "
+                "happens again."
+            )
+
+    return wrapper
 
 
 def md(text: object) -> str:
@@ -253,15 +289,34 @@ def who_is_looking(options: argparse.Namespace) -> tuple[Viewer, PrivacyRules, b
     viewer = st.session_state.get("viewer")
     if viewer is not None and current_role(config, viewer) != viewer:
         sign_out(config, reason="access changed")
-        st.session_state["_access"] = config
-        st.warning("Your access has changed: sign in again.")
+        st.session_state["_access_changed"] = True
         viewer = None
+    st.session_state["_access"] = config
+    if st.session_state.pop("_access_changed", False):
+        st.warning("Your access has changed: sign in again.")
     if viewer is None and config.oidc and st.user.get("is_logged_in", False):
         viewer = oidc_sign_in(config)
     if viewer is None:
         sign_in_page(config)
         st.stop()
     return viewer, config.privacy, False
+
+
+def still_allowed(options: argparse.Namespace) -> None:
+    """The check :func:`who_is_looking` makes, for fragment runs (the live refresh, the
+    meeting rotation, map moves): a removed or changed user gets nothing more from them. The
+    sign-out is logged and the whole page reruns, to say so and ask for sign-in again."""
+    if options.access is None:
+        return
+    viewer = st.session_state.get("viewer")
+    try:
+        config = access_config(str(options.access), options.access.stat().st_mtime)
+    except (LayersError, OSError):
+        config = None
+    if viewer is None or config is None or current_role(config, viewer) != viewer:
+        sign_out(config or st.session_state.get("_access"), reason="access changed")
+        st.session_state["_access_changed"] = True
+        st.rerun(scope="app")
 
 
 def current_role(config: AccessConfig, viewer: Viewer) -> Viewer | None:
@@ -971,6 +1026,7 @@ def open_source(options: argparse.Namespace) -> tuple[str, StoreSnapshot]:
 
 
 @st.fragment(run_every=5)
+@guarded
 def wait_for_database(url: str) -> None:
     """Until the database answers: try again, and reload the page once it does."""
     live = live_store(url)
@@ -1029,6 +1085,7 @@ def view_panel(
 ) -> None:
     """Figures and map. A fragment: map moves rerun only this, and with a live store it
     reruns every ``--refresh`` seconds, fetching only what is new."""
+    still_allowed(options)  # before anything is read: a fragment run is a run too
     meeting = st.session_state["m_mode"] == "meeting"
     note = None
     if is_live(source):
@@ -1314,7 +1371,7 @@ def main() -> None:
     if meeting and st.session_state["m_rotate"] != "none":
         every = float(st.session_state["n_every"])
         run_every = min(run_every, every) if run_every else every
-    view = st.fragment(view_panel, run_every=run_every)
+    view = st.fragment(guarded(view_panel), run_every=run_every)
     view(source, flt, choices, boundary=boundary, style=st.session_state["m_style"],
          options=options, result=result, policy=policy)  # fmt: skip
     if meeting:
@@ -1424,6 +1481,7 @@ def public_page(
 
 
 @st.fragment(run_every=5)
+@guarded
 def wait_for_incidents(url: str) -> None:
     """An empty live store: reload the page once the first incidents arrive."""
     live = live_store(url)
@@ -1432,4 +1490,4 @@ def wait_for_incidents(url: str) -> None:
         st.rerun(scope="app")
 
 
-main()
+guarded(main)()
