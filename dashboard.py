@@ -757,8 +757,10 @@ def sync_url(flt: IncidentFilter) -> None:
     st.query_params.from_dict(params)
 
 
-def upload_panel(store: Path, *, synthetic: bool, uploads: Path, max_mb: float) -> None:
-    """Validate uploaded files into a store; the synthetic demo is never mixed with real data."""
+def upload_panel(store: Path, *, synthetic: bool, uploads: Path, max_mb: float,
+                 who: Viewer) -> None:  # fmt: skip
+    """Validate uploaded files into a store; the synthetic demo is never mixed with real data.
+    Every upload is in the audit log, loaded or refused, with its files' names."""
     target = uploads.resolve() if synthetic else store
     with st.expander("Load your own incident or boundary files"):
         st.caption(
@@ -790,7 +792,14 @@ def upload_panel(store: Path, *, synthetic: bool, uploads: Path, max_mb: float) 
         if chosen:  # plain text: file names are the uploader's, never markup
             st.text(f"Ready to load: {', '.join(chosen)}")
         if st.button("Validate and load", key="up_go", disabled=not (incidents or precincts)):
-            report = _load_uploads(target, incidents or [], precincts, wards, max_mb=max_mb)
+            report, refusal = _load_uploads(target, incidents or [], precincts, wards,
+                                            max_mb=max_mb)  # fmt: skip
+            detail: dict[str, object] = {"files": chosen, "store": target.name}
+            if report is not None:
+                detail.update(report.totals())
+            else:
+                detail["refused"] = refusal
+            record(audit.UPLOAD, detail, user=who.name, role=who.label)
             if report is not None:
                 st.session_state["up_report"] = (str(target), report)
         # The report stays until the next upload: a download button's rerun keeps it.
@@ -809,27 +818,29 @@ def _load_uploads(
     wards: UploadedFile | None,
     *,
     max_mb: float,
-) -> IngestReport | None:
-    """Validate and ingest uploaded files into ``target``; None (with the message shown)
-    when they cannot be loaded."""
+) -> tuple[IngestReport | None, str]:
+    """Validate and ingest uploaded files into ``target``: the report, or None and why not
+    (the message is shown)."""
     with tempfile.TemporaryDirectory() as tmp:
         # Each upload in its own folder: two files with the same name must not collide.
         files = [f for f in (*incidents, precincts, wards) if f is not None]
         folders = {id(f): Path(tmp, str(n)) for n, f in enumerate(files)}
         try:
             paths = {id(f): _save_upload(f, folders[id(f)], max_mb) for f in files}
-            return ingest(
+            report = ingest(
                 target,
                 [paths[id(f)] for f in incidents],
                 precincts=paths.get(id(precincts)),
                 wards=paths.get(id(wards)),
             )
+            return report, ""
         except LayersError as err:
             st.error(md(err))
+            return None, str(err).replace(tmp, "")
         except Exception as err:  # a file we could not anticipate: say so, keep the page
             LOG.exception("upload failed")
             st.error(f"Could not load these files: {type(err).__name__}: {md(err)}")
-    return None
+            return None, type(err).__name__
 
 
 def _save_upload(upload: UploadedFile, folder: Path, max_mb: float) -> Path:
@@ -1312,7 +1323,7 @@ def main() -> None:
         st.warning(f"The store at `{source}` has boundaries but no incidents yet.")
         if signed_in.sees_all_points:
             upload_panel(Path(source), synthetic=snapshot.synthetic, uploads=options.uploads,
-                         max_mb=options.max_upload_mb)  # fmt: skip
+                         max_mb=options.max_upload_mb, who=signed_in)  # fmt: skip
         st.stop()
     choices = filter_choices(source, version)
     init_widgets_from_url(choices, source=source)
@@ -1361,6 +1372,11 @@ def main() -> None:
     sync_url(flt)
 
     result = None
+    kde_refused = params is not None and params.method == "kde" and not policy.full
+    if kde_refused and st.session_state.get("_refused_kde") != viewer.label:  # once a choice
+        record(audit.ACCESS_DENIED, {"what": "KDE hotspots"}, user=signed_in.name,
+               role=viewer.label)  # fmt: skip
+        st.session_state["_refused_kde"] = viewer.label
     if params is not None:
         try:
             result = hotspot_result(source, version, flt, params, policy)
@@ -1390,7 +1406,7 @@ def main() -> None:
         evaluation_panel(load_store(source, shown_version), flt, shown_version, stats)
     if not is_live(source):
         upload_panel(Path(source), synthetic=snapshot.synthetic, uploads=options.uploads,
-                         max_mb=options.max_upload_mb)  # fmt: skip
+                     max_mb=options.max_upload_mb, who=signed_in)  # fmt: skip
 
 
 @st.cache_resource(max_entries=4, show_spinner="Publishing the public monthly map…")

@@ -79,8 +79,10 @@ SIGN_IN_FAILED = "sign_in_failed"
 SIGN_OUT = "sign_out"
 ACCESS_DENIED = "access_denied"
 EXPORT = "export"
+UPLOAD = "upload"
+INGEST = "ingest"
 #: The events the app records; :meth:`AuditLog.record` also takes any other non-empty name.
-EVENTS = (SIGN_IN, SIGN_IN_FAILED, SIGN_OUT, ACCESS_DENIED, EXPORT)
+EVENTS = (SIGN_IN, SIGN_IN_FAILED, SIGN_OUT, ACCESS_DENIED, EXPORT, UPLOAD, INGEST)
 
 FILE_MODE = 0o640
 GENESIS = "0" * 64

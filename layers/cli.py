@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
+import shutil
 import sys
 from collections.abc import Sequence
 from datetime import date
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING
 from layers._errors import LayersError
 from layers.access import AccessConfig, AccessError
 from layers.analysis import HotspotParams
+from layers.audit import INGEST
 from layers.columnar import unknown_values
 from layers.filters import FILTER_COLUMNS, IncidentFilter, apply_filter, parse_hours
 from layers.privacy import Policy, PrivacyRules, own_rows
@@ -89,6 +92,10 @@ def _parser() -> argparse.ArgumentParser:
         "--settle", type=float, default=2.0,
         help="with --watch: seconds a file must stay unchanged before it is read (default 2)",
     )  # fmt: skip
+    ingest.add_argument(
+        "--access", type=Path, metavar="FILE",
+        help="access file whose audit log records each ingest, loaded or refused",
+    )  # fmt: skip
     ingest.add_argument("files", nargs="*", type=Path, metavar="INCIDENT_FILE")
     ingest.set_defaults(run=_run_ingest)
 
@@ -147,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--csv", type=Path, help="also write the table to this CSV file")
     add_hotspot_arguments(evaluate)
     add_filter_arguments(evaluate)
+    add_role_arguments(evaluate)
     evaluate.set_defaults(run=_run_evaluate)
 
     users = commands.add_parser("users", help="manage the dashboard's local users file")
@@ -212,9 +220,10 @@ def add_role_arguments(parser: argparse.ArgumentParser) -> None:
     """``--role`` and ``--access``: the dashboard's rules for who sees what, on the CLI."""
     group = parser.add_argument_group("access")
     group.add_argument(
-        "--role", default="analyst",
-        help="whose view: analyst (default, everything), public (aggregated only) or "
-        "agency:NAME (that agency's incidents in full, the rest aggregated)",
+        "--role",
+        help="whose view: analyst (everything; the default without --access), public (the "
+        "published monthly map) or agency:NAME (that agency's incidents in full, the rest "
+        "aggregated); required with --access, whose audit log records it",
     )  # fmt: skip
     group.add_argument(
         "--access", type=Path, metavar="FILE",
@@ -223,11 +232,61 @@ def add_role_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _policy(args: argparse.Namespace) -> tuple[Policy, AccessConfig | None]:
+    """The role the command runs as. The CLI is an operator's tool, trusted through the
+    server's file permissions: the role is what the operator says, and with an access file
+    it must be said, so that the audit log records it with the operating-system user."""
     from layers.access import load_access, parse_role
 
     config = load_access(args.access) if args.access else None
-    viewer = parse_role(args.role, name=getpass.getuser())
+    if args.role is None and config is not None:
+        raise AccessError(
+            "With --access, say whose view this is with --role (analyst, public or "
+            "agency:NAME): the audit log records it, with your operating-system user."
+        )
+    viewer = parse_role(args.role or "analyst", name=getpass.getuser())
     return Policy(viewer, config.privacy if config else PrivacyRules()), config
+
+
+def _refused(config: AccessConfig | None, policy: Policy, what: str, message: str) -> AccessError:
+    """An access refusal, in the audit log first when there is one."""
+    if config is not None and config.audit_log is not None:
+        from layers.audit import ACCESS_DENIED, AuditLog
+
+        AuditLog(config.audit_log).record(
+            ACCESS_DENIED, user=policy.viewer.name, role=policy.viewer.label,
+            detail={"what": what, "via": "command line"},
+        )  # fmt: skip
+    return AccessError(message)
+
+
+def _logged_write(
+    config: AccessConfig | None, policy: Policy, what: str, out: Path, flt: IncidentFilter,
+    rows: int | None, write: Callable[[Path], object],
+) -> Path:  # fmt: skip
+    """Write ``out`` so that it appears only once its export is in the audit log: written to
+    a temporary file beside it, logged, then renamed into place (no log, no file)."""
+    # Same name in a hidden folder beside it: formats that name their parts after the file
+    # (a zipped shapefile) come out as they would, and the rename stays on one file system.
+    staging = out.parent / f".{out.name}.{os.getpid()}.unlogged"
+    staging.mkdir(parents=True, exist_ok=True)
+    try:
+        written = staging / out.name
+        write(written)
+        _audit_export(config, policy, what, out, flt, rows)
+        os.replace(written, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _audit(config: AccessConfig | None, event: str, detail: dict[str, object]) -> None:
+    """Record an operator's command in the access file's audit log, when there is one."""
+    if config is None or config.audit_log is None:
+        return
+    from layers.audit import AuditLog
+
+    AuditLog(config.audit_log).record(event, user=getpass.getuser(), role="operator",
+                                      detail=detail)  # fmt: skip
 
 
 def _audit_export(
@@ -240,7 +299,7 @@ def _audit_export(
 
     AuditLog(config.audit_log).record(
         EXPORT, user=policy.viewer.name, role=policy.viewer.label,
-        detail={"what": what, "file": str(out), "rows": rows, "filters": flt.to_query(),
+        detail={"what": what, "file": Path(out).name, "rows": rows, "filters": flt.to_query(),
                 "via": "command line"},
     )  # fmt: skip
 
@@ -389,13 +448,30 @@ def _run_ingest(args: argparse.Namespace) -> int:
     if args.postgis:
         from layers.postgis import ingest_postgis
 
-        def run(files: Sequence[Path], **extra: object) -> IngestReport:
+        def load(files: Sequence[Path], **extra: object) -> IngestReport:
             return ingest_postgis(args.postgis, files, **{**options, **extra})
     else:
         from layers.ingest import ingest
 
-        def run(files: Sequence[Path], **extra: object) -> IngestReport:
+        def load(files: Sequence[Path], **extra: object) -> IngestReport:
             return ingest(args.store, files, scheduler=args.scheduler, **{**options, **extra})
+
+    config = None
+    if args.access:
+        from layers.access import load_access
+
+        config = load_access(args.access)
+
+    def run(files: Sequence[Path], **extra: object) -> IngestReport:
+        """One ingest, in the access file's audit log (when given), loaded or refused."""
+        detail: dict[str, object] = {"files": [Path(f).name for f in files], "via": "command line"}
+        try:
+            report = load(files, **extra)
+        except LayersError as err:
+            _audit(config, INGEST, {**detail, "refused": str(err)})
+            raise
+        _audit(config, INGEST, {**detail, **report.totals()})
+        return report
 
     failed = False
     if args.files:
@@ -441,18 +517,19 @@ def _run_export(args: argparse.Namespace) -> int:
     policy, config = _policy(args)
     viewer = policy.viewer
     if not viewer.may_export_incidents:
-        raise AccessError(
+        raise _refused(
+            config, policy, "incident export",
             f"The {viewer.label} role sees {viewer.describe()}, not incidents: write its map "
-            f"(`map --role {viewer.label}`), or publish the site (`python -m layers publish`)."
-        )
+            f"(`map --role {viewer.label}`), or publish the site (`python -m layers publish`).",
+        )  # fmt: skip
     flt = filter_from_args(args)
     snapshot = _checked_store(args.store, flt)
     incidents = snapshot.incidents  # row for row with snapshot.columns
     if not viewer.sees_all_points:
         incidents = incidents[own_rows(snapshot.columns, viewer)]
     rows = apply_filter(incidents, flt)
-    out = export_incidents(rows, args.out)
-    _audit_export(config, policy, "incidents", out, flt, len(rows))
+    out = _logged_write(config, policy, "incidents", args.out, flt, len(rows),
+                        lambda tmp: export_incidents(rows, tmp))  # fmt: skip
     scope = (
         ""
         if viewer.sees_all_points
@@ -485,8 +562,9 @@ def _run_map(args: argparse.Namespace) -> int:
         title=f"{count} incidents: {flt.describe()}{view}", assets="inline",
         heat_radius=data.heat_radius,
     )  # fmt: skip
-    write_text_atomic(args.out, standalone_html(fmap))
-    _audit_export(config, policy, "map", args.out, flt, data.incidents)
+    html = standalone_html(fmap)
+    _logged_write(config, policy, "map", args.out, flt, data.incidents,
+                  lambda tmp: write_text_atomic(tmp, html))  # fmt: skip
     print(f"Wrote a map of {count} incidents ({flt.describe()}){view} to {args.out}.")
     return 0
 
@@ -517,9 +595,10 @@ def _run_public_map(args: argparse.Namespace, policy: Policy, config: AccessConf
     group = args.area[0] if args.area else "all"
     figures = public_figures(site, months, group, args.precinct[0] if args.precinct else None)
     fmap = public_map(site, figures, tiles=args.tiles, assets="inline")
-    write_text_atomic(args.out, standalone_html(fmap))
+    html = standalone_html(fmap)
     flt = IncidentFilter(areas=tuple(args.area), precincts=tuple(args.precinct))
-    _audit_export(config, policy, "public map", args.out, flt, None)
+    _logged_write(config, policy, "public map", args.out, flt, None,
+                  lambda tmp: write_text_atomic(tmp, html))  # fmt: skip
     where = f" in {figures.area}" if figures.area else ""
     print(
         f"Wrote the public map of {figures.text(figures.total, figures.total_partial)} "
@@ -534,18 +613,27 @@ def _run_hotspots(args: argparse.Namespace) -> int:
 
     policy, config = _policy(args)
     if policy.viewer.role == "public":
-        raise AccessError(
+        raise _refused(
+            config, policy, "hotspots",
             "The public role has no hotspot analysis: public numbers come from the published "
-            "monthly site only (`map --role public`, or `python -m layers publish`)."
-        )
+            "monthly site only (`map --role public`, or `python -m layers publish`).",
+        )  # fmt: skip
+    if args.method == "kde" and not policy.full:
+        raise _refused(
+            config, policy, "KDE hotspots",
+            "Kernel density surfaces are for analysts: choose Gi* or emerging hot spots, "
+            "which count incidents in anonymous cells.",
+        )  # fmt: skip
     flt = filter_from_args(args)
     snapshot = _checked_store(args.store, flt)
     result = private_hotspots(
         snapshot, flt, _hotspot_params(args), policy=policy, scheduler=args.scheduler
     )
     provenance = hotspot_provenance(result, snapshot, flt)
-    out = export_hotspots(result.layer, args.out, provenance=provenance)
-    _audit_export(config, policy, f"hotspots ({result.method})", out, flt, len(result.layer))
+    out = _logged_write(
+        config, policy, f"hotspots ({result.method})", args.out, flt, len(result.layer),
+        lambda tmp: export_hotspots(result.layer, tmp, provenance=provenance),
+    )  # fmt: skip
     print(result.explanation)
     used = f"fewer than {policy.rules.k}" if result.incidents is None else f"{result.incidents:,}"
     print(
@@ -571,6 +659,13 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     from layers.evaluate import evaluate_hotspots, to_csv
     from layers.store import write_text_atomic
 
+    policy, config = _policy(args)
+    if not policy.full:
+        raise _refused(
+            config, policy, "hotspot evaluation",
+            "Evaluation scores hotspots on every incident: analysts only, not "
+            f"{policy.viewer.label}.",
+        )  # fmt: skip
     flt = filter_from_args(args)
     snapshot = _checked_store(args.store, flt)
     table = evaluate_hotspots(
@@ -582,7 +677,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     )
     print(table.to_string(index=False))
     if args.csv:
-        write_text_atomic(args.csv, to_csv(table))
+        text = to_csv(table)
+        _logged_write(config, policy, "hotspot evaluation", args.csv, flt, len(table),
+                      lambda tmp: write_text_atomic(tmp, text))  # fmt: skip
     return 0
 
 

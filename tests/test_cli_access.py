@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
 import subprocess
@@ -161,3 +162,53 @@ def test_a_tampered_audit_log_fails_verification(tmp_path):
     log.write_text("\n".join(lines) + "\n")
     result = layers("audit", "verify", "--log", log)
     assert result.returncode == 1 and "line 2" in result.stderr.lower()
+
+
+def test_with_an_access_file_the_role_must_be_said_and_evaluate_is_for_analysts(
+    store, tmp_path, access
+):
+    out = tmp_path / "x.csv"
+    unsaid = layers("export", "--store", store, "--out", out, "--access", access)
+    assert unsaid.returncode == 1 and "--role" in unsaid.stderr and not out.exists()
+    refused = layers("evaluate", "--store", store, "--split", "2026-05-01", "--role", "public",
+                     "--access", access)  # fmt: skip
+    assert refused.returncode == 1 and "analysts only" in refused.stderr
+    public = layers("export", "--store", store, "--out", out, "--role", "public",
+                    "--access", access)  # fmt: skip
+    assert public.returncode == 1
+    denied = audit.read_events(tmp_path / "audit.jsonl", event=audit.ACCESS_DENIED)
+    assert [(e["role"], e["detail"]["what"]) for e in denied] == [
+        ("public", "hotspot evaluation"),
+        ("public", "incident export"),
+    ]
+    assert all(e["user"] == getpass.getuser() for e in denied)  # the operating-system user
+
+
+def test_an_export_that_cannot_be_logged_is_not_written(store, tmp_path):
+    (tmp_path / "audit.jsonl").mkdir()  # the log cannot be written
+    access = tmp_path / "access.toml"
+    access.write_text('[sign_in]\nusers = "users.toml"\naudit_log = "audit.jsonl"\n')
+    out = tmp_path / "all.csv"
+    result = layers("export", "--store", store, "--out", out, "--role", "analyst",
+                    "--access", access)  # fmt: skip
+    assert result.returncode != 0
+    assert not out.exists() and not list(tmp_path.glob(".all.csv*"))
+
+
+def test_cli_audit_names_files_not_folders_and_logs_ingests(store, tmp_path, access):
+    out = tmp_path / "deep" / "folder" / "saps.csv"
+    out.parent.mkdir(parents=True)
+    made = layers("export", "--store", store, "--out", out, "--role", "agency:SAPS",
+                  "--access", access)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    (export,) = audit.read_events(tmp_path / "audit.jsonl", event=audit.EXPORT)
+    assert export["detail"]["file"] == "saps.csv"
+    assert str(tmp_path) not in json.dumps(export)
+    bad = tmp_path / "broken.csv"
+    bad.write_bytes(b"\x00\x01\x02 not a csv")
+    target = tmp_path / "store2"
+    layers("ingest", "--store", target, "--access", access, str(bad))
+    ingests = audit.read_events(tmp_path / "audit.jsonl", event=audit.INGEST)
+    assert ingests and ingests[-1]["detail"]["files"] == ["broken.csv"]
+    assert ingests[-1]["detail"]["refused"]  # a new store without boundaries: refused, logged
+    assert ingests[-1]["role"] == "operator" and ingests[-1]["user"] == getpass.getuser()

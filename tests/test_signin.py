@@ -242,3 +242,14 @@ def test_the_throttle_survives_a_cleared_cache(app, store, access):
     at = sign_in(at, "ana")  # the right password, but the name is paused
     assert "Too many failed sign-ins" in at.error[0].value
     assert not at.metric
+
+
+def test_a_refused_kde_is_in_the_audit_log(app, store, access):
+    at = sign_in(app(store, "--access", str(access)).run(), "saps")
+    at.selectbox(key="m_hotspots").set_value("kde").run()
+    assert any("for analysts" in e.value for e in at.error)
+    at.run()  # logged once for the choice, not on every rerun
+    denied = [e for e in events(access) if e["event"] == audit.ACCESS_DENIED]
+    assert [(e["user"], e["role"], e["detail"]["what"]) for e in denied] == [
+        ("saps", "agency:SAPS", "KDE hotspots")
+    ]
