@@ -524,3 +524,53 @@ def test_a_public_viewer_gets_the_published_map_and_no_incident(server, tmp_path
     assert not pairs & spots, "an incident's coordinates reached the browser"
     assert not any(i in text for i in incidents["incident_id"].astype(str).head(500))
     assert "demo record of" not in text
+
+
+def test_a_removed_user_stops_receiving_the_meeting_rotation(server, tmp_path):
+    """The meeting rotation reruns only its fragment: a user removed from the users file
+    while it runs gets no further precinct within one step, is told so, and the sign-out is
+    in the audit log."""
+    from layers import audit
+    from layers.access import set_user
+
+    sync_playwright = _require_browser()
+    _, folder = server
+    users = tmp_path / "users.toml"
+    set_user(users, "ana", "a long enough password", "analyst")
+    access = tmp_path / "access.toml"
+    access.write_text('[sign_in]\nusers = "users.toml"\naudit_log = "audit.jsonl"\n')
+    frames: list[float] = []
+    options = ["--store", folder / "store", "--tiles", "none", "--access", access]
+    with _dashboard(options, tmp_path / "streamlit.log") as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+
+        def stamp(_payload: object) -> None:
+            frames.append(time.monotonic())
+
+        page.on("websocket", lambda ws: ws.on("framereceived", stamp))
+        page.goto(f"{url}/?mode=meeting&rotate=precincts&every=5", wait_until="domcontentloaded")
+        page.get_by_role("textbox", name="User name").fill("ana")
+        page.get_by_role("textbox", name="Password").fill("a long enough password")
+        page.get_by_role("button", name="Sign in").click()
+        heading = page.get_by_text(re.compile(r"^Precinct: ")).first
+        heading.wait_for(timeout=90_000)
+        # The rotation is running: a new step arrives within its 5 s.
+        before = len(frames)
+        page.wait_for_timeout(6_000)
+        assert len(frames) > before
+        # The administrator removes the user (another user stays in the file).
+        users.unlink()
+        set_user(users, "someone-else", "a long enough password", "public")
+        removed = time.monotonic()
+        page.get_by_text("Your access has changed").wait_for(timeout=15_000)
+        told = time.monotonic() - removed
+        page.get_by_role("textbox", name="User name").wait_for(timeout=15_000)
+        settled = len(frames)
+        page.wait_for_timeout(8_000)  # more than a rotation step: nothing more arrives
+        after = len(frames) - settled
+        browser.close()
+    assert told < 5 + 5, f"told after {told:.1f} s"
+    assert after <= 2, f"{after} frames after sign-out"  # heartbeats at most, no data
+    signed_out = audit.read_events(tmp_path / "audit.jsonl", event=audit.SIGN_OUT)
+    assert [(e["user"], e["detail"]["reason"]) for e in signed_out] == [("ana", "access changed")]

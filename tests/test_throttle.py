@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import multiprocessing
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
 from layers.throttle import SignInThrottle
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_after_the_free_failures_each_attempt_waits_twice_as_long(tmp_path):
@@ -62,22 +67,34 @@ def test_twelve_attempts_at_the_same_moment_check_only_five_passwords(tmp_path):
     assert throttle.failures("name:bob") == 5
 
 
-def _attempt(path: str, address: str, queue) -> None:
-    queue.put(SignInThrottle(path, free=5, base_delay_s=60).attempt("bob", address).allowed)
+ATTEMPT = """
+import sys, time
+from layers.throttle import SignInThrottle
+throttle = SignInThrottle(sys.argv[1], free=5, base_delay_s=60)
+time.sleep(max(float(sys.argv[3]) - time.time(), 0))  # all start together
+print(throttle.attempt("bob", sys.argv[2]).allowed)
+"""
 
 
 def test_processes_racing_are_counted_one_by_one(tmp_path):
     """Several dashboard processes behind one proxy share the file."""
-    ctx = multiprocessing.get_context("spawn")
-    queue = ctx.Queue()
-    procs = [ctx.Process(target=_attempt, args=(str(tmp_path / "t.sqlite"), f"p{i}", queue))
-             for i in range(8)]  # fmt: skip
+    start = time.time() + 3
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", ATTEMPT, str(tmp_path / "t.sqlite"), f"p{i}", str(start)],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(8)
+    ]
+    results = []
     for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(60)
-    results = [queue.get(timeout=10) for _ in procs]
-    assert results.count(True) == 5 and results.count(False) == 3
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        results.append(out.strip())
+    assert results.count("True") == 5 and results.count("False") == 3
 
 
 def test_a_flood_of_made_up_names_slows_its_own_address_and_nobody_else(tmp_path):
