@@ -209,6 +209,11 @@ def _parser() -> argparse.ArgumentParser:
     publish.add_argument(
         "--cell-m", type=float, default=1000.0, help="cell size in metres (default 1000)"
     )
+    publish.add_argument(
+        "--republish", action="append", default=[], metavar="YYYY-MM",
+        help="publish this month again although it was published before; anyone who kept the "
+        "earlier version can then see what changed (only after a serious error)",
+    )  # fmt: skip
     publish.set_defaults(run=_run_publish)
 
     assets = commands.add_parser("assets", help="copy Leaflet and plugins into static/vendor")
@@ -649,7 +654,12 @@ def _run_publish(args: argparse.Namespace) -> int:
     from layers.store import open_store
 
     rules = load_access(args.access).privacy if args.access else PrivacyRules()
-    options = PublishOptions(months=args.months, settle_days=args.settle_days, cell_m=args.cell_m)
+    options = PublishOptions(months=args.months, settle_days=args.settle_days, cell_m=args.cell_m,
+                             republish=tuple(args.republish))  # fmt: skip
+    if args.republish:
+        print(f"Warning: publishing {', '.join(args.republish)} again. Anyone who kept the "
+              "earlier version can compare the two and locate the incidents that changed.",
+              file=sys.stderr)  # fmt: skip
     report = publish_site(open_store(args.store), args.out, rules=rules, options=options)
     print(report.as_text())
     return 0

@@ -227,6 +227,8 @@ def protect(table: MonthTable, k: int) -> Suppression:
     hide_pg = pg < k
     hide_prec = (prec_total < k) | (deficit > 0)
     hide_group = group_total < k
+    listed_in = np.zeros(n_prec, dtype=bool)  # precincts with a listed cell: k or more in all
+    listed_in[where[~dark]] = True
     room_down = np.zeros(n_prec, dtype=np.int64)  # how far a precinct's dark cells can shrink
     np.add.at(room_down, where[dark], cell_total[dark])
     spare = np.ones(n_prec, dtype=bool) if table.spare is None else np.asarray(table.spare)
@@ -250,7 +252,7 @@ def protect(table: MonthTable, k: int) -> Suppression:
         for _ in range(MAX_PARTNER_ROUNDS):
             if level2.reaches(kind, g, p, need, hide_pg, hide_prec, hide_group):
                 break
-            hidden = (hide_pg, hide_prec, hide_group, has_dark, room_down)
+            hidden = (hide_pg, hide_prec, hide_group, has_dark, room_down, listed_in)
             # A row of a thin precinct or group also needs precincts or groups that can give
             # it incidents: those partners come first.
             kinds = [kind]
@@ -419,7 +421,7 @@ class _Level2:
 def _add_partners(
     kind: str, g: int, p: int, y: np.ndarray, need: int,
     hide_pg: np.ndarray, hide_prec: np.ndarray, hide_group: np.ndarray, has_dark: np.ndarray,
-    room_down: np.ndarray,
+    room_down: np.ndarray, listed_in: np.ndarray,
 ) -> bool:  # fmt: skip
     """Suppress one more set of partner counts for a target that cannot yet be raised
     enough: returns False when there is nothing left to suppress."""
@@ -448,9 +450,11 @@ def _add_partners(
         return False
     if kind == "precinct":
         # Another precinct whose unlisted cells can give incidents (the smallest that can give
-        # enough, then the largest); all counts of both.
-        for q in _partners(room_down, need):
-            if q == p:
+        # enough, then the largest); all counts of both. Only a precinct with no listed cell
+        # will do: a listed cell holds k or more, so a partner with one could not be the thin
+        # precinct, and a reader who knows the rule would know which one is.
+        for q in _partners(np.where(listed_in, 0, room_down), need):
+            if q == p or listed_in[q]:
                 continue
             if not hide_prec[q] or not hide_pg[:, q].all() or not hide_pg[:, p].all():
                 hide_prec[q] = True

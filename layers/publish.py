@@ -29,8 +29,11 @@ The format is a contract (tests read it, and so may the City's open-data portal)
 ``areas``
     ``{precinct name: count or null}``.
 
-Publishing is incremental (a month whose counts did not change keeps its files) and atomic:
-``DIR`` is a symbolic link to a complete version folder, replaced in one rename.
+A published month is final: later runs keep its files as they were, whatever came in late,
+because two versions of one month could be compared to locate the incidents that changed
+(hence the ``settle_days`` before a month is first published). So publishing is
+incremental (only new months are computed and written) and atomic: ``DIR`` is a symbolic
+link to a complete version folder, replaced in one rename.
 """
 
 from __future__ import annotations
@@ -92,6 +95,11 @@ class PublishOptions:
     suppress : bool
         False publishes counts under k as null without complements: unsafe, for the attacker
         tests only.
+    republish : tuple of str
+        Months to publish again although they were published before. A published month is
+        final: publishing it again with late reports or corrections would let anyone who kept
+        the earlier version locate what changed (see the method page). Only after a serious
+        error, knowing that.
     """
 
     months: int = DEFAULT_MONTHS
@@ -99,6 +107,7 @@ class PublishOptions:
     cell_m: float = DEFAULT_CELL_M
     today: date | None = None
     suppress: bool = True
+    republish: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.months < 1:
@@ -132,6 +141,7 @@ class PublishReport:
     rewritten: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
     withheld: dict[str, str] = field(default_factory=dict)
+    late: list[str] = field(default_factory=list)
     incidents: int = 0
 
     def as_text(self) -> str:
@@ -143,6 +153,11 @@ class PublishReport:
             f"{', '.join(self.kept) or 'none'}.",
         ]
         lines += [f"Withheld {m}: {why}." for m, why in self.withheld.items()]
+        if self.late:
+            lines.append(
+                f"Changed since published, and kept as published: {', '.join(self.late)} (a "
+                "published month is final; publishing it again would show what changed)."
+            )
         return "\n".join(lines)
 
 
@@ -378,8 +393,8 @@ def publish_site(
 
     ``out`` becomes a symbolic link to a complete version folder in ``.<name>.sites/``
     beside it; the link is replaced in one rename, so a visitor never loads half a site. A
-    month whose counts are unchanged since the last run keeps its files (and needs no new
-    suppression).
+    month published before keeps its files as they were, even if its incidents changed
+    since (see ``PublishOptions.republish``): only new months are computed.
 
     Parameters
     ----------
@@ -414,6 +429,13 @@ def publish_site(
     previous = out.resolve() if out.is_symlink() else None
     old_manifest = _read_json(previous / "manifest.json") if previous else None
 
+    method = _method_digest(rules, cell_shift(options.cell_m))
+    if state.get("method") not in (None, method):
+        raise PublishError(
+            f"{out.name} was published with other settings (k, cell size or sensitive "
+            "categories). Two grids or thresholds over the same months could be laid over each "
+            "other to place incidents more finely: publish these settings to a new folder."
+        )
     today = options.today or local_today()
     columns = snapshot.columns
     months = complete_months(columns, today=today, settle_days=options.settle_days,
@@ -441,14 +463,30 @@ def publish_site(
                                  shift=shift)  # fmt: skip
             digest += "" if options.suppress else "-unsafe"
             fingerprints[month] = digest
-            kept = [old_views.get((month, g)) for g in groups]
-            if (previous and state.get("months", {}).get(month) == digest
-                    and all(v and (previous / v["file"]).is_file() for v in kept)):  # fmt: skip
+            published = state.get("months", {}).get(month)
+            if published is not None and month not in options.republish:
+                # A published month is final: its files are kept as they were, whatever came
+                # in late (a second version would let anyone locate what changed).
+                kept = [v for (m, _), v in old_views.items() if m == month]
+                if (
+                    not previous
+                    or not kept
+                    or not all((previous / v["file"]).is_file() for v in kept)
+                ):
+                    raise PublishError(
+                        f"{month} was published before, but its files are gone from {out.name}. "
+                        "Restore the site, or publish the month again deliberately with "
+                        f"--republish {month} (which lets anyone who kept the earlier version "
+                        "see what changed)."
+                    )
                 for view in kept:
-                    _link(previous / view["file"], staging / view["file"])  # type: ignore[index]
+                    _link(previous / view["file"], staging / view["file"])
                     views.append(view)
                 if month in (state.get("withheld") or {}):
                     report.withheld[month] = state["withheld"][month]
+                if published != digest:
+                    report.late.append(month)
+                fingerprints[month] = published
                 report.kept.append(month)
                 continue
             table = dataclasses.replace(table, spare=spare_area(cells, shapes, shift))
@@ -496,13 +534,21 @@ def publish_site(
         os.replace(staging, folder)
         _swap_link(out, folder)
         write_text_atomic(state_path, json.dumps(
-            {"version": version, "months": fingerprints, "withheld": report.withheld}
+            {"version": version, "method": method, "months": fingerprints,
+             "withheld": report.withheld}
         ))  # fmt: skip
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _prune(sites, keep={folder.name, previous.name if previous else ""})
     say("Published", 1.0)
     return report
+
+
+def _method_digest(rules: PrivacyRules, shift: int) -> str:
+    """What a site's months must share: the method, k, the grid and what is left out."""
+    parts = [METHOD_VERSION, str(rules.k), str(shift), *sorted(rules.sensitive_categories), "|",
+             *sorted(rules.sensitive_areas)]  # fmt: skip
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
 def _read_json(path: Path) -> dict | None:
@@ -567,6 +613,7 @@ def _write_pages(folder: Path, manifest: dict) -> None:
     excluded = "".join(f"<li>{html.escape(c)}</li>" for c in manifest["excluded_categories"])
     values = {
         "{{K}}": str(manifest["k"]),
+        "{{K1}}": str(manifest["k"] - 1),
         "{{CELL_M}}": f"{manifest['cell_m']:,.0f}",
         "{{EXCLUDED}}": excluded,
         "{{SYNTHETIC}}": (
