@@ -791,7 +791,12 @@ def upload_panel(store: Path, *, synthetic: bool, uploads: Path, max_mb: float,
         chosen = [f.name for f in (*(incidents or []), precincts, wards) if f is not None]
         if chosen:  # plain text: file names are the uploader's, never markup
             st.text(f"Ready to load: {', '.join(chosen)}")
-        if st.button("Validate and load", key="up_go", disabled=not (incidents or precincts)):
+        # Always enabled: the panel may not have been redrawn since the last upload (Streamlit
+        # can answer an upload with a rerun of the map's fragment only); the click reruns it.
+        clicked = st.button("Validate and load", key="up_go")
+        if clicked and not (incidents or precincts):
+            st.warning("Choose incident or precinct files first.")
+        elif clicked:
             report, refusal = _load_uploads(target, incidents or [], precincts, wards,
                                             max_mb=max_mb)  # fmt: skip
             detail: dict[str, object] = {"files": chosen, "store": target.name}

@@ -162,6 +162,16 @@ def _upload(page, files: list[Path]) -> None:
             expect(ready).to_have_text(everything, timeout=20_000)
             return
         except AssertionError:
+            pass
+        # Streamlit's frontend can send an upload in one batch with the map fragment's own
+        # update (the map reporting its view), and then reruns only the fragment: the app
+        # has the file but has not redrawn the panel. A full rerun (its "r" key) shows it.
+        page.locator("body").press("r")
+        _wait_until_idle(page)
+        try:
+            expect(ready).to_have_text(everything, timeout=20_000)
+            return
+        except AssertionError:
             continue
     raise AssertionError(f"the app never had every file: {ready.inner_text()!r}")
 
