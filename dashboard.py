@@ -14,6 +14,7 @@ import functools
 import hashlib
 import logging
 import math
+import os
 import re
 import sys
 import tempfile
@@ -176,6 +177,8 @@ def guarded(run: Callable[..., None]) -> Callable[..., None]:
     reference, and its detail (paths, source lines) goes to the server's log only.
 
     Streamlit's own stop and rerun are not errors (they are not ``Exception``s) and pass.
+    With ``DASHBOARD_RAISE_ERRORS=1`` (the test suite sets it) the error is raised after it is
+    logged, so that a test sees a crash as a crash.
     """
 
     @functools.wraps(run)
@@ -185,6 +188,8 @@ def guarded(run: Callable[..., None]) -> Callable[..., None]:
         except Exception:
             reference = uuid.uuid4().hex[:10]
             LOG.exception("error %s", reference)
+            if os.environ.get("DASHBOARD_RAISE_ERRORS") == "1":
+                raise
             st.error(
                 f"Something went wrong on the server (reference {reference}). Nothing was "
                 "changed: reload the page, and give the reference to the administrator if it "

@@ -30,6 +30,9 @@ URL = re.compile(r"""https?://[^\s"'\\)<>]+""")
 LINKED = re.compile(r"""\b(?:src|href)=\\?["']([^"'\\]+)""")
 
 REALDATA = ROOT.parent / "shared" / "realdata"
+# The dashboard shows an unexpected error as a plain message with a reference (see
+# dashboard.guarded); under test it raises as well, so that AppTest sees a crash as a crash.
+os.environ.setdefault("DASHBOARD_RAISE_ERRORS", "1")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 

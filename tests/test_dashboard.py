@@ -218,3 +218,19 @@ def test_names_from_the_data_are_shown_as_written_not_as_markdown(app, tmp_path,
     caption = next(c.value for c in at.caption if "Filter:" in c.value)
     assert "[click](http" not in caption and "**loud**" not in caption
     assert r"\[click\]\(http\:\/\/evil\.example\)" in caption
+
+
+def test_an_unexpected_error_shows_a_reference_and_no_detail(app, demo_store, monkeypatch):
+    """Outside the test suite's raise mode, a crash shows a plain message with a reference;
+    the exception's text (paths, values) stays in the server's log."""
+    monkeypatch.setenv("DASHBOARD_RAISE_ERRORS", "0")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret detail /srv/stores/live")
+
+    monkeypatch.setattr("layers.webmap.map_layers", broken)  # drawn on every run, not cached
+    at = app(demo_store).run()
+    assert not at.exception
+    shown = " ".join(e.value for e in at.error)
+    assert "Something went wrong on the server (reference " in shown
+    assert "secret detail" not in shown and "/srv/" not in shown
