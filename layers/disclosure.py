@@ -369,28 +369,19 @@ class _Level2:
                 lower[:n_pairs] = np.where(pairs[:, 1] == p, 0.0, lower[:n_pairs])
         rows, cols, vals = [], [], []
         eq = 0
-        # One equation per precinct: its suppressed counts change by what its total does.
-        for q in np.unique(np.concatenate([pairs[:, 1], precs])):
-            members = np.flatnonzero(pairs[:, 1] == q)
-            rows += [eq] * len(members)
-            cols += members.tolist()
-            vals += [1.0] * len(members)
-            if int(q) in prec_var:
-                rows.append(eq)
-                cols.append(prec_var[int(q)])
-                vals.append(-1.0)
-            eq += 1
-        # One per group: the same with the group's total.
-        for h in np.unique(np.concatenate([pairs[:, 0], groups])):
-            members = np.flatnonzero(pairs[:, 0] == h)
-            rows += [eq] * len(members)
-            cols += members.tolist()
-            vals += [1.0] * len(members)
-            if int(h) in group_var:
-                rows.append(eq)
-                cols.append(group_var[int(h)])
-                vals.append(-1.0)
-            eq += 1
+        # One equation per precinct, and one per group: its suppressed counts change by what
+        # its total does (nothing, when the total is published).
+        for axis, totals, total_var in ((1, precs, prec_var), (0, groups, group_var)):
+            for q in np.unique(np.concatenate([pairs[:, axis], totals])):
+                members = np.flatnonzero(pairs[:, axis] == q)
+                rows += [eq] * len(members)
+                cols += members.tolist()
+                vals += [1.0] * len(members)
+                if int(q) in total_var:
+                    rows.append(eq)
+                    cols.append(total_var[int(q)])
+                    vals.append(-1.0)
+                eq += 1
         # The month's total is published: precinct totals change by nothing in sum.
         if prec_var:
             rows += [eq] * len(prec_var)
