@@ -115,28 +115,26 @@ class Attacker:
             coeffs[self.u_index[g, p]] = 1.0
             return coeffs, known_part(g, cells_of[p])
 
+        def area_sum(value: int, groups: range | list[int], precincts: range | list[int]) -> None:
+            """The equation of a published sum (``value``) of groups' counts over precincts."""
+            coeffs: dict[int, float] = {}
+            known = 0
+            for g in groups:
+                for p in precincts:
+                    part, kn = area_expr(g, p)
+                    coeffs.update(part)
+                    known += kn
+            rows.append((coeffs, value - known))
+
         for (g, p), value in m.areas.items():
             if value is not None:
-                coeffs, known = area_expr(g, p)
-                rows.append((coeffs, value - known))
+                area_sum(value, [g], [p])
         for p, value in enumerate(m.precinct_all):
             if value is not None:
-                coeffs: dict[int, float] = {}
-                known = 0
-                for g in range(n_g):
-                    part, kn = area_expr(g, p)
-                    coeffs.update(part)
-                    known += kn
-                rows.append((coeffs, value - known))
+                area_sum(value, range(n_g), [p])
         for g, value in enumerate(m.group_total):
             if value is not None:
-                coeffs = {}
-                known = 0
-                for p in range(n_p):
-                    part, kn = area_expr(g, p)
-                    coeffs.update(part)
-                    known += kn
-                rows.append((coeffs, value - known))
+                area_sum(value, [g], range(n_p))
         if m.total is not None:
             known = sum(v or 0 for v in m.atoms.values())
             rows.append(({i: 1.0 for i in range(self.n)}, m.total - known))
