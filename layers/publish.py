@@ -57,9 +57,9 @@ import shapely
 
 from layers._errors import LayersError
 from layers.assets import LEAFLET_CSS, LEAFLET_JS, vendor_dir
-from layers.columnar import EPOCH, TILE_SIZE, IncidentColumns, pixels_to_lonlat
+from layers.columnar import EPOCH, IncidentColumns, pixels_to_lonlat
 from layers.disclosure import MonthTable, Suppression, primary, protect
-from layers.privacy import PrivacyRules, anonymous_shift, sensitive_rows
+from layers.privacy import EQUATOR_M_PER_PX0, PrivacyRules, anonymous_shift, sensitive_rows
 from layers.settings import LOCAL_TZ
 from layers.store import StoreSnapshot, write_text_atomic
 from layers.webmap import display_geometry
@@ -123,13 +123,13 @@ class MonthCounts:
     """One month's published counts (None: suppressed), ready to write."""
 
     month: str
-    cells: pd.DataFrame  # cell id, precinct, geometry index
+    cells: pd.DataFrame  # the listed cells: grid indices ix, iy and the precinct index
+    listed: np.ndarray  # which of the month's cells are listed (``cells`` is those)
     groups: list[str]
     cell_counts: dict[str, list[int | None]]  # per group, aligned to ``cells``
     areas: dict[str, dict[str, int | None]]  # per group, per precinct
     totals: dict[str, int | None]
     withheld: str = ""
-    fingerprint: str = ""
 
 
 @dataclass
@@ -186,11 +186,16 @@ def complete_months(
     out = []
     year, month = first.year, first.month
     while (year, month) <= (last.year, last.month):
-        following = date(year + month // 12, month % 12 + 1, 1)
+        following = _next_month(year, month)
         if following + timedelta(days=settle_days) <= today:
             out.append(f"{year:04d}-{month:02d}")
         year, month = following.year, following.month
     return out[-months:]
+
+
+def _next_month(year: int, month: int) -> date:
+    """The first day of the month after ``year``-``month``."""
+    return date(year + month // 12, month % 12 + 1, 1)
 
 
 def local_today() -> date:
@@ -202,7 +207,7 @@ def _month_days(month: str) -> tuple[int, int]:
     """First and last day of ``YYYY-MM`` as days since the epoch."""
     year, mon = (int(part) for part in month.split("-"))
     start = date(year, mon, 1)
-    end = date(year + mon // 12, mon % 12 + 1, 1) - timedelta(days=1)
+    end = _next_month(year, mon) - timedelta(days=1)
     return (start - EPOCH).days, (end - EPOCH).days
 
 
@@ -214,8 +219,7 @@ def cell_shift(cell_m: float) -> int:
 
 def cell_edge_m(shift: int, *, lat: float = -34.0) -> float:
     """The cell edge in metres at ``lat`` (the metro's middle, by default)."""
-    metres_px0 = 2 * np.pi * 6_378_137 / TILE_SIZE * np.cos(np.radians(lat))
-    return float(metres_px0 / 2**shift)
+    return float(EQUATOR_M_PER_PX0 * np.cos(np.radians(lat)) / 2**shift)
 
 
 def month_tables(
@@ -293,7 +297,7 @@ def month_counts(
     # Cells whose total is suppressed are not listed at all: a listed cell would say "at
     # least one incident here", and its incidents are in the precinct's count either way.
     listed = ~hidden.cells
-    out = MonthCounts(month=month, cells=cells[listed].reset_index(drop=True),
+    out = MonthCounts(month=month, cells=cells[listed].reset_index(drop=True), listed=listed,
                       groups=list(groups), cell_counts={}, areas={}, totals={},
                       withheld=hidden.withheld)  # fmt: skip
 
@@ -344,14 +348,15 @@ def cell_polygons(cells: pd.DataFrame, precinct_shapes: Sequence[object], shift:
     return clipped
 
 
-def spare_area(cells: pd.DataFrame, precinct_shapes: Sequence[object], shift: int) -> np.ndarray:
-    """Per precinct, whether some of it lies outside the month's cells (where an alternative
-    table may put incidents that no listed cell shows; see :class:`MonthTable`)."""
+def spare_area(
+    pieces: np.ndarray, cell_precinct: Sequence[int], precinct_shapes: Sequence[object]
+) -> np.ndarray:
+    """Per precinct, whether some of it lies outside the month's cells (``pieces``, from
+    :func:`cell_polygons`), where an alternative table may put incidents that no listed cell
+    shows (see :class:`~layers.disclosure.MonthTable`)."""
     shapes = np.asarray(precinct_shapes, dtype=object)
     covered = np.zeros(len(shapes))
-    if len(cells):
-        pieces = cell_polygons(cells, shapes, shift)
-        np.add.at(covered, cells["precinct"].to_numpy(), shapely.area(pieces))
+    np.add.at(covered, np.asarray(cell_precinct, dtype=np.int64), shapely.area(pieces))
     return shapely.area(shapes) > covered * (1 + 1e-6) + 1e-12
 
 
@@ -489,13 +494,15 @@ def publish_site(
                 fingerprints[month] = published
                 report.kept.append(month)
                 continue
-            table = dataclasses.replace(table, spare=spare_area(cells, shapes, shift))
+            pieces = cell_polygons(cells, shapes, shift)  # every cell's, listed or not
+            spare = spare_area(pieces, cells["precinct"], shapes)
+            table = dataclasses.replace(table, spare=spare)
             counts = month_counts(month, table, cells, groups=groups, precincts=precincts,
                                   k=rules.k, suppress=options.suppress)  # fmt: skip
             if counts.withheld:
                 report.withheld[month] = counts.withheld
             ids = cell_ids(counts.cells, precincts, shift)
-            polygons = cell_polygons(counts.cells, shapes, shift)
+            polygons = pieces[counts.listed]
             for group in groups:
                 text = view_geojson(counts, group, ids, polygons, precincts)
                 name = f"views/{month}/{_slug(group)}.{_digest(text)}.geojson"
