@@ -254,13 +254,9 @@ def _policy(args: argparse.Namespace) -> tuple[Policy, AccessConfig | None]:
 
 def _refused(config: AccessConfig | None, policy: Policy, what: str, message: str) -> AccessError:
     """An access refusal, in the audit log first when there is one."""
-    if config is not None and config.audit_log is not None:
-        from layers.audit import ACCESS_DENIED, AuditLog
+    from layers.audit import ACCESS_DENIED
 
-        AuditLog(config.audit_log).record(
-            ACCESS_DENIED, user=policy.viewer.name, role=policy.viewer.label,
-            detail={"what": what, "via": "command line"},
-        )  # fmt: skip
+    _audit(config, ACCESS_DENIED, {"what": what, "via": "command line"}, policy=policy)
     return AccessError(message)
 
 
@@ -284,29 +280,32 @@ def _logged_write(
     return out
 
 
-def _audit(config: AccessConfig | None, event: str, detail: dict[str, object]) -> None:
-    """Record an operator's command in the access file's audit log, when there is one."""
+def _audit(
+    config: AccessConfig | None, event: str, detail: dict[str, object], *,
+    policy: Policy | None = None,
+) -> None:  # fmt: skip
+    """Record a command in the access file's audit log, when there is one: as the role it
+    ran as, or (without one, e.g. an ingest) as the operator."""
     if config is None or config.audit_log is None:
         return
     from layers.audit import AuditLog
 
-    AuditLog(config.audit_log).record(event, user=getpass.getuser(), role="operator",
-                                      detail=detail)  # fmt: skip
+    if policy is None:
+        user, role = getpass.getuser(), "operator"
+    else:
+        user, role = policy.viewer.name, policy.viewer.label
+    AuditLog(config.audit_log).record(event, user=user, role=role, detail=detail)
 
 
 def _audit_export(
     config: AccessConfig | None, policy: Policy, what: str, out: Path, flt: IncidentFilter,
     rows: int | None,
 ) -> None:  # fmt: skip
-    if config is None or config.audit_log is None:
-        return
-    from layers.audit import EXPORT, AuditLog
+    from layers.audit import EXPORT
 
-    AuditLog(config.audit_log).record(
-        EXPORT, user=policy.viewer.name, role=policy.viewer.label,
-        detail={"what": what, "file": Path(out).name, "rows": rows, "filters": flt.to_query(),
-                "via": "command line"},
-    )  # fmt: skip
+    detail = {"what": what, "file": Path(out).name, "rows": rows, "filters": flt.to_query(),
+              "via": "command line"}  # fmt: skip
+    _audit(config, EXPORT, detail, policy=policy)
 
 
 def add_scheduler_argument(parser: argparse.ArgumentParser) -> None:
