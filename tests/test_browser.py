@@ -93,6 +93,39 @@ def _heat_points(body) -> list[list[float]]:
     )
 
 
+def _record_frames(page) -> list[str]:
+    """Every websocket frame the page receives, as text, from now on."""
+    frames: list[str] = []
+
+    def keep(payload: bytes | str) -> None:
+        frames.append(payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload)
+
+    page.on("websocket", lambda ws: ws.on("framereceived", keep))
+    return frames
+
+
+def _sign_in(page, name: str, password: str = "a long enough password") -> None:
+    page.get_by_role("textbox", name="User name").fill(name)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def _coordinate_pairs(text: str) -> set[tuple[float, float]]:
+    """Every pair of decimal numbers in ``text`` that could be coordinates, to 1e-5."""
+    numbers = r"(-?\d{1,3}\.\d{3,})"
+    return {(round(float(a), 5), round(float(b), 5))
+            for a, b in re.findall(numbers + r"\s*,\s*" + numbers, text)}  # fmt: skip
+
+
+def _assert_no_incident_in(text: str, pairs: set[tuple[float, float]], incidents) -> None:
+    """No incident's coordinates (either order), id or description is in ``text``."""
+    spots = set(zip(incidents["lat"].round(5), incidents["lon"].round(5), strict=True))
+    spots |= {(b, a) for a, b in spots}  # GeoJSON writes lon, lat
+    assert not pairs & spots, "an incident's coordinates reached the browser"
+    assert not any(i in text for i in incidents["incident_id"].astype(str).head(500))
+    assert "demo record of" not in text  # descriptions stay on the server
+
+
 def test_map_renders_offline_with_no_request_leaving_localhost(server):
     sync_playwright = _require_browser()
     url, _ = server
@@ -407,15 +440,6 @@ def test_an_agency_viewer_receives_no_other_agencys_incident_coordinates(server,
     set_user(tmp_path / "users.toml", "cpf", "a long enough password", "agency:Private security")
     access = tmp_path / "access.toml"
     access.write_text('[sign_in]\nusers = "users.toml"\naudit_log = "audit.jsonl"\n')
-    frames: list[str] = []
-
-    def listen(ws) -> None:
-        def keep(payload: bytes | str) -> None:
-            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload
-            frames.append(text)
-
-        ws.on("framereceived", keep)
-
     incidents = open_store(store).incidents
     assert "Private security" not in set(incidents["agency"].astype(str))
     busiest = incidents.round({"lat": 2, "lon": 2}).value_counts(["lat", "lon"]).index[0]
@@ -423,11 +447,9 @@ def test_an_agency_viewer_receives_no_other_agencys_incident_coordinates(server,
     with _dashboard(options, tmp_path / "streamlit.log") as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
-        page.on("websocket", listen)
+        frames = _record_frames(page)
         page.goto(url, wait_until="domcontentloaded")
-        page.get_by_role("textbox", name="User name").fill("cpf")
-        page.get_by_role("textbox", name="Password").fill("a long enough password")
-        page.get_by_role("button", name="Sign in").click()
+        _sign_in(page, "cpf")
         frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
         frame.locator("canvas.leaflet-heatmap-layer").wait_for(state="attached", timeout=60_000)
         _wait_until_idle(page)
@@ -470,17 +492,11 @@ def test_an_agency_viewer_receives_no_other_agencys_incident_coordinates(server,
             for m in range(8)
         ), "a heat cell is finer than the anonymous grid"  # fmt: skip
     text = sent + page_html
-    numbers = r"(-?\d{1,3}\.\d{3,})"
-    pairs = {(round(float(a), 5), round(float(b), 5))
-             for a, b in re.findall(numbers + r"\s*,\s*" + numbers, text)}  # fmt: skip
+    pairs = _coordinate_pairs(text)
     # The scan sees the map's data (the cells are in the frames), so an empty result means
     # something.
     assert any((round(c[0], 5), round(c[1], 5)) in pairs for c in zoomed)
-    spots = set(zip(incidents["lat"].round(5), incidents["lon"].round(5), strict=True))
-    spots |= {(b, a) for a, b in spots}  # GeoJSON writes lon, lat
-    assert not pairs & spots, "an incident's coordinates reached the browser"
-    assert not any(i in text for i in incidents["incident_id"].astype(str).head(500))
-    assert "demo record of" not in text  # descriptions stay on the server
+    _assert_no_incident_in(text, pairs, incidents)
 
 
 def test_a_public_viewer_gets_the_published_map_and_no_incident(server, tmp_path):
@@ -496,24 +512,14 @@ def test_a_public_viewer_gets_the_published_map_and_no_incident(server, tmp_path
     set_user(tmp_path / "users.toml", "cpf", "a long enough password", "public")
     access = tmp_path / "access.toml"
     access.write_text('[sign_in]\nusers = "users.toml"\naudit_log = "audit.jsonl"\n')
-    frames: list[str] = []
-
-    def keep(payload: bytes | str) -> None:
-        frames.append(payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload)
-
-    def listen(ws) -> None:
-        ws.on("framereceived", keep)
-
     incidents = open_store(store).incidents
     options = ["--store", store, "--tiles", "none", "--access", access]
     with _dashboard(options, tmp_path / "streamlit.log") as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
-        page.on("websocket", listen)
+        frames = _record_frames(page)
         page.goto(url, wait_until="domcontentloaded")
-        page.get_by_role("textbox", name="User name").fill("cpf")
-        page.get_by_role("textbox", name="Password").fill("a long enough password")
-        page.get_by_role("button", name="Sign in").click()
+        _sign_in(page, "cpf")
         page.get_by_text("The published monthly map").first.wait_for(timeout=90_000)
         frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
         frame.locator(".leaflet-container").wait_for(state="visible", timeout=60_000)
@@ -525,15 +531,9 @@ def test_a_public_viewer_gets_the_published_map_and_no_incident(server, tmp_path
     assert heat == 0  # no heat of incidents: cells of the published site
     text = "\n".join(frames) + page_html
     assert "cell of about" in text
-    numbers = r"(-?\d{1,3}\.\d{3,})"
-    pairs = {(round(float(a), 5), round(float(b), 5))
-             for a, b in re.findall(numbers + r"\s*,\s*" + numbers, text)}  # fmt: skip
+    pairs = _coordinate_pairs(text)
     assert pairs  # the cells' corners are there: the scan sees the map's data
-    spots = set(zip(incidents["lat"].round(5), incidents["lon"].round(5), strict=True))
-    spots |= {(b, a) for a, b in spots}
-    assert not pairs & spots, "an incident's coordinates reached the browser"
-    assert not any(i in text for i in incidents["incident_id"].astype(str).head(500))
-    assert "demo record of" not in text
+    _assert_no_incident_in(text, pairs, incidents)
 
 
 def test_a_removed_user_stops_receiving_the_meeting_rotation(server, tmp_path):
@@ -560,9 +560,7 @@ def test_a_removed_user_stops_receiving_the_meeting_rotation(server, tmp_path):
 
         page.on("websocket", lambda ws: ws.on("framereceived", stamp))
         page.goto(f"{url}/?mode=meeting&rotate=precincts&every=5", wait_until="domcontentloaded")
-        page.get_by_role("textbox", name="User name").fill("ana")
-        page.get_by_role("textbox", name="Password").fill("a long enough password")
-        page.get_by_role("button", name="Sign in").click()
+        _sign_in(page, "ana")
         heading = page.get_by_text(re.compile(r"^Precinct: ")).first
         heading.wait_for(timeout=90_000)
         # The rotation is running: a new step arrives within its 5 s.
