@@ -267,8 +267,10 @@ def free_port() -> int:
 
 
 def start_server(
-    url: str, port: int, refresh: float, log: Path, *, pin: bool = False
+    options: list[str], port: int, log: Path, *, pin: bool = False
 ) -> subprocess.Popen:
+    """``streamlit run dashboard.py -- OPTIONS`` on ``port``, once it answers (the publish
+    bench starts its dashboard with this too)."""
     command = [
         *(["taskset", "-c", "0"] if pin else []),
         str(ROOT / ".venv" / "bin" / "streamlit"), "run", "dashboard.py",
@@ -276,7 +278,7 @@ def start_server(
         "--server.address", "127.0.0.1",
         # Others may edit dashboard.py during a run: no "source file changed" mid-benchmark.
         "--server.fileWatcherType", "none",
-        "--", "--postgis", url, "--refresh", f"{refresh:g}", "--tiles", "none",
+        "--", *options,
     ]  # fmt: skip
     with open(log, "w") as out:
         proc = subprocess.Popen(
@@ -759,7 +761,8 @@ def main() -> int:
             RESULTS.mkdir(exist_ok=True)
             log = RESULTS / f"{args.out}_server.log"
             code = code_version()  # as the server starts: others may commit meanwhile
-            server = start_server(url, args.port, args.refresh, log, pin=args.pin)
+            options = ["--postgis", url, "--refresh", f"{args.refresh:g}", "--tiles", "none"]
+            server = start_server(options, args.port, log, pin=args.pin)
             if args.pin:  # this script, its inserter and the browser on the other CPU
                 os.sched_setaffinity(0, {1})
             try:

@@ -47,7 +47,6 @@ import gzip
 import json
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -71,6 +70,7 @@ from live_load import (
     descendants,
     free_port,
     machine_times,
+    start_server,
     stop_server,
 )
 from site_server import serve_site
@@ -430,41 +430,6 @@ def browser_row(name: str, visits: list[Visit], wall: float, cpu: dict, notes: s
     }  # fmt: skip
 
 
-# -- Streamlit -----------------------------------------------------------------------------
-
-
-def start_streamlit(
-    store: Path, site: Path | None, port: int, log: Path
-) -> tuple[subprocess.Popen, bool]:
-    """The dashboard on ``store``, and whether it was given ``--public-site`` (only when
-    dashboard.py knows the option)."""
-    public_site = site is not None and "--public-site" in (ROOT / "dashboard.py").read_text()
-    command = [
-        str(ROOT / ".venv" / "bin" / "streamlit"), "run", "dashboard.py",
-        "--server.headless", "true", "--server.port", str(port),
-        "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-        "--", "--store", str(store), "--tiles", "none",
-        *(["--public-site", str(site)] if public_site else []),
-    ]  # fmt: skip
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    import urllib.request
-
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
-                return proc, public_site
-        except OSError:
-            time.sleep(0.3)
-    stop_server(proc)
-    raise RuntimeError(f"streamlit did not answer in 90 s: {log.read_text()[-2000:]}")
-
-
 # -- the run -------------------------------------------------------------------------------
 
 
@@ -583,7 +548,8 @@ def streamlit_rows(
 ) -> list[dict]:
     port = free_port()
     log = RESULTS / "publish_load_streamlit.log"
-    server, public_site = start_streamlit(store, site, port, log)
+    options = ["--store", str(store), "--tiles", "none", "--public-site", str(site)]
+    server = start_server(options, port, log)
     try:
         url = f"http://127.0.0.1:{port}/?view=public"
         pids = [server.pid, *descendants(server.pid, set())]
@@ -601,8 +567,7 @@ def streamlit_rows(
             measured.append((viewers, visits, wall, cpu.shares(browser=browser_s)))
     finally:
         stop_server(server)
-    flag = "--public-site SITE" if public_site else "(no --public-site)"
-    notes = (f"?view=public {flag}; first (warm-up) view drawn in "
+    notes = (f"?view=public --public-site SITE; first (warm-up) view drawn in "
              f"{first.drawn_s if first and first.drawn_s else float('nan'):.1f} s"
              f"{' (' + first.error + ')' if first and first.error else ''}")  # fmt: skip
     return [
