@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+import weakref
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -30,9 +31,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 from streamlit.runtime.app_session import AppSession
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 from streamlit_folium import st_folium
 
+import gate
 from layers import audit, columnar, compstat, evaluate
 from layers._errors import LayersError
 from layers.access import (
@@ -291,20 +294,89 @@ def who_is_looking(options: argparse.Namespace) -> tuple[Viewer, PrivacyRules, b
             "administrator: its [sign_in] section needs users = FILE or oidc = PROVIDER."
         )
         st.stop()
-    viewer = st.session_state.get("viewer")
-    if viewer is not None and current_role(config, viewer) != viewer:
-        sign_out(config, reason="access changed")
-        st.session_state["_access_changed"] = True
-        viewer = None
-    st.session_state["_access"] = config
+    pending = st.session_state.get("_bind")
+    if pending is not None and not _presents_ticket() and pending[1]() is gate.connection():
+        # The password (or the identity provider) was right on this very connection: the
+        # page now turns the sign-in into the browser's cookie, and reloads.
+        st.title("Safety cluster incident map")
+        st.html(gate.bind_page(pending[0]), unsafe_allow_javascript=True)
+        st.stop()
+    viewer = bound_viewer(config)
+    if viewer is None:
+        viewer = resumed_viewer(config)
     if st.session_state.pop("_access_changed", False):
         st.warning("Your access has changed: sign in again.")
     if viewer is None and config.oidc and st.user.get("is_logged_in", False):
-        viewer = oidc_sign_in(config)
+        oidc_sign_in(config)
     if viewer is None:
         sign_in_page(config)
         st.stop()
     return viewer, config.privacy, False
+
+
+def bound_viewer(config: AccessConfig) -> Viewer | None:
+    """The session's signed-in viewer, if the browser behind this run still presents the
+    sign-in's cookie and the access file still gives the same role; otherwise nobody.
+
+    A client that resumes a session by its id alone (Streamlit's reconnect) has no cookie:
+    it finds the session signed out and gets the sign-in form. The sign-in itself (the
+    ticket) stays valid for the browser that holds the cookie.
+    """
+    viewer = st.session_state.get("viewer")
+    if viewer is None:
+        return None
+    if not _presents_ticket():
+        record(audit.ACCESS_DENIED, {"reason": "session resumed without its cookie"},
+               user=viewer.name, role=viewer.label, config=config)  # fmt: skip
+        LOG.warning("session %s resumed without its sign-in cookie: signed out", _session_id())
+        _forget_session()
+        return None
+    if st.session_state.get("_method") == "oidc" and st.user.get("email") != viewer.name:
+        sign_out(config, reason="identity provider sign-out")
+        return None
+    if current_role(config, viewer) != viewer:
+        sign_out(config, reason="access changed")
+        st.session_state["_access_changed"] = True
+        return None
+    st.session_state.pop("_bind", None)
+    return viewer
+
+
+def resumed_viewer(config: AccessConfig) -> Viewer | None:
+    """The viewer a browser's sign-in cookie names (a reload, or a new tab), with the role
+    the access file gives now; a user removed since is signed out and the cookie is void."""
+    ticket = gate.browser_ticket()
+    if ticket is None:
+        return None
+    oidc = ticket.method == "oidc"
+    viewer = config.oidc_viewer(ticket.user) if oidc else _users_file_viewer(config, ticket.user)
+    if oidc and st.user.get("email") != ticket.user:
+        viewer = None
+    if viewer is None:
+        record(audit.SIGN_OUT, {"reason": "access changed"}, user=ticket.user, role="",
+               config=config)  # fmt: skip
+        gate.revoke(ticket.id)
+        st.session_state["_access_changed"] = True
+        return None
+    st.session_state.update(viewer=viewer, _method=ticket.method, _ticket=ticket.id)
+    return viewer
+
+
+def _presents_ticket() -> bool:
+    """Whether the browser behind this run presents the cookie of this session's sign-in."""
+    ticket = gate.browser_ticket()
+    return ticket is not None and ticket.id == st.session_state.get("_ticket")
+
+
+def _session_id() -> str:
+    ctx = get_script_run_ctx()
+    return ctx.session_id if ctx is not None else "?"
+
+
+def _forget_session() -> None:
+    """Forget everything this session saw and was offered (its downloads included)."""
+    gate.forget_session(_session_id())
+    st.session_state.clear()  # exports prepared, uploads shown, filters: nothing carries over
 
 
 def still_allowed(options: argparse.Namespace) -> None:
@@ -313,14 +385,14 @@ def still_allowed(options: argparse.Namespace) -> None:
     sign-out is logged and the whole page reruns, to say so and ask for sign-in again."""
     if options.access is None:
         return
-    viewer = st.session_state.get("viewer")
     try:
         config = access_config(str(options.access), options.access.stat().st_mtime)
     except (LayersError, OSError):
         config = None
-    if viewer is None or config is None or current_role(config, viewer) != viewer:
-        sign_out(config or st.session_state.get("_access"), reason="access changed")
-        st.session_state["_access_changed"] = True
+    if config is None or bound_viewer(config) is None:
+        if st.session_state.get("viewer") is not None:
+            sign_out(config or st.session_state.get("_access"), reason="access changed")
+            st.session_state["_access_changed"] = True
         st.rerun(scope="app")
 
 
@@ -328,19 +400,23 @@ def current_role(config: AccessConfig, viewer: Viewer) -> Viewer | None:
     """What the configuration says ``viewer`` is now (None: no longer allowed in)."""
     if st.session_state.get("_method") == "oidc":
         return config.oidc_viewer(viewer.name)
+    return _users_file_viewer(config, viewer.name)
+
+
+def _users_file_viewer(config: AccessConfig, name: str) -> Viewer | None:
     if config.users_file is None:
         return None
     try:
         users = local_users(str(config.users_file), config.users_file.stat().st_mtime)
     except (LayersError, OSError):
         return None
-    user = users.get(viewer.name)
+    user = users.get(name)
     return user.viewer if user else None
 
 
-def oidc_sign_in(config: AccessConfig) -> Viewer | None:
-    """The viewer an identity provider vouches for; stops with a message when it has no role
-    here or its e-mail is not verified."""
+def oidc_sign_in(config: AccessConfig) -> None:
+    """Sign in the viewer an identity provider vouches for; stops with a message when it has
+    no role here or its e-mail is not verified."""
     email = str(st.user.get("email") or "")
     viewer = config.oidc_viewer(email)
     reason = None
@@ -351,8 +427,7 @@ def oidc_sign_in(config: AccessConfig) -> Viewer | None:
     if reason is None:
         record(audit.SIGN_IN, {"method": "oidc"}, user=viewer.name, role=viewer.label,
                config=config)  # fmt: skip
-        st.session_state.update(viewer=viewer, _method="oidc")
-        return viewer
+        signed_in(viewer, "oidc")
     if not st.session_state.get("_denied"):  # once a session, not on every rerun
         record(audit.ACCESS_DENIED, {"method": "oidc", "reason": reason}, user=email or "?",
                role="", config=config)  # fmt: skip
@@ -410,41 +485,51 @@ def sign_in_page(config: AccessConfig) -> None:
     throttle.succeeded(name, address)
     record(audit.SIGN_IN, {"method": "password"}, user=viewer.name, role=viewer.label,
            config=config)  # fmt: skip
-    st.session_state.update(viewer=viewer, _method="password")
+    signed_in(viewer, "password")
+
+
+def signed_in(viewer: Viewer, method: str) -> None:
+    """A sign-in that succeeded (and is logged): a ticket for it, which the next run turns
+    into the browser's cookie. Nothing is shown before that cookie is back."""
+    ticket, code = gate.issue(viewer.name, method)
+    connection = gate.connection()
+    st.session_state.update(
+        viewer=viewer, _method=method, _ticket=ticket.id,
+        _bind=(code, weakref.ref(connection) if connection is not None else lambda: None),
+    )  # fmt: skip
     st.rerun()
 
 
 def sign_out(config: AccessConfig | None, *, reason: str = "signed out") -> None:
-    """End the session's sign-in: logged, and every trace of what it saw forgotten."""
+    """End the session's sign-in: logged, its cookie void, and every trace of what it saw
+    forgotten."""
     viewer = st.session_state.get("viewer")
     if viewer is not None:
         record(audit.SIGN_OUT, {"reason": reason}, user=viewer.name, role=viewer.label,
                config=config)  # fmt: skip
-    st.session_state.clear()  # exports prepared, uploads shown, filters: nothing carries over
+    gate.revoke(st.session_state.get("_ticket"))
+    _forget_session()
 
 
-def audited(
-    data: bytes | str, what: str, file: str, flt: IncidentFilter | None, rows: int
-) -> Callable[[], bytes | str]:
-    """A download button's data, handed over only once the download is in the audit log.
-
-    Streamlit calls it (on a thread of its own) when the button is clicked: what, which
-    file, with which filters and how many rows go to the deployment's log first, and a log
-    that cannot be written means no file.
-    """
+def download(label: str, make: Callable[[], bytes | str], *, key: str, file_name: str,
+             mime: str, what: str, flt: IncidentFilter | None, rows: int) -> None:  # fmt: skip
+    """A download link, served once to this session's browser, and only once the download is
+    in the audit log (what, which file, with which filters, how many rows): a log that
+    cannot be written means no file. :mod:`gate` serves it."""
     config: AccessConfig | None = st.session_state.get("_access")
     who: Viewer = st.session_state.get("viewer") or OPEN_VIEWER
-    detail = {"what": what, "file": file, "rows": int(rows),
+    detail = {"what": what, "file": file_name, "rows": int(rows),
               "filters": flt.to_query() if flt is not None else {}}  # fmt: skip
 
-    def fetch() -> bytes | str:
+    def log() -> None:
         if config is not None and config.audit_log is not None:
             audit.AuditLog(config.audit_log).record(
                 audit.EXPORT, user=who.name, role=who.label, detail=detail
             )
-        return data
 
-    return fetch
+    url = gate.offer(key, file_name, mime, make, log, st.session_state.get("_ticket"))
+    st.link_button(label, url, icon=":material/download:",
+                   help="The link works once: reload the page for another copy.")  # fmt: skip
 
 
 def viewer_sidebar(viewer: Viewer, rules: PrivacyRules, *, open_page: bool,
@@ -877,16 +962,10 @@ def show_report(report: IngestReport) -> None:
     st.code(report.as_text(), language=None)
     for file in report.files:
         if file.rejects_file:
-            data = Path(file.rejects_file).read_bytes()
-            st.download_button(
-                f"Download rejected rows of {Path(file.file).name}",
-                audited(data, "Rejected rows", Path(file.rejects_file).name, None,
-                        file.rejected_total),
-                file_name=Path(file.rejects_file).name,
-                mime="text/csv",
-                key=f"rej_{file.rejects_file}",
-                on_click="ignore",
-            )  # fmt: skip
+            rejects = Path(file.rejects_file)
+            download(f"Download rejected rows of {Path(file.file).name}", rejects.read_bytes,
+                     key=f"rej_{rejects}", file_name=rejects.name, mime="text/csv",
+                     what="Rejected rows", flt=None, rows=file.rejected_total)  # fmt: skip
 
 
 def hotspot_sidebar() -> HotspotParams | None:
@@ -965,10 +1044,9 @@ def hotspot_panel(
     prepared = st.session_state.get("h_export")
     if prepared and prepared[0] == view:
         _, name, data = prepared
-        data = audited(data, f"Hotspots ({METHODS[result.method]})", name, flt,
-                       len(result.layer))  # fmt: skip
-        st.download_button(f"Download {name}", data, file_name=name, key="h_download",
-                           on_click="ignore")  # fmt: skip
+        download(f"Download {name}", lambda: data, key="h_download", file_name=name,
+                 mime="application/octet-stream", what=f"Hotspots ({METHODS[result.method]})",
+                 flt=flt, rows=len(result.layer))  # fmt: skip
 
 
 def evaluation_panel(
@@ -1002,13 +1080,9 @@ def evaluation_panel(
                 return
             st.dataframe(table, hide_index=True, width="stretch")
             name = f"hotspot_evaluation_{split}.csv"
-            st.download_button(
-                "Download the table (CSV)",
-                audited(evaluate.to_csv(table), "Hotspot evaluation", name, flt, len(table)),
-                file_name=name,
-                key="e_csv",
-                on_click="ignore",
-            )
+            download("Download the table (CSV)", lambda: evaluate.to_csv(table), key="e_csv",
+                     file_name=name, mime="text/csv", what="Hotspot evaluation", flt=flt,
+                     rows=len(table))  # fmt: skip
 
 
 def open_source(options: argparse.Namespace) -> tuple[str, StoreSnapshot]:
@@ -1249,9 +1323,9 @@ def compstat_panel(
     if large:
         return
     name = f"compstat_{by}_{day:%Y%m%d}.csv"
-    data = audited(compstat.to_csv(table), "CompStat review", name, flt, len(table) - 1)
-    st.download_button("Download the review (CSV)", data, file_name=name, mime="text/csv",
-                       key="c_csv", on_click="ignore")  # fmt: skip
+    download("Download the review (CSV)", lambda: compstat.to_csv(table), key="c_csv",
+             file_name=name, mime="text/csv", what="CompStat review", flt=flt,
+             rows=len(table) - 1)  # fmt: skip
     left, right = st.columns([3, 2])
     with left:
         st.markdown("**Hour of day by day of week, last 28 days**")

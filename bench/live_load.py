@@ -269,11 +269,11 @@ def free_port() -> int:
 def start_server(
     options: list[str], port: int, log: Path, *, pin: bool = False
 ) -> subprocess.Popen:
-    """``streamlit run dashboard.py -- OPTIONS`` on ``port``, once it answers (the publish
-    bench starts its dashboard with this too)."""
+    """``streamlit run server.py -- OPTIONS`` (the dashboard, as ``scripts/dashboard`` serves
+    it) on ``port``, once it answers (the publish bench starts its dashboard with this too)."""
     command = [
         *(["taskset", "-c", "0"] if pin else []),
-        str(ROOT / ".venv" / "bin" / "streamlit"), "run", "dashboard.py",
+        str(ROOT / ".venv" / "bin" / "streamlit"), "run", "server.py",
         "--server.headless", "true", "--server.port", str(port),
         "--server.address", "127.0.0.1",
         # Others may edit dashboard.py during a run: no "source file changed" mid-benchmark.

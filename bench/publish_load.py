@@ -23,7 +23,7 @@ through ``tests/site_server.serve_site`` (``scripts/serve-site``: gzip on the fl
 2. nginx, Chromium: ``--viewers`` fresh browser contexts (cold caches) open the site at
    once; time from navigation until the map is drawn (the page's ``data-ready``: cells added
    to the map) and bytes per page view (Chromium's own count, from the DevTools protocol).
-3. Streamlit: ``streamlit run dashboard.py -- --store STORE --tiles none
+3. Streamlit: ``streamlit run server.py -- --store STORE --tiles none
    [--public-site SITE]`` on the same store, opened as ``?view=public`` by ``--viewers``
    contexts at once (after one unmeasured view warms the server's caches). The map is drawn
    when the Leaflet map in the page has a path or canvas in its overlay pane; bytes are

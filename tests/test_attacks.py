@@ -36,7 +36,8 @@ def access(tmp_path) -> Path:
 def _connect(url: str, session_id: str = ""):
     """A websocket to the dashboard, as Streamlit's frontend opens it (an existing session's
     id in the third subprotocol entry asks to resume that session)."""
-    protocols = ["streamlit", "", session_id] if session_id else ["streamlit"]
+    # (the second entry is the XSRF token, which the frontend fills with a placeholder)
+    protocols = ["streamlit", "PLACEHOLDER_AUTH_TOKEN", session_id] if session_id else ["streamlit"]
     return websockets.connect(
         url.replace("http://", "ws://") + "/_stcore/stream",
         subprotocols=protocols, origin=url, open_timeout=20,
@@ -125,3 +126,52 @@ def test_a_crafted_widget_state_gets_no_traceback(store, tmp_path):
         assert not exception.stack_trace and "unhashable" not in exception.message
     assert str(Path(__file__).resolve().parent.parent) not in text  # no server path
     assert ".py" not in text.replace("dashboard.py", "")
+
+
+def test_a_session_id_alone_does_not_resume_a_signed_in_session(store, access, tmp_path):
+    """Attack 4: the analyst signs in in Chromium; a bare client presents that session's id
+    (Streamlit's reconnect) without the browser's cookie, and gets the sign-in form. The
+    browser, which holds the cookie, stays signed in."""
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, _require_browser, _sign_in
+
+    from layers import audit
+
+    sync_playwright = _require_browser()
+    session_ids: list[str] = []
+
+    def keep(payload: bytes | str) -> None:
+        if isinstance(payload, bytes):
+            msg = ForwardMsg()
+            msg.ParseFromString(payload)
+            if msg.WhichOneof("type") == "new_session":
+                session_ids.append(msg.new_session.initialize.session_id)
+
+    log = tmp_path / "streamlit.log"
+    options = ["--store", store, "--tiles", "none", "--access", access]
+    with _dashboard(options, log) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.on("websocket", lambda ws: ws.on("framereceived", keep))
+        page.goto(url, wait_until="domcontentloaded")
+        _sign_in(page, "ana")
+        page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=60_000)
+        stolen = session_ids[-1]
+        with _connect(url, stolen) as ws:
+            _rerun(ws)
+            replies = _read(ws, 60)
+        # The browser reconnects (the server handed its session to the bare client) and,
+        # presenting its cookie, is signed in again without a password.
+        page.get_by_text("Signed in as").wait_for(state="attached", timeout=60_000)
+        page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=60_000)
+        browser.close()
+    resumed = [m.new_session.initialize.session_id for m in replies
+               if m.WhichOneof("type") == "new_session"]  # fmt: skip
+    assert resumed == [stolen]  # Streamlit did hand the session over: the script refused it
+    texts = [str(m.delta.new_element) for m in replies if m.WhichOneof("type") == "delta"]
+    shown = "\n".join(texts)
+    assert "Incident data is restricted: sign in to see it." in shown
+    assert "Signed in as" not in shown and "metric" not in shown
+    denied = audit.read_events(access.parent / "audit.jsonl", event=audit.ACCESS_DENIED)
+    assert [(e["user"], e["detail"]["reason"]) for e in denied] == [
+        ("ana", "session resumed without its cookie")
+    ]

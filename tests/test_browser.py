@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -65,12 +66,12 @@ def server(tmp_path_factory):
 
 @contextlib.contextmanager
 def _dashboard(options: list[object], log_path: Path) -> Iterator[str]:
-    """``streamlit run dashboard.py -- OPTIONS`` on a free local port: its URL, once healthy;
+    """``streamlit run server.py -- OPTIONS`` on a free local port: its URL, once healthy;
     stopped on the way out. Its output goes to ``log_path``."""
     port = _free_port()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"),
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "server.py"),
              "--server.port", str(port), "--server.address", "127.0.0.1",
              "--", *map(str, options)],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
@@ -105,9 +106,22 @@ def _record_frames(page) -> list[str]:
 
 
 def _sign_in(page, name: str, password: str = "a long enough password") -> None:
+    """Sign in on the form; the page then fetches its session cookie and reloads."""
     page.get_by_role("textbox", name="User name").fill(name)
     page.get_by_role("textbox", name="Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("Signed in as").wait_for(state="attached", timeout=60_000)
+
+
+def _fetch_download(page, url: str, label: str) -> tuple[int, str, int]:
+    """Follow a download link as the browser would (its cookies), then once more: the first
+    answer's status and body, and the second's status (the link works once)."""
+    link = page.get_by_role("link", name=label)
+    link.wait_for(timeout=30_000)
+    href = url + link.get_attribute("href")
+    first = page.request.get(href)
+    again = page.request.get(href)
+    return first.status, first.text(), again.status
 
 
 def _coordinate_pairs(text: str) -> set[tuple[float, float]]:
@@ -265,12 +279,9 @@ def test_upload_validates_and_offers_rejected_rows(server, tmp_path):
         go.click()
         page.get_by_text("2 of 4 rows were rejected").wait_for(timeout=60_000)
         report = page.locator('[data-testid="stCode"]').last.inner_text()
-        download = page.get_by_role("button", name="Download rejected rows of my_extract.csv")
-        download.wait_for(timeout=30_000)
-        with page.expect_download() as info:
-            download.click()
-        rejected = info.value.path().read_text()
-        _wait_until_idle(page)  # a download button reruns the app (to audit the download)
+        status, rejected, again = _fetch_download(
+            page, url, "Download rejected rows of my_extract.csv"
+        )
         page.get_by_role("button", name="Show my store").click()
         page.get_by_text("Back to the starting store").wait_for(timeout=30_000)
         # the new store holds only the two good uploaded rows, and is not labelled synthetic
@@ -280,6 +291,7 @@ def test_upload_validates_and_offers_rejected_rows(server, tmp_path):
         synthetic_banner = page.get_by_text("SYNTHETIC DEMO DATA: these incidents").count()
         browser.close()
     assert "unparseable occurred_at" in report and "null island" in report
+    assert (status, again) == (200, 410)
     assert rejected.splitlines()[0].endswith("reject_reason")
     assert len(rejected.strip().splitlines()) == 3
     assert synthetic_banner == 0
@@ -465,21 +477,30 @@ def test_an_agency_viewer_receives_no_other_agencys_incident_coordinates(server,
         _wait_until_idle(page)
         sent = "\n".join(frames)
         page_html = page.content() + body.evaluate("() => document.documentElement.outerHTML")
-        # A download is in the audit log before the file is handed over.
+        # A download is in the audit log before the file is handed over, and its link
+        # works once, for this browser only.
         page.get_by_text("CompStat review: up or down").click()
-        button = page.get_by_role("button", name="Download the review (CSV)")
-        button.wait_for(timeout=30_000)
-        with page.expect_download() as info:
-            button.click()
-        review = info.value.path().read_text()
+        status, review, again = _fetch_download(page, url, "Download the review (CSV)")
+        link = page.get_by_role("link", name="Download the review (CSV)")
+        used = link.get_attribute("href")
+        page.locator("body").press("r")  # a rerun makes a new link
+        _wait_until_idle(page)
+        fresh = link.get_attribute("href")
+        try:  # a client without the browser's cookie (another person, a script)
+            stranger = urllib.request.urlopen(url + fresh, timeout=30).status
+        except urllib.error.HTTPError as err:
+            stranger = err.code
+        owner = page.request.get(url + fresh).status  # the stranger did not use it up
         browser.close()
+    assert fresh != used
+    assert (status, again, stranger, owner) == (200, 410, 403, 200)
     assert zoomed and opening
     from layers import audit
 
     exports = audit.read_events(tmp_path / "audit.jsonl", event=audit.EXPORT)
     assert [(e["user"], e["role"], e["detail"]["what"]) for e in exports] == [
         ("cpf", "agency:Private security", "CompStat review")
-    ]
+    ] * 2  # the two downloads served, not the two refused
     assert review.startswith("precinct,") and exports[0]["detail"]["file"].startswith("compstat_")
     shift = PrivacyRules().anonymous_shift
     for cells in (opening, zoomed):

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import gate
 from layers import audit
 from layers.access import set_user
 from layers.store import open_store
@@ -46,10 +47,29 @@ def app(monkeypatch):
     return make
 
 
+# The browser's cookie jar. AppTest has no connection, so no cookies: gate reads this jar
+# instead, and sign_in does what the page's script does in a browser (redeem the one-time
+# code at /auth/bind, keep the cookie, reload).
+JAR: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def cookie_jar(monkeypatch) -> dict[str, str]:
+    JAR.clear()
+    monkeypatch.setattr(gate, "presented_cookie", lambda: JAR.get(gate.COOKIE))
+    return JAR
+
+
 def sign_in(at: AppTest, name: str, password: str = PASSWORD) -> AppTest:
     at.text_input(key="si_name").input(name)
     at.text_input(key="si_password").input(password)
-    return next(b for b in at.button if b.label == "Sign in").click().run()
+    at = next(b for b in at.button if b.label == "Sign in").click().run()
+    if "_bind" in at.session_state:
+        assert "Signing you in" in at.html[0].proto.body  # and nothing else yet
+        assert not at.metric
+        JAR[gate.COOKIE] = gate.redeem(at.session_state["_bind"][0])
+        at.run()
+    return at
 
 
 def events(access: Path) -> list[dict]:
@@ -147,6 +167,7 @@ def test_a_ward_filter_hides_sensitive_incidents_from_an_agency(app, store, acce
     in_ward = incidents["ward"].astype(str).eq(ward)
     counts = {}
     for name in ("ana", "saps"):
+        JAR.clear()  # two people, two browsers
         at = sign_in(app(store, "--access", str(access)).run(), name)
         at.multiselect(key="f_wards").set_value([ward]).run()
         counts[name] = next(m.value for m in at.metric if m.label == "Incidents")
@@ -253,3 +274,59 @@ def test_a_refused_kde_is_in_the_audit_log(app, store, access):
     assert [(e["user"], e["role"], e["detail"]["what"]) for e in denied] == [
         ("saps", "agency:SAPS", "KDE hotspots")
     ]
+
+
+def test_a_session_without_its_browsers_cookie_is_signed_out(app, store, access):
+    """Attack 4 as AppTest sees it: the session (all Streamlit's reconnect hands over) run
+    for a connection that does not present the sign-in's cookie."""
+    at = sign_in(app(store, "--access", str(access)).run(), "ana")
+    assert at.metric
+    cookie = JAR.pop(gate.COOKIE)
+    at.run()
+    assert not at.metric and "Incident data is restricted" in at.info[0].value
+    assert "viewer" not in at.session_state
+    denied = events(access)[-1]
+    assert (denied["event"], denied["user"]) == (audit.ACCESS_DENIED, "ana")
+    assert denied["detail"] == {"reason": "session resumed without its cookie"}
+    # the browser that holds the cookie is still signed in (a reload, no password)
+    JAR[gate.COOKIE] = cookie
+    assert app(store, "--access", str(access)).run().metric
+    # a forged or tampered cookie opens nothing
+    JAR[gate.COOKIE] = cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB")
+    at = app(store, "--access", str(access)).run()
+    assert not at.metric and "Incident data is restricted" in at.info[0].value
+
+
+def test_a_reload_resumes_the_sign_in_and_sign_out_voids_the_cookie(app, store, access):
+    at = sign_in(app(store, "--access", str(access)).run(), "saps")
+    at.button(key="sign_out").click().run()
+    assert not at.metric
+    assert gate.COOKIE in JAR  # the browser still has it, but it names a revoked ticket
+    at = app(store, "--access", str(access)).run()
+    assert not at.metric and "Incident data is restricted" in at.info[0].value
+    assert [e["event"] for e in events(access)] == [audit.SIGN_IN, audit.SIGN_OUT]
+
+
+def test_a_removed_user_cannot_resume_with_the_cookie(app, store, tmp_path):
+    users = tmp_path / "users.toml"
+    set_user(users, "cpf", PASSWORD, "public")
+    access = tmp_path / "access.toml"
+    access.write_text('[sign_in]\nusers = "users.toml"\naudit_log = "audit.jsonl"\n')
+    sign_in(app(store, "--access", str(access)).run(), "cpf")
+    users.write_text("")  # the administrator removes every user
+    at = app(store, "--access", str(access)).run()
+    assert not at.metric and "Your access has changed" in at.warning[0].value
+    assert events(access)[-1]["event"] == audit.SIGN_OUT
+    users.unlink()
+    set_user(users, "cpf", PASSWORD, "public")  # and adds the name again: the old cookie is void
+    assert not app(store, "--access", str(access)).run().metric
+
+
+def test_a_sign_in_code_turns_into_a_cookie_once():
+    ticket, code = gate.issue("ana", "password")
+    cookie = gate.redeem(code)
+    assert gate.ticket_in(cookie) == ticket
+    assert gate.redeem(code) is None  # used
+    assert gate.redeem("made-up") is None
+    gate.revoke(ticket.id)
+    assert gate.ticket_in(cookie) is None
