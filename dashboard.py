@@ -27,6 +27,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import folium
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -74,7 +75,7 @@ from layers.public import (
 from layers.store import StoreSnapshot, current_version, open_store, safe_filename
 from layers.throttle import SignInThrottle
 from layers.view import MapData, prepare_map
-from layers.webmap import DEFAULT_TILES, live_base_map, map_layers
+from layers.webmap import DEFAULT_TILES, focus_layer, live_base_map, map_layers
 
 ROOT = Path(__file__).resolve().parent
 LOCAL_ZONE = ZoneInfo("Africa/Johannesburg")
@@ -101,7 +102,7 @@ MODES = {
     "hotspots": ("none", "gistar", "kde", "emerging"),
     "step": ("M", "W"),
     "mode": ("normal", "meeting"),
-    "rotate": ("none", "precincts", "areas"),
+    "rotate": ("none", "precincts", "wards", "areas"),
 }
 HOTSPOT_LABELS = {"none": "None", **METHODS}
 # Numeric view options in the URL: name -> (default, lowest, highest).
@@ -685,6 +686,7 @@ def map_panel(
     recent: pd.DataFrame | None = None,
     recent_minutes: float = 60.0,
     focus: Focus | None = None,
+    outline: gpd.GeoDataFrame | None = None,
     policy: Policy,
 ) -> None:
     """The map. It runs inside the view fragment: panning or zooming reruns only that, to
@@ -716,6 +718,8 @@ def map_panel(
         recent=recent,
         recent_minutes=recent_minutes,
     )
+    if outline is not None:
+        layers.append(focus_layer(outline))
     st_folium(
         base,
         key=MAP_KEY,
@@ -1137,34 +1141,43 @@ def meeting_sidebar() -> None:
         st.rerun()
     sb.selectbox("Rotate through", MODES["rotate"], key="m_rotate",
                  format_func={"none": "Nothing (stay put)", "precincts": "Precincts",
-                              "areas": "Collaboration areas"}.get)  # fmt: skip
+                              "wards": "Wards", "areas": "Collaboration areas"}.get)  # fmt: skip
     sb.number_input("Seconds per step", 5, 600, step=5, key="n_every")
 
 
 def rotation(
     snapshot: StoreSnapshot, flt: IncidentFilter, choices: dict[str, list[str]]
-) -> tuple[IncidentFilter, Focus | None, str | None]:
-    """Meeting-mode rotation: the filter, map focus and heading of the current step."""
+) -> tuple[IncidentFilter, Focus | None, str | None, gpd.GeoDataFrame | None]:
+    """Meeting-mode rotation: the filter, map focus, heading and outlined area of the
+    current step. A precinct or ward step filters everything on the page to that area,
+    outlines and labels it and fits it to the map, as a collaboration-area step filters."""
     rotate, every = st.session_state["m_rotate"], st.session_state["n_every"]
     if st.session_state["m_mode"] != "meeting" or rotate == "none":
-        return flt, None, None
+        return flt, None, None, None
     step = int(time.time() // every)
     if rotate == "areas" and choices["areas"]:
         area = choices["areas"][step % len(choices["areas"])]
-        return dataclasses.replace(flt, areas=(area,)), None, f"Collaboration area: {md(area)}"
-    precincts = snapshot.precincts
-    if rotate == "precincts" and len(precincts):
-        row = precincts.iloc[step % len(precincts)]
-        minx, miny, maxx, maxy = row.geometry.bounds
-        zoom = columnar.fit_zoom((minx, miny, maxx, maxy), width_px=1000, height_px=700)
-        dx, dy = maxx - minx, maxy - miny
-        padded = (minx - dx, miny - dy, maxx + dx, maxy + dy)
-        return (
-            flt,
-            (((miny + maxy) / 2, (minx + maxx) / 2), zoom, padded),
-            f"Precinct: {md(row['name'])}",
-        )
-    return flt, None, None
+        return (dataclasses.replace(flt, areas=(area,)), None,
+                f"Collaboration area: {md(area)}", None)  # fmt: skip
+    if rotate in ("precincts", "wards"):
+        boundaries = snapshot.precincts if rotate == "precincts" else snapshot.wards
+        # Only areas with incidents in the store (the rest would be empty steps).
+        names = [n for n in choices[rotate] if n != OUTSIDE and (boundaries["name"] == n).any()]
+        if names:
+            name = names[step % len(names)]
+            outline = boundaries[boundaries["name"] == name]
+            minx, miny, maxx, maxy = outline.total_bounds
+            zoom = columnar.fit_zoom((minx, miny, maxx, maxy), width_px=1000, height_px=700)
+            dx, dy = maxx - minx, maxy - miny
+            padded = (minx - dx, miny - dy, maxx + dx, maxy + dy)
+            label = "Precinct" if rotate == "precincts" else "Ward"
+            return (
+                dataclasses.replace(flt, **{rotate: (name,)}),
+                (((miny + maxy) / 2, (minx + maxx) / 2), zoom, padded),
+                f"{label}: {md(name)}",
+                outline,
+            )
+    return flt, None, None, None
 
 
 def view_panel(
@@ -1209,7 +1222,7 @@ def view_panel(
     else:
         snapshot = load_store(source, current_version(source) or "")
     version = snapshot.version
-    flt, focus, heading = rotation(snapshot, flt, choices)
+    flt, focus, heading, outline = rotation(snapshot, flt, choices)
     numbers = figures(source, version, flt, boundary, policy)
     stats = numbers["headline"]
     if heading:
@@ -1233,7 +1246,7 @@ def view_panel(
     with left:
         map_panel(source, version, flt, boundary=boundary, style=style, tiles=options.tiles,
                   result=result, large=meeting, recent=recent,
-                  recent_minutes=options.recent_minutes, focus=focus,
+                  recent_minutes=options.recent_minutes, focus=focus, outline=outline,
                   policy=policy)  # fmt: skip
     with right:
         st.subheader(f"Top {'precincts' if boundary == 'precinct' else 'wards'}")

@@ -43,6 +43,8 @@ CAPE_TOWN_CENTER = (-33.95, 18.55)
 CAPE_TOWN_ZOOM = 10
 
 NO_TILES_BACKGROUND = "#f2efe9"
+# The outline and label of the area a meeting's rotation is on.
+FOCUS_COLOUR = "#1b1b1b"
 # ColorBrewer YlOrRd, 5 classes: sequential, readable over a basemap, colour-blind safe.
 CHOROPLETH_PALETTE = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 # leaflet.heat's own default ramp, spelled out so the legend shows what the layer draws.
@@ -305,6 +307,30 @@ def recent_layer(cells: pd.DataFrame, *, minutes: float) -> folium.FeatureGroup:
         f"Reported in the last {html.escape(span)}</div>"
     ).add_to(group)
     return group
+
+
+def focus_layer(area: gpd.GeoDataFrame) -> folium.FeatureGroup:
+    """The area a meeting's rotation is on: a heavy outline and its name in large type at
+    a point inside it (``area`` has ``name`` and a geometry, in any CRS)."""
+    area = _check_areas(area, needs=())
+    shown = display_geometry(area)
+    group = folium.FeatureGroup(name="Area in focus")
+    folium.GeoJson(
+        shown[["geometry"]].to_json(),
+        style_function=lambda _feature: {"color": FOCUS_COLOUR, "weight": 5, "fill": False},
+        interactive=False,
+    ).add_to(group)
+    for name, point in zip(shown["name"].astype(str), shown.representative_point(), strict=True):
+        folium.Marker(
+            (round(point.y, COORD_DECIMALS), round(point.x, COORD_DECIMALS)),
+            icon=folium.DivIcon(
+                html=f'<div class="cct-focus-label">{html.escape(name)}</div>',
+                icon_size=(0, 0),
+                class_name="cct-focus-icon",
+            ),
+            interactive=False,
+        ).add_to(group)
+    return apply_offline_assets(group, mode="served")
 
 
 def area_layer(
@@ -761,6 +787,10 @@ class _MapStyle(MacroElement):
           .cct-heat-bar { height: 10px; border-radius: 2px; margin-bottom: 1px; }
           .cct-heat-scale { display: flex; justify-content: space-between; color: #555;
             margin-bottom: 5px; }
+          .cct-focus-label { transform: translate(-50%, -50%); white-space: nowrap;
+            font: 700 20px/1.2 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+            color: #1b1b1b; background: rgba(255, 255, 255, 0.85); padding: 2px 8px;
+            border: 2px solid #1b1b1b; border-radius: 4px; width: max-content; }
           .cct-banner { position: absolute; top: 10px; left: 50%; transform: translateX(-50%);
             z-index: 1000; pointer-events: none; text-align: center;
             font: 14px/1.3 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }

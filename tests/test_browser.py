@@ -584,6 +584,16 @@ def test_a_removed_user_stops_receiving_the_meeting_rotation(server, tmp_path):
         _sign_in(page, "ana")
         heading = page.get_by_text(re.compile(r"^Precinct: ")).first
         heading.wait_for(timeout=90_000)
+        # The step's precinct is outlined and labelled on the map, under the same name.
+        frame = page.frame_locator('iframe[title="streamlit_folium.st_folium"]')
+        label = frame.locator(".cct-focus-label")
+        label.wait_for(timeout=30_000)
+        deadline = time.monotonic() + 20  # a step may fall between the two readings
+        while True:
+            named = {label.inner_text(), heading.inner_text().removeprefix("Precinct: ")}
+            if len(named) == 1 or time.monotonic() > deadline:
+                break
+            page.wait_for_timeout(500)
         # The rotation is running: a new step arrives within its 5 s.
         before = len(frames)
         page.wait_for_timeout(6_000)
@@ -599,6 +609,7 @@ def test_a_removed_user_stops_receiving_the_meeting_rotation(server, tmp_path):
         page.wait_for_timeout(8_000)  # more than a rotation step: nothing more arrives
         after = len(frames) - settled
         browser.close()
+    assert len(named) == 1, named
     assert told < 5 + 5, f"told after {told:.1f} s"
     assert after <= 2, f"{after} frames after sign-out"  # heartbeats at most, no data
     signed_out = audit.read_events(tmp_path / "audit.jsonl", event=audit.SIGN_OUT)

@@ -10,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from layers.demo import generate_demo
+from layers.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -147,6 +148,21 @@ def test_meeting_mode_button_and_rotation_through_precincts(app, demo_store):
     )
     shown = re.sub(r"\\(.)", r"\1", headings[0].removeprefix("Precinct: "))  # Markdown escapes
     assert shown in names
+    # The step filters the page to that precinct, not only the map.
+    incidents = open_store(demo_store).incidents
+    in_precinct = int((incidents["precinct"].astype(str) == shown).sum())
+    assert metric(at, "Incidents").replace(",", "") == f"{in_precinct}"
+    assert f"precincts={shown}" in " ".join(c.value for c in at.caption).replace("\\", "")
+
+
+def test_meeting_rotation_through_wards_filters_to_each_ward(app, demo_store):
+    at = app(demo_store, mode="meeting", rotate="wards", every="5").run()
+    assert not at.exception
+    [heading] = [h.value for h in at.header if h.value.startswith("Ward: ")]
+    shown = re.sub(r"\\(.)", r"\1", heading.removeprefix("Ward: "))
+    incidents = open_store(demo_store).incidents
+    in_ward = int((incidents["ward"].astype(str) == shown).sum())
+    assert metric(at, "Incidents").replace(",", "") == f"{in_ward}"
 
 
 def test_compstat_review_in_the_page(app, demo_store):
