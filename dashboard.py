@@ -794,7 +794,7 @@ def init_widgets_from_url(choices: dict[str, list[str]], *, source: str) -> None
     since = min(max(flt.since or first, first), last)
     until = max(min(flt.until or last, last), since)
     state["f_dates"] = (since, until)
-    state["f_hours"] = flt.hours or (0, 24)
+    state["f_hour_from"], state["f_hour_to"] = flt.hours or (0, 24)
     for key, allowed in MODES.items():
         value = query.get(key, [allowed[0]])[0]
         state[f"m_{key}"] = value if value in allowed else allowed[0]
@@ -816,7 +816,7 @@ def sidebar_filter(choices: dict[str, list[str]]) -> IncidentFilter:
         "Category", choices["categories"], key="f_categories", placeholder="All"
     )
     dates = sb.date_input("Dates", min_value=first, max_value=last, key="f_dates")
-    hours = sb.slider("Time of day (hours)", 0, 24, key="f_hours")
+    hours = hours_control()
     precincts = sb.multiselect(
         "Precinct", choices["precincts"], key="f_precincts", placeholder="All"
     )
@@ -828,18 +828,29 @@ def sidebar_filter(choices: dict[str, list[str]]) -> IncidentFilter:
         categories=tuple(categories),
         since=None if since == first else since,
         until=None if until == last else until,
-        hours=_hours_window(hours),
+        hours=hours,
         precincts=tuple(precincts),
         wards=tuple(wards),
     )
 
 
-def _hours_window(hours: tuple[int, int]) -> tuple[int, int] | None:
-    start, end = int(hours[0]), int(hours[1])
-    if start == end:
-        st.sidebar.caption("Time of day: choose a window at least an hour wide; showing all hours.")
+def hours_control() -> tuple[int, int] | None:
+    """Time of day as a window from one hour to another; a window past midnight (22:00 to
+    04:00) is an overnight one, as ``?hours=22-4`` is. None: all hours."""
+    sb = st.sidebar
+    left, right = sb.columns(2)
+    start = left.selectbox("Time of day from", range(24), key="f_hour_from",
+                           format_func=lambda h: f"{h:02d}:00")  # fmt: skip
+    end = right.selectbox("to", range(1, 25), key="f_hour_to",
+                          format_func=lambda h: f"{h:02d}:00")  # fmt: skip
+    if start == end % 24:
+        sb.caption("Time of day: choose a window at least an hour wide; showing all hours.")
         return None
-    return None if (start, end) == (0, 24) else (start, end)
+    if (start, end) == (0, 24):
+        return None
+    if start > end:
+        sb.caption(f"Overnight: {start:02d}:00 to {end:02d}:00 the next morning.")
+    return int(start), int(end)
 
 
 def sync_url(flt: IncidentFilter) -> None:

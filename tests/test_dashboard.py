@@ -251,3 +251,22 @@ def test_an_unexpected_error_shows_a_reference_and_no_detail(app, demo_store, mo
     shown = " ".join(e.value for e in at.error)
     assert "Something went wrong on the server (reference " in shown
     assert "secret detail" not in shown and "/srv/" not in shown
+
+
+def test_an_overnight_window_can_be_set_on_the_page_and_from_the_url(app, demo_store):
+    from layers.filters import IncidentFilter, filter_mask
+
+    incidents = open_store(demo_store).incidents
+    overnight = int(filter_mask(incidents, IncidentFilter(hours=(22, 4))).sum())
+    assert 0 < overnight < len(incidents)
+    at = app(demo_store, hours="22-4").run()
+    assert not at.exception
+    assert (at.selectbox(key="f_hour_from").value, at.selectbox(key="f_hour_to").value) == (22, 4)
+    assert metric(at, "Incidents").replace(",", "") == f"{overnight}"
+    assert any("Overnight: 22:00 to 04:00" in c.value for c in at.sidebar.caption)
+    # chosen on the page: the handles of a slider could not cross, these can
+    at = app(demo_store).run()
+    at.selectbox(key="f_hour_from").set_value(22).run()
+    at.selectbox(key="f_hour_to").set_value(4).run()
+    assert metric(at, "Incidents").replace(",", "") == f"{overnight}"
+    assert at.query_params["hours"] in ("22-4", ["22-4"])

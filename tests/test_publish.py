@@ -342,7 +342,8 @@ def test_cli_public_role_dashboard_and_site_show_the_same_numbers(site, demo_sto
     assert area in metric.label and month in metric.label
     # No filter beyond month, group and precinct is offered to the public.
     keys = {w.key for w in at.sidebar if getattr(w, "key", None)}
-    assert not keys & {"f_agencies", "f_categories", "f_dates", "f_hours", "f_wards"}
+    hidden = {"f_agencies", "f_categories", "f_dates", "f_hour_from", "f_hour_to", "f_wards"}
+    assert not keys & hidden
 
 
 def test_public_day_and_hour_filters_and_hotspots_are_refused_on_the_cli(

@@ -114,8 +114,8 @@ def test_a_public_viewer_gets_the_published_map_and_no_analyst_tools(app, store,
     # hotspots, no meeting rotation.
     keys = {getattr(w, "key", None) for w in at.sidebar}
     assert {"p_months", "p_group", "p_area"} <= keys
-    assert not keys & {"f_dates", "f_hours", "f_agencies", "f_categories", "f_wards",
-                       "m_hotspots", "m_rotate"}  # fmt: skip
+    assert not keys & {"f_dates", "f_hour_from", "f_hour_to", "f_agencies", "f_categories",
+                       "f_wards", "m_hotspots", "m_rotate"}  # fmt: skip
     assert [e["event"] for e in events(access)] == [audit.SIGN_IN]
 
 
