@@ -983,11 +983,13 @@ def show_report(report: IngestReport) -> None:
                      what="Rejected rows", flt=None, rows=file.rejected_total)  # fmt: skip
 
 
-def hotspot_sidebar() -> HotspotParams | None:
-    """The hotspot options; None when no analysis is asked for."""
+def hotspot_sidebar(*, full: bool) -> HotspotParams | None:
+    """The hotspot options; None when no analysis is asked for. Kernel density surfaces
+    (which peak on a lone incident) are offered only to viewers who see every incident."""
     sb = st.sidebar
     sb.header("Hotspots")
-    method = sb.selectbox("Analysis", MODES["hotspots"], key="m_hotspots",
+    offered = [m for m in MODES["hotspots"] if full or m != "kde"]
+    method = sb.selectbox("Analysis", offered, key="m_hotspots",
                           format_func=HOTSPOT_LABELS.get)  # fmt: skip
     cell_m = sb.number_input("Cell size in metres (0: chosen from the data)", 0, 5000, step=50,
                              key="n_cell_m", disabled=method in ("none", "kde"),
@@ -1475,16 +1477,17 @@ def main() -> None:
         key="m_style",
         format_func={"outline": "Outlines", "choropleth": "Choropleth of counts"}.get,
     )
-    params = hotspot_sidebar()
+    if not policy.full and st.session_state["m_hotspots"] == "kde":  # asked for in a link
+        record(audit.ACCESS_DENIED, {"what": "KDE hotspots"}, user=signed_in.name,
+               role=viewer.label)  # fmt: skip
+        st.session_state["m_hotspots"] = "none"
+        st.info("The link asked for kernel density hotspots, which are for analysts: choose "
+                "Gi* or emerging hot spots under Hotspots.")  # fmt: skip
+    params = hotspot_sidebar(full=policy.full)
     meeting_sidebar()
     sync_url(flt)
 
     result = None
-    kde_refused = params is not None and params.method == "kde" and not policy.full
-    if kde_refused and st.session_state.get("_refused_kde") != viewer.label:  # once a choice
-        record(audit.ACCESS_DENIED, {"what": "KDE hotspots"}, user=signed_in.name,
-               role=viewer.label)  # fmt: skip
-        st.session_state["_refused_kde"] = viewer.label
     if params is not None:
         try:
             result = hotspot_result(source, version, flt, params, policy)

@@ -39,10 +39,12 @@ def access(tmp_path, users) -> Path:
 
 @pytest.fixture
 def app(monkeypatch):
-    def make(store: Path, *extra: str) -> AppTest:
+    def make(store: Path, *extra: str, **query: str) -> AppTest:
         argv = ["dashboard.py", "--store", str(store), "--tiles", "none", *extra]
         monkeypatch.setattr("sys.argv", argv)
-        return AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=90)
+        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=90)
+        at.query_params.update(query)
+        return at
 
     return make
 
@@ -265,11 +267,20 @@ def test_the_throttle_survives_a_cleared_cache(app, store, access):
     assert not at.metric
 
 
-def test_a_refused_kde_is_in_the_audit_log(app, store, access):
+def test_kde_is_not_offered_to_an_agency_and_a_link_asking_for_it_is_logged(
+    app, store, access
+):
     at = sign_in(app(store, "--access", str(access)).run(), "saps")
-    at.selectbox(key="m_hotspots").set_value("kde").run()
-    assert any("for analysts" in e.value for e in at.error)
-    at.run()  # logged once for the choice, not on every rerun
+    kde = "Kernel density hotspots"
+    assert kde not in at.selectbox(key="m_hotspots").options  # no control that fails
+    JAR.clear()
+    assert kde in sign_in(app(store, "--access", str(access)).run(), "ana").selectbox(
+        key="m_hotspots").options  # fmt: skip
+    JAR.clear()
+    at = sign_in(app(store, "--access", str(access), hotspots="kde").run(), "saps")
+    assert any("for analysts" in i.value for i in at.info)
+    assert at.selectbox(key="m_hotspots").value == "none" and not at.error
+    at.run()  # logged once for the link, not on every rerun
     denied = [e for e in events(access) if e["event"] == audit.ACCESS_DENIED]
     assert [(e["user"], e["role"], e["detail"]["what"]) for e in denied] == [
         ("saps", "agency:SAPS", "KDE hotspots")
