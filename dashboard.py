@@ -626,6 +626,37 @@ def kept(path: str, version: str, flt: IncidentFilter) -> np.ndarray | None:
     return mask
 
 
+# A filter's parts, as a viewer names them: (the field(s) to clear, the label).
+FILTER_PARTS = (
+    (("agencies",), "agency"), (("areas",), "collaboration area"),
+    (("categories",), "category"), (("since", "until"), "dates"), (("hours",), "time of day"),
+    (("precincts",), "precinct"), (("wards",), "ward"),
+)  # fmt: skip
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def why_nothing(path: str, version: str, flt: IncidentFilter, least: int) -> str:
+    """Which filters exclude everything: the parts of ``flt`` that, cleared on their own,
+    would leave at least ``least`` incidents (the privacy threshold for a viewer who does
+    not see every incident, so that no count under it is implied)."""
+    columns = load_store(path, version).columns
+    freeing = []
+    for names, label in FILTER_PARTS:
+        if not any(getattr(flt, n) for n in names):
+            continue
+        wider = dataclasses.replace(flt, **{n: None if n in ("since", "until", "hours") else ()
+                                            for n in names})  # fmt: skip
+        mask = columnar.select(columns, wider) if not wider.is_empty else None
+        if (len(columns) if mask is None else int(mask.sum())) >= least:
+            freeing.append(f"the {label} filter")
+    if not freeing:
+        return ("No incidents match these filters, and clearing any one of them would not "
+                "change that: widen several, or start again from all incidents.")  # fmt: skip
+    either = " or ".join([", ".join(freeing[:-1]), freeing[-1]] if len(freeing) > 1 else freeing)
+    return (f"No incidents match all of these filters together. Clearing {either} would "
+            "show incidents.")  # fmt: skip
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def map_data(
     path: str,
@@ -1071,9 +1102,11 @@ def evaluation_panel(
 ) -> None:
     # The split must fall inside the filtered incidents, not the whole store.
     first, last = stats["first"], stats["last"]
-    if stats["incidents"] < 2 or first is None or first == last:
-        return
     with st.expander("How well did last period's hotspots predict this one?"):
+        if stats["incidents"] < 2 or first is None or first == last:
+            st.info("An evaluation needs incidents on at least two days in the filter: widen "
+                    "the filters.")  # fmt: skip
+            return
         st.caption(
             "Hotspots are fitted on incidents before the split date and scored on those after "
             "it. Hit rate: share of later incidents inside the hotspots. PAI: hit rate divided "
@@ -1085,8 +1118,8 @@ def evaluation_panel(
         default = min(max(last - timedelta(days=90), low), high)
         if not low <= st.session_state.get("e_split", default) <= high:
             st.session_state["e_split"] = default  # the filters moved the period
-        split = st.date_input("Split date", value=default, min_value=low, max_value=high,
-                              key="e_split")  # fmt: skip
+        st.session_state.setdefault("e_split", default)  # the widget's value: no second one
+        split = st.date_input("Split date", min_value=low, max_value=high, key="e_split")
         if st.button("Evaluate", key="e_go"):
             try:
                 table = evaluation(str(snapshot.path), version, flt, split,
@@ -1240,6 +1273,9 @@ def view_panel(
     stats = numbers["headline"]
     if heading:
         st.header(heading)
+    nothing = stats["incidents"] == 0 and not numbers["hidden"]
+    if nothing:
+        st.info(why_nothing(source, version, flt, 1 if policy.full else policy.rules.k))
     cols = st.columns(4)
     fewer = f"fewer than {policy.rules.k}"  # a figure hidden to protect victims (None)
     cols[0].metric("Incidents", fewer if numbers["hidden"] else f"{stats['incidents']:,}")
@@ -1263,6 +1299,8 @@ def view_panel(
                   policy=policy)  # fmt: skip
     with right:
         st.subheader(f"Top {'precincts' if boundary == 'precinct' else 'wards'}")
+        if nothing:
+            st.caption("No incidents in this filter.")
         st.dataframe(
             numbers["top"],
             hide_index=True,

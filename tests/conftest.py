@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from pathlib import Path
@@ -34,6 +35,25 @@ REALDATA = ROOT.parent / "shared" / "realdata"
 # dashboard.guarded); under test it raises as well, so that AppTest sees a crash as a crash.
 os.environ.setdefault("DASHBOARD_RAISE_ERRORS", "1")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+# AppTest's own constructor sets session state outside a script run, and Streamlit warns
+# about that ("missing ScriptRunContext"): the test harness's noise, never the app's.
+HARNESS_NOISE = ("missing ScriptRunContext",)
+
+
+@pytest.fixture(autouse=True)
+def no_streamlit_warnings(caplog):
+    """Every test fails on a warning Streamlit logs while the app runs in it (AppTest runs
+    the app in the test's process): a widget given two values, a deprecated call."""
+    yield
+    warned = [
+        f"{r.name}: {r.getMessage()}"
+        for r in caplog.get_records("call")
+        if r.name.startswith("streamlit") and r.levelno >= logging.WARNING
+        and not any(noise in r.getMessage() for noise in HARNESS_NOISE)
+    ]  # fmt: skip
+    assert not warned, f"Streamlit warned: {warned}"
 
 
 def require_realdata() -> Path:

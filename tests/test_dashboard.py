@@ -270,3 +270,20 @@ def test_an_overnight_window_can_be_set_on_the_page_and_from_the_url(app, demo_s
     at.selectbox(key="f_hour_to").set_value(4).run()
     assert metric(at, "Incidents").replace(",", "") == f"{overnight}"
     assert at.query_params["hours"] in ("22-4", ["22-4"])
+
+
+def test_a_filter_with_no_results_says_which_filters_exclude_everything(app, demo_store):
+    incidents = open_store(demo_store).incidents
+    pairs = incidents.groupby(["agency", "collaboration_area"], observed=False).size()
+    agency, area = pairs[pairs == 0].index[0]
+    at = app(demo_store, agencies=agency, areas=area).run()
+    assert not at.exception
+    assert metric(at, "Incidents") == "0"
+    [message] = [i.value for i in at.info if "No incidents match" in i.value]
+    assert "the agency filter or the collaboration area filter" in message
+    assert any(c.value == "No incidents in this filter." for c in at.caption)
+    # every panel stays in place, and says why it is empty
+    labels = [e.label for e in at.expander]
+    assert "How well did last period's hotspots predict this one?" in labels
+    assert any("needs incidents on at least two days" in i.value for i in at.info)
+    assert any(e.startswith("CompStat review") for e in labels)
