@@ -18,6 +18,7 @@ import dataclasses
 import datetime
 import json
 import sqlite3
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -999,17 +1000,30 @@ def _with_updates(rng: np.random.Generator, rows: pd.DataFrame, n: int) -> tuple
 
 
 def _write_precincts(frame: gpd.GeoDataFrame, path: Path, *, end: datetime.date) -> Path:
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, tempfile.TemporaryDirectory() as scratch:
+        draft = Path(scratch) / path.name
         pyogrio.write_dataframe(
-            frame, tmp, layer="precincts", driver="GPKG", promote_to_multi=True,
+            frame, draft, layer="precincts", driver="GPKG", promote_to_multi=True,
             layer_options={"IDENTIFIER": "SYNTHETIC demo precincts",
                            "DESCRIPTION": "SYNTHETIC demo data: fictional police precincts"},
         )  # fmt: skip
-        # GDAL stamps gpkg_contents.last_change with the wall-clock time; a fixed stamp (the
-        # end of the period) makes the same seed give a byte-identical file.
-        with contextlib.closing(sqlite3.connect(tmp)) as db, db:
-            db.execute("UPDATE gpkg_contents SET last_change = ?", (f"{end}T00:00:00.000Z",))
+        _copy_without_history(draft, tmp, last_change=f"{end}T00:00:00.000Z")
     return path
+
+
+def _copy_without_history(draft: Path, target: Path, *, last_change: str) -> None:
+    """Copy GDAL's GeoPackage to ``target`` as bytes that depend on its content alone.
+
+    GDAL stamps ``gpkg_contents.last_change`` with the clock when it creates the table, and
+    again, in a transaction of its own, when it closes the file. Pinning the stamp afterwards
+    fixes the content but not the SQLite header, which counts the transactions that changed
+    the file (bytes 24-27 and 92-95): when both stamps fall in the same millisecond the second
+    changes nothing, and the count is one lower. ``VACUUM INTO`` writes a fresh database with
+    the same content, whose header does not depend on how GDAL got there.
+    """
+    with contextlib.closing(sqlite3.connect(draft, isolation_level=None)) as db:
+        db.execute("UPDATE gpkg_contents SET last_change = ?", (last_change,))
+        db.execute("VACUUM INTO ?", (str(target),))
 
 
 def _write_wards(frame: gpd.GeoDataFrame, path: Path) -> Path:
