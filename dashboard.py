@@ -55,6 +55,7 @@ from layers.analysis import (
     hotspot_provenance,
     private_hotspots,
 )
+from layers.dictionary import dictionary_csv, dictionary_path
 from layers.evaluate import evaluate_hotspots
 from layers.filters import IncidentFilter, filter_from_query
 from layers.hotspot_export import HOTSPOT_SUFFIXES, export_hotspots
@@ -513,10 +514,13 @@ def sign_out(config: AccessConfig | None, *, reason: str = "signed out") -> None
 
 
 def download(label: str, make: Callable[[], bytes | str], *, key: str, file_name: str,
-             mime: str, what: str, flt: IncidentFilter | None, rows: int) -> None:  # fmt: skip
+             mime: str, what: str, flt: IncidentFilter | None, rows: int,
+             dictionary: Callable[[], str] | None = None) -> None:  # fmt: skip
     """A download link, served once to this session's browser, and only once the download is
     in the audit log (what, which file, with which filters, how many rows): a log that
-    cannot be written means no file. :mod:`gate` serves it."""
+    cannot be written means no file. :mod:`gate` serves it. A CSV's ``dictionary`` (what
+    each column means) is offered beside it; it holds no incident data, so it is not
+    logged."""
     config: AccessConfig | None = st.session_state.get("_access")
     who: Viewer = st.session_state.get("viewer") or OPEN_VIEWER
     detail = {"what": what, "file": file_name, "rows": int(rows),
@@ -528,9 +532,14 @@ def download(label: str, make: Callable[[], bytes | str], *, key: str, file_name
                 audit.EXPORT, user=who.name, role=who.label, detail=detail
             )
 
-    url = gate.offer(key, file_name, mime, make, log, st.session_state.get("_ticket"))
+    ticket = st.session_state.get("_ticket")
+    url = gate.offer(key, file_name, mime, make, log, ticket)
     st.link_button(label, url, icon=":material/download:",
                    help="The link works once: reload the page for another copy.")  # fmt: skip
+    if dictionary is not None:
+        name = dictionary_path(file_name).name
+        url = gate.offer(f"{key}_dictionary", name, "text/csv", dictionary, lambda: None, ticket)
+        st.link_button(f"What the columns mean ({name})", url, icon=":material/description:")
 
 
 def viewer_sidebar(viewer: Viewer, rules: PrivacyRules, *, open_page: bool,
@@ -1009,9 +1018,11 @@ def show_report(report: IngestReport) -> None:
     for file in report.files:
         if file.rejects_file:
             rejects = Path(file.rejects_file)
+            described = dictionary_path(rejects)
             download(f"Download rejected rows of {Path(file.file).name}", rejects.read_bytes,
                      key=f"rej_{rejects}", file_name=rejects.name, mime="text/csv",
-                     what="Rejected rows", flt=None, rows=file.rejected_total)  # fmt: skip
+                     what="Rejected rows", flt=None, rows=file.rejected_total,
+                     dictionary=described.read_text if described.exists() else None)  # fmt: skip
 
 
 def hotspot_sidebar(*, full: bool) -> HotspotParams | None:
@@ -1128,11 +1139,13 @@ def evaluation_panel(
             except LayersError as err:
                 st.error(md(err))
                 return
-            st.dataframe(table, hide_index=True, width="stretch")
+            st.dataframe(evaluate.readable_table(table), hide_index=True, width="stretch")
             name = f"hotspot_evaluation_{split}.csv"
+            readable = evaluate.readable_table(table)
             download("Download the table (CSV)", lambda: evaluate.to_csv(table), key="e_csv",
                      file_name=name, mime="text/csv", what="Hotspot evaluation", flt=flt,
-                     rows=len(table))  # fmt: skip
+                     rows=len(table),
+                     dictionary=lambda: dictionary_csv("evaluation", readable))  # fmt: skip
 
 
 def open_source(options: argparse.Namespace) -> tuple[str, StoreSnapshot]:
@@ -1389,7 +1402,9 @@ def compstat_panel(
     name = f"compstat_{by}_{day:%Y%m%d}.csv"
     download("Download the review (CSV)", lambda: compstat.to_csv(table), key="c_csv",
              file_name=name, mime="text/csv", what="CompStat review", flt=flt,
-             rows=len(table) - 1)  # fmt: skip
+             rows=len(table) - 1,
+             dictionary=lambda: dictionary_csv("compstat", compstat.readable_table(table)),
+             )  # fmt: skip
     left, right = st.columns([3, 2])
     with left:
         st.markdown("**Hour of day by day of week, last 28 days**")

@@ -8,7 +8,7 @@ import getpass
 import os
 import shutil
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -308,6 +308,18 @@ def _audit_export(
     _audit(config, EXPORT, detail, policy=policy)
 
 
+def _write_dictionary(csv: Path, kind: str, columns: Iterable[str]) -> Path:
+    """Write the data dictionary of the ``kind`` CSV just written to ``csv`` beside it, as
+    ``<stem>.dictionary.csv``, atomically. It holds no incident, so it is not logged: it is
+    written once ``csv`` is in place, and never for an export that was refused."""
+    from layers.dictionary import dictionary_csv, dictionary_path
+    from layers.store import write_text_atomic
+
+    target = dictionary_path(csv)
+    write_text_atomic(target, dictionary_csv(kind, columns))
+    return target
+
+
 def add_scheduler_argument(parser: argparse.ArgumentParser) -> None:
     """``--scheduler``: run the per-row work on a dask cluster (see layers.distributed)."""
     parser.add_argument(
@@ -516,7 +528,7 @@ def _run_db_init(args: argparse.Namespace) -> int:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from layers.export import export_incidents
+    from layers.export import export_columns, export_incidents
 
     policy, config = _policy(args)
     viewer = policy.viewer
@@ -534,12 +546,16 @@ def _run_export(args: argparse.Namespace) -> int:
     rows = apply_filter(incidents, flt)
     out = _logged_write(config, policy, "incidents", args.out, flt, len(rows),
                         lambda tmp: export_incidents(rows, tmp))  # fmt: skip
+    described = ""
+    if out.suffix.lower() == ".csv":
+        dictionary = _write_dictionary(out, "incidents", export_columns(rows))
+        described = f", its columns described in {dictionary}"
     scope = (
         ""
         if viewer.sees_all_points
         else f" of {viewer.agency}, the only agency {viewer.label} exports"
     )
-    print(f"Wrote {len(rows):,} incidents{scope} ({flt.describe()}) to {out}.")
+    print(f"Wrote {len(rows):,} incidents{scope} ({flt.describe()}) to {out}{described}.")
     return 0
 
 
@@ -665,7 +681,7 @@ def _run_publish(args: argparse.Namespace) -> int:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from layers.evaluate import evaluate_hotspots, to_csv
+    from layers.evaluate import evaluate_hotspots, readable_table, to_csv
     from layers.store import write_text_atomic
 
     policy, config = _policy(args)
@@ -684,11 +700,13 @@ def _run_evaluate(args: argparse.Namespace) -> int:
         f"Hotspots fitted before {args.split}, scored on incidents from then on "
         f"({flt.describe()}); each method covers about {args.area_share:.0%} of the area."
     )
-    print(table.to_string(index=False))
+    print(readable_table(table).to_string(index=False))
     if args.csv:
         text = to_csv(table)
         _logged_write(config, policy, "hotspot evaluation", args.csv, flt, len(table),
                       lambda tmp: write_text_atomic(tmp, text))  # fmt: skip
+        described = _write_dictionary(args.csv, "evaluation", readable_table(table))
+        print(f"Wrote the table to {args.csv}, its columns described in {described}.")
     return 0
 
 

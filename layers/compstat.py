@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from layers.columnar import EPOCH, IncidentColumns, day_span
+from layers.dictionary import headers
 from layers.export import spreadsheet_csv
 
 #: The columns a review can be broken down by, with the label of their total row.
@@ -225,16 +226,51 @@ def default_reference_day(columns: IncidentColumns, today: date) -> date:
     return min(today, span[1])
 
 
+def readable_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A review frame (see :func:`compare_periods`) as people read it, for a CSV or a page.
+
+    The ``by`` column and each period's four columns, with the headers of
+    :func:`layers.dictionary.headers` ("Precinct", "Last 7 days", "Previous 7 days",
+    "Change (7 days)", "% change (7 days)", ...); the total row is the one whose ``by`` cell
+    reads "All precincts" (or "All wards", ...), and no internal column (``is_total``) is kept.
+    Counts are whole numbers (empty where hidden), percentages rounded to one decimal (empty
+    where there is none).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new frame, rows as in ``frame``; ``frame`` is not modified. Its columns are
+        described by ``layers.dictionary.dictionary_csv("compstat", ...)``.
+    """
+    by = [c for c in frame.columns if c in TOTAL_LABELS]
+    if len(by) != 1:
+        raise ValueError(
+            f"`frame` must be a review from compare_periods, with one of the columns "
+            f"{', '.join(map(repr, TOTAL_LABELS))}; it has {list(frame.columns)}."
+        )
+    columns = [*by]
+    for prefix in PERIODS:
+        columns += [prefix, f"{prefix}_prev", f"{prefix}_change", f"{prefix}_pct"]
+    out = frame[columns].copy()
+    out.attrs = {}  # window dates are the page's to show, not the CSV's
+    for prefix in PERIODS:
+        # Int64: a count hidden to protect victims (NaN) stays empty, and the others stay
+        # whole numbers rather than becoming "12.0".
+        for column in (prefix, f"{prefix}_prev", f"{prefix}_change"):
+            out[column] = out[column].astype("Int64")
+        out[f"{prefix}_pct"] = out[f"{prefix}_pct"].astype(float).round(1)
+    return out.rename(columns=headers("compstat"))
+
+
 def to_csv(frame: pd.DataFrame) -> str:
-    """A review frame as CSV text for a spreadsheet.
+    """A review frame as CSV text for a spreadsheet: :func:`readable_table`'s columns.
 
     Text cells that a spreadsheet would run as a formula get a leading apostrophe (see
-    :func:`layers.export.neutralise_formulas`); percentages are rounded to one decimal and
-    a NaN percentage is an empty cell.
+    :func:`layers.export.neutralise_formulas`); a hidden count or a missing percentage is an
+    empty cell. Its data dictionary is
+    ``layers.dictionary.dictionary_csv("compstat", readable_table(frame))``.
     """
-    pct = [c for c in frame.columns if str(c).endswith("_pct")]
-    rounded = frame.round(dict.fromkeys(pct, 1))
-    return spreadsheet_csv(rounded)
+    return spreadsheet_csv(readable_table(frame))
 
 
 def _range_counts(

@@ -25,6 +25,7 @@ import pandas as pd
 
 from layers._errors import LayersError
 from layers.analysis import HotspotParams, analysis_grid, study_area
+from layers.dictionary import headers
 from layers.export import spreadsheet_csv
 from layers.filters import IncidentFilter, apply_filter
 from layers.grid import assign_cells, cell_counts, to_metric
@@ -33,6 +34,8 @@ from layers.kde import hotspot_mask, kde_surface, points_in_hotspots
 from layers.settings import LOCAL_TZ
 from layers.store import StoreSnapshot
 
+#: The columns of an evaluation table that count incidents.
+_COUNTS = ("hits", "incidents_after", "incidents_before")
 METHOD_LABELS = {
     "gistar": "Gi* (top z cells)",
     "kde": "KDE",
@@ -99,9 +102,13 @@ def evaluate_hotspots(
     -------
     pandas.DataFrame
         One row per method: ``method``, ``area_share`` (covered), ``hit_rate``, ``pai``,
-        ``rri``, ``hits`` (later incidents inside; cells tied at the cut-off count their
-        share), ``incidents_after``, ``incidents_before``, and ``note`` where a method could
-        not run.
+        ``rri``, ``hits``, ``incidents_after``, ``incidents_before``, and ``note`` where a
+        method could not run (its figures empty, its incident counts given). The counts are
+        whole numbers (Int64). ``hits`` is the later incidents inside the hotspots to the
+        nearest whole incident: the cell at the cut-off, and any tied with it, are taken in
+        part and count their share (see :func:`_top_area`), so the exact figure is rarely
+        whole; ``hit_rate`` is worked out from the exact figure. :func:`readable_table`
+        gives the table as people read it.
     """
     params = params or HotspotParams()
     parts = split_incidents(apply_filter(snapshot.incidents, flt), split, until=flt.until)
@@ -124,7 +131,7 @@ def evaluate_hotspots(
     rows = []
     for method, score in scores.items():
         if isinstance(score, str):
-            rows.append({"method": METHOD_LABELS[method], "note": score})
+            rows.append(_note_row(method, score, parts))
             continue
         weight = _top_area(score, cell_area, area_share, positive_only=method != "gistar")
         rows.append(_row(method, chosen_area=float(weight @ cell_area), total=cell_area.sum(),
@@ -133,19 +140,49 @@ def evaluate_hotspots(
     try:
         rows.insert(1, _kde_row(snapshot, parts, area_share, params))
     except LayersError as err:
-        rows.insert(1, {"method": METHOD_LABELS["kde"], "note": str(err)})
-    table = pd.DataFrame(rows)
+        rows.insert(1, _note_row("kde", str(err), parts))
+    table = pd.DataFrame(rows).astype(dict.fromkeys(_COUNTS, "Int64"))
     return table[[c for c in table.columns if c != "note"] + (["note"] if "note" in table else [])]
+
+
+def readable_table(table: pd.DataFrame) -> pd.DataFrame:
+    """An evaluation table (see :func:`evaluate_hotspots`) as people read it.
+
+    Headers of :func:`layers.dictionary.headers` ("Method", "Area covered (%)",
+    "Hit rate (%)", "PAI", "RRI", "Incidents after split in hotspots", "Incidents after split",
+    "Incidents before split", "Note"), shares as percentages with two decimals, counts as
+    whole numbers, and a "Note" column always (empty where the method ran).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A new frame, one row per method; ``table`` is not modified. Its columns are described
+        by ``layers.dictionary.dictionary_csv("evaluation", ...)``.
+    """
+    names = list(headers("evaluation"))
+    missing = [c for c in names if c != "note" and c not in table.columns]
+    if missing:
+        raise ValueError(
+            f"`table` must be an evaluation from evaluate_hotspots; it lacks {missing}."
+        )
+    out = table.reindex(columns=names)
+    for share in ("area_share", "hit_rate"):
+        out[share] = (out[share].astype(float) * 100).round(2)
+    out = out.astype(dict.fromkeys(_COUNTS, "Int64"))
+    out["note"] = out["note"].astype(object).where(out["note"].notna(), "")
+    return out.rename(columns=headers("evaluation"))
 
 
 def to_csv(table: pd.DataFrame) -> str:
     """An evaluation table (see :func:`evaluate_hotspots`) as CSV text for a spreadsheet.
 
-    Text cells a spreadsheet would run as a formula (a ``note`` quoting an error, a method
-    label) get a leading apostrophe (see :func:`layers.export.neutralise_formulas`); the
-    figures stay numbers and a missing figure is an empty cell.
+    The columns of :func:`readable_table`. Text cells a spreadsheet would run as a formula (a
+    note quoting an error, a method label) get a leading apostrophe (see
+    :func:`layers.export.neutralise_formulas`); the figures stay numbers and a missing figure
+    is an empty cell. Its data dictionary is
+    ``layers.dictionary.dictionary_csv("evaluation", readable_table(table))``.
     """
-    return spreadsheet_csv(table)
+    return spreadsheet_csv(readable_table(table))
 
 
 def _top_area(
@@ -206,7 +243,19 @@ def _row(
         "hit_rate": round(hit_rate, 4),
         "pai": round(hit_rate / share, 2),
         "rri": round(rri, 2),
-        "hits": round(n2, 1),
+        # Whole incidents: the share of a cell taken in part is not an incident; the exact
+        # figure stays in hit_rate.
+        "hits": round(n2),
         "incidents_after": len(parts.after),
         "incidents_before": len(parts.before),
+    }
+
+
+def _note_row(method: str, note: str, parts: Split) -> dict[str, object]:
+    """A method that could not run: why, and the incidents it would have been scored on."""
+    return {
+        "method": METHOD_LABELS[method],
+        "incidents_after": len(parts.after),
+        "incidents_before": len(parts.before),
+        "note": note,
     }

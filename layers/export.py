@@ -39,9 +39,18 @@ _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 CSV_LINE_END = "\r\n"
 
 
+def export_columns(incidents: pd.DataFrame) -> list[str]:
+    """The columns an export of ``incidents`` has besides its geometry: the header of its CSV.
+
+    Those of :data:`EXPORT_COLUMNS` that ``incidents`` has, in that order; their data
+    dictionary is ``layers.dictionary.dictionary_csv("incidents", export_columns(incidents))``.
+    """
+    return [c for c in EXPORT_COLUMNS if c in incidents.columns]
+
+
 def export_table(incidents: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """The incidents as exported: canonical columns, local ISO 8601 times, plain text values."""
-    columns = [c for c in EXPORT_COLUMNS if c in incidents.columns]
+    columns = export_columns(incidents)
     table = gpd.GeoDataFrame(incidents[columns], geometry=incidents.geometry, crs=incidents.crs)
     return plain_values(table)
 
@@ -113,10 +122,12 @@ def spreadsheet_csv(frame: pd.DataFrame, *, keep_numbers: bool = False) -> str:
     """``frame`` as CSV text safe to open in a spreadsheet, without the index.
 
     Text cells that would run as a formula get a leading apostrophe (see
-    :func:`neutralise_formulas`, which ``keep_numbers`` is passed to); lines end in CRLF, so
-    any cell holding a line break is quoted.
+    :func:`neutralise_formulas`, which ``keep_numbers`` is passed to), and so do headers: a
+    rejected row keeps its source file's own column names; lines end in CRLF, so any cell
+    holding a line break is quoted.
     """
     plain = neutralise_formulas(frame, keep_numbers=keep_numbers)
+    plain.columns = [_neutral(c, keep_numbers=keep_numbers) for c in plain.columns]
     return plain.to_csv(index=False, lineterminator=CSV_LINE_END)
 
 

@@ -1,7 +1,8 @@
 """Ingest: read, validate and join incident files, then merge them into the store.
 
 An ingest run accounts for every input row: it is new, an update of a stored incident,
-unchanged (already stored exactly so), or rejected with a reason written to ``rejects/``.
+unchanged (already stored exactly so), or rejected with a reason written to ``rejects/``
+(with its data dictionary beside it, see :mod:`layers.dictionary`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from layers._errors import InputFileError, StoreError
+from layers.dictionary import dictionary_csv, dictionary_path
 from layers.export import spreadsheet_csv
 from layers.join import assign_areas
 from layers.sources import read_boundaries, read_incident_file
@@ -510,6 +512,7 @@ def _write_rejects(
     # Opened in spreadsheets: text that would run as a formula is neutralised, and number
     # text (coordinates) kept as it was.
     write_text_atomic(target, spreadsheet_csv(rejected, keep_numbers=True))
+    write_text_atomic(dictionary_path(target), dictionary_csv("rejects", rejected.columns))
     return target
 
 

@@ -8,7 +8,8 @@ Layout of a store directory::
         precincts.parquet        GeoParquet boundary layers (name, geometry)
         wards.parquet
         meta.json                provenance: sources, counts, synthetic flag
-    rejects/                     rejected rows per ingested file, as CSV
+    rejects/                     rejected rows per ingested file, as CSV, each with its
+                                 data dictionary (<stem>.dictionary.csv)
     reports/                     one JSON summary per ingest run
 
 A writer builds a new version in a temporary folder, renames it into place and only then

@@ -501,7 +501,7 @@ def test_an_agency_viewer_receives_no_other_agencys_incident_coordinates(server,
     assert [(e["user"], e["role"], e["detail"]["what"]) for e in exports] == [
         ("cpf", "agency:Private security", "CompStat review")
     ] * 2  # the two downloads served, not the two refused
-    assert review.startswith("precinct,") and exports[0]["detail"]["file"].startswith("compstat_")
+    assert review.startswith("Precinct,") and exports[0]["detail"]["file"].startswith("compstat_")
     shift = PrivacyRules().anonymous_shift
     for cells in (opening, zoomed):
         points = np.array([c[:2] for c in cells], dtype=float)

@@ -49,8 +49,11 @@ def test_ingest_prints_summary_and_writes_rejects(tmp_path, boundary_files):
     assert result.returncode == 0, result.stderr
     assert "Read 4 rows: accepted 2 (new 2, updated 0, unchanged 0); rejected 2." in result.stdout
     assert "missing coordinates" in result.stdout and "null island" in result.stdout
-    rejects = list((tmp_path / "store" / "rejects").glob("*.csv"))
-    assert len(rejects) == 1 and len(pd.read_csv(rejects[0])) == 2
+    rejects = sorted((tmp_path / "store" / "rejects").glob("*.csv"))
+    assert [p.name.endswith(".dictionary.csv") for p in rejects] == [False, True]
+    assert len(pd.read_csv(rejects[0])) == 2
+    described = pd.read_csv(rejects[1])["Column"].tolist()
+    assert described == pd.read_csv(rejects[0]).columns.tolist()
     assert len(open_store(tmp_path / "store").incidents) == 2
 
 
@@ -95,5 +98,7 @@ def test_hotspots_export_and_evaluate_from_the_cli(tmp_path):
                       "--csv", tmp_path / "eval.csv")  # fmt: skip
     assert evaluate.returncode == 0, evaluate.stderr
     table = pd.read_csv(tmp_path / "eval.csv")
-    assert len(table) == 4 and (table["pai"] > 1).all()
+    assert len(table) == 4 and (table["PAI"] > 1).all()
+    described = pd.read_csv(tmp_path / "eval.dictionary.csv")
+    assert described["Column"].tolist() == table.columns.tolist()
     assert "Baseline: previous period's hot cells" in evaluate.stdout

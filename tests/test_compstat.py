@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import re
 from datetime import date
 
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 from layers import compstat
 from layers.columnar import IncidentColumns
 from layers.demo import build_demo_store, generate_demo
+from layers.dictionary import dictionary_csv
 from layers.settings import LOCAL_TZ
 from layers.store import open_store
 
@@ -243,12 +246,51 @@ def test_csv_neutralises_formulas_and_keeps_numbers():
     columns = make_columns(times, precincts=["=HYPERLINK(1)", "-x", "plain"])
     frame = compstat.compare_periods(columns, None, by="precinct", today=TODAY)
     text = compstat.to_csv(frame)
-    assert text.splitlines()[0].startswith("precinct,is_total,week,week_prev,week_change,week_pct")
+    assert text.splitlines()[0].startswith(
+        "Precinct,Last 7 days,Previous 7 days,Change (7 days),% change (7 days),Last 28 days"
+    )
     back = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""])
-    assert set(back["precinct"]) == {"'=HYPERLINK(1)", "'-x", "plain", "All precincts"}
-    assert back["week_change"].tolist() == frame["week_change"].tolist()
-    assert back["week_pct"].isna().tolist() == frame["week_pct"].isna().tolist()
+    assert set(back["Precinct"]) == {"'=HYPERLINK(1)", "'-x", "plain", "All precincts"}
+    assert back["Change (7 days)"].tolist() == frame["week_change"].tolist()
+    assert back["% change (7 days)"].isna().tolist() == frame["week_pct"].isna().tolist()
     assert frame.loc[frame["precinct"] == "-x", "precinct"].item() == "-x"  # input untouched
+
+
+@pytest.mark.parametrize("by", list(compstat.TOTAL_LABELS))
+def test_csv_is_for_people_and_its_dictionary_describes_every_column(by):
+    times = ["2026-11-02", "2026-11-03", "2026-10-20", "2026-11-01", "2026-09-26"]
+    columns = make_columns(times, precincts=["a", "b", "b", None, "a"])
+    frame = compstat.compare_periods(columns, None, by=by, today=TODAY)
+    rows = list(csv.DictReader(io.StringIO(compstat.to_csv(frame))))
+    header = list(rows[0])
+    # No internal names: no flag column, no snake_case, every header starts with a capital
+    # or "%".
+    assert "is_total" not in header and not any("_" in h for h in header)
+    assert all(h[0].isupper() or h.startswith("% ") for h in header), header
+    assert len(header) == 1 + 4 * len(compstat.PERIODS)
+    first = header[0]
+    assert [r[first] for r in rows][-1] == compstat.TOTAL_LABELS[by]  # the total row, in words
+    described = list(csv.DictReader(io.StringIO(dictionary_csv("compstat", header))))
+    assert [d["Column"] for d in described] == header  # every column, and no other
+    assert all(d["Meaning"] and d["Type / unit"] for d in described)
+    assert compstat.TOTAL_LABELS[by] in described[0]["Meaning"]
+    assert compstat.NOT_RECORDED in described[0]["Meaning"]
+
+
+def test_csv_counts_are_whole_numbers_even_where_some_are_hidden():
+    times = ["2026-11-02", "2026-11-03", "2026-10-28", "2026-10-01"]
+    columns = make_columns(times, precincts=["a", "a", "b", "b"])
+    frame = compstat.compare_periods(columns, None, by="precinct", today=TODAY)
+    hidden = frame.copy()  # as privacy.private_review hides a count: NaN, and its change
+    for column in ("week", "week_change", "week_pct"):
+        hidden[column] = hidden[column].astype(float).where(hidden.index != 1)
+    rows = list(csv.DictReader(io.StringIO(compstat.to_csv(hidden))))
+    counts = [h for h in rows[0] if not h.startswith(("Precinct", "%"))]
+    cells = [r[h] for r in rows for h in counts]
+    assert all(re.fullmatch(r"-?\d+", c) for c in cells if c), cells  # never "2.0"
+    assert rows[1]["Last 7 days"] == "" and rows[1]["Change (7 days)"] == ""
+    assert rows[0]["Last 7 days"] == "2" and rows[-1]["Year to date"] == "4"
+    assert frame["precinct"].tolist() == ["a", "b", "All precincts"]
 
 
 def test_demo_store_matches_a_plain_pandas_count(tmp_path):

@@ -111,7 +111,7 @@ def test_evaluation_table_in_the_dashboard(app, demo_store):
     at.button(key="e_go").click().run(timeout=120)
     assert not at.exception
     table = at.dataframe[-1].value
-    assert len(table) == 4 and {"hit_rate", "pai", "rri"} <= set(table.columns)
+    assert len(table) == 4 and {"Hit rate (%)", "PAI", "RRI"} <= set(table.columns)
 
 
 def test_evaluation_default_split_falls_inside_the_filtered_period(app, demo_store):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from datetime import date
 
 import numpy as np
@@ -10,7 +13,9 @@ import pytest
 from conftest import write_csv
 
 from layers.analysis import HotspotParams, run_hotspots
-from layers.evaluate import METHOD_LABELS, evaluate_hotspots
+from layers.cli import main
+from layers.dictionary import dictionary_csv
+from layers.evaluate import METHOD_LABELS, evaluate_hotspots, to_csv
 from layers.filters import IncidentFilter
 from layers.hotspots import HotspotError
 from layers.ingest import ingest
@@ -142,3 +147,56 @@ def test_a_method_that_cannot_run_leaves_a_note_and_the_others_are_scored(plante
     assert "at least 30 cells" in table.loc[METHOD_LABELS["gistar"], "note"]
     assert table.loc[METHOD_LABELS["top_cells"], "incidents_after"] > 0
     assert table.columns[-1] == "note"
+    # the method that could not run still says how many incidents there were, and no figure
+    gistar = table.loc[METHOD_LABELS["gistar"]]
+    assert gistar["incidents_after"] == table.loc[METHOD_LABELS["top_cells"], "incidents_after"]
+    assert pd.isna(gistar["hits"]) and pd.isna(gistar["pai"])
+    rows = read_rows(to_csv(table.reset_index()))
+    assert "at least 30 cells" in rows[0]["Note"] and rows[0]["PAI"] == ""
+    assert rows[0]["Incidents after split in hotspots"] == ""
+    assert rows[0]["Incidents after split"] == str(gistar["incidents_after"])
+    assert all(r["Note"] == "" for r in rows[2:])  # the baselines ran
+
+
+def read_rows(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_evaluation_csv_is_for_people_with_whole_incident_counts(planted):
+    table = evaluate_hotspots(planted, IncidentFilter(), split=date(2025, 7, 1), area_share=0.03,
+                              params=PARAMS)  # fmt: skip
+    rows = read_rows(to_csv(table))
+    header = list(rows[0])
+    assert header == [
+        "Method", "Area covered (%)", "Hit rate (%)", "PAI", "RRI",
+        "Incidents after split in hotspots", "Incidents after split", "Incidents before split",
+        "Note",
+    ]  # fmt: skip
+    counts = ["Incidents after split in hotspots", "Incidents after split",
+              "Incidents before split"]  # fmt: skip
+    assert all(re.fullmatch(r"\d+", r[c]) for r in rows for c in counts), rows  # not 1862.7
+    # The cell at the cut-off is taken in part, so the exact count behind the hit rate is
+    # fractional: the whole count is it rounded, never more than half an incident off.
+    for r in rows:
+        exact = float(r["Hit rate (%)"]) / 100 * int(r["Incidents after split"])
+        assert abs(int(r["Incidents after split in hotspots"]) - exact) <= 0.5 + 0.0001 * 400
+        assert float(r["Area covered (%)"]) == pytest.approx(3.0, abs=0.05)
+    assert (table["hit_rate"] * table["incidents_after"] % 1 != 0).any()
+    assert pd.api.types.is_integer_dtype(table["hits"])  # the table on the page, too
+    described = read_rows(dictionary_csv("evaluation", header))
+    assert [d["Column"] for d in described] == header
+    hits = next(d for d in described if d["Column"] == "Incidents after split in hotspots")
+    assert "nearest whole" in hits["Meaning"] and "exact" in hits["Meaning"]
+
+
+def test_cli_evaluate_writes_the_csv_and_its_dictionary_beside_it(planted, tmp_path, capsys):
+    out = tmp_path / "evaluation.csv"
+    code = main(["evaluate", "--store", str(planted.path), "--split", "2025-07-01",
+                 "--cell-m", "400", "--area-share", "0.003", "--csv", str(out)])  # fmt: skip
+    assert code == 0
+    header = list(read_rows(out.read_text(encoding="utf-8"))[0])
+    dictionary = tmp_path / "evaluation.dictionary.csv"
+    described = read_rows(dictionary.read_text(encoding="utf-8"))
+    assert [d["Column"] for d in described] == header and "Method" in header
+    printed = capsys.readouterr().out
+    assert "Hit rate (%)" in printed and str(dictionary) in printed

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import io
+
 import pandas as pd
 import pyogrio
 import pytest
@@ -7,7 +9,8 @@ from conftest import incident_rows, write_csv
 
 from layers._errors import InputFileError
 from layers.cli import main
-from layers.export import export_incidents, neutralise_formulas
+from layers.dictionary import dictionary_csv
+from layers.export import export_columns, export_incidents, neutralise_formulas
 from layers.ingest import ingest
 from layers.store import open_store
 
@@ -81,3 +84,37 @@ def test_cli_refuses_filter_values_that_match_nothing(store, tmp_path, capsys):
     assert "--agency saps: no stored incident has that value" in err
     assert "SAPS" in err
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_cli_csv_export_writes_its_data_dictionary_beside_it(store, tmp_path, capsys):
+    out = tmp_path / "west.csv"
+    assert main(["export", "--store", str(store), "--out", str(out)]) == 0
+    header = pd.read_csv(out, dtype=str).columns.tolist()
+    dictionary = tmp_path / "west.dictionary.csv"
+    described = pd.read_csv(dictionary, dtype=str, keep_default_na=False)
+    assert described.columns.tolist() == ["Column", "Meaning", "Type / unit"]
+    assert described["Column"].tolist() == header  # every column, and no other
+    assert (described["Meaning"] != "").all() and (described["Type / unit"] != "").all()
+    assert "WGS 84" in described.set_index("Column").loc["lat", "Type / unit"]
+    assert str(dictionary) in capsys.readouterr().out
+    # GIS formats carry their own field types: no dictionary
+    assert main(["export", "--store", str(store), "--out", str(tmp_path / "west.gpkg")]) == 0
+    assert sorted(p.name for p in tmp_path.glob("west*")) == [
+        "west.csv", "west.dictionary.csv", "west.gpkg",
+    ]  # fmt: skip
+
+
+def test_a_refused_export_writes_no_dictionary(store, tmp_path):
+    out = tmp_path / "public.csv"
+    assert main(["export", "--store", str(store), "--out", str(out), "--role", "public"]) == 1
+    assert list(tmp_path.glob("public*")) == []
+
+
+def test_export_columns_are_the_csv_header(store, tmp_path):
+    incidents = open_store(store).incidents
+    out = export_incidents(incidents.drop(columns="status"), tmp_path / "some.csv")
+    header = pd.read_csv(out, dtype=str).columns.tolist()
+    assert header == export_columns(incidents.drop(columns="status"))
+    assert "status" not in header
+    described = pd.read_csv(io.StringIO(dictionary_csv("incidents", header)), dtype=str)
+    assert described["Column"].tolist() == header

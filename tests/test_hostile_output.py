@@ -27,6 +27,7 @@ from layers import compstat, evaluate
 from layers.analysis import HotspotParams, hotspot_provenance, run_hotspots
 from layers.cli import main
 from layers.columnar import IncidentColumns
+from layers.dictionary import dictionary_path, headers
 from layers.export import export_incidents, neutralise_formulas
 from layers.filters import IncidentFilter
 from layers.hotspot_export import export_hotspots, provenance_block
@@ -208,8 +209,9 @@ def test_compstat_csv_neutralises_area_agency_and_collaboration_names(by):
         IncidentColumns.from_frame(frame), None, by=by, today=date(2026, 11, 7)
     )
     rows = read_csv_rows(compstat.to_csv(table))
-    assert {r[by] for r in rows} == {safe(v) for v in HOSTILE} | {compstat.TOTAL_LABELS[by]}
-    assert [float(r["week_change"]) for r in rows] == table["week_change"].tolist()
+    first = headers("compstat")[by]  # "Precinct", "Ward", ...
+    assert {r[first] for r in rows} == {safe(v) for v in HOSTILE} | {compstat.TOTAL_LABELS[by]}
+    assert [int(r["Change (7 days)"]) for r in rows] == table["week_change"].tolist()
     assert_no_formula_cells(rows)
 
 
@@ -263,12 +265,13 @@ def test_evaluation_csv_neutralises_text_and_keeps_figures(hostile_store, monkey
         params=HotspotParams(cell_m=1000, shape="square"),
     )  # fmt: skip
     rows = read_csv_rows(evaluate.to_csv(table))
-    assert [r["method"] for r in rows] == [safe(v) for v in table["method"]]
-    assert {r["method"] for r in rows} == {safe(v) for v in hostile}
-    figures = [c for c in table.columns if c not in ("method", "note")]
+    assert [r["Method"] for r in rows] == [safe(v) for v in table["method"]]
+    assert {r["Method"] for r in rows} == {safe(v) for v in hostile}
+    readable = evaluate.readable_table(table)
+    figures = [c for c in readable.columns if c not in ("Method", "Note")]
     for column in figures:
         assert [float(r[column]) if r[column] else np.nan for r in rows] == pytest.approx(
-            table[column].astype(float).tolist(), nan_ok=True
+            readable[column].astype(float).tolist(), nan_ok=True
         )
     assert_no_formula_cells(rows)
 
@@ -298,12 +301,19 @@ def test_rejects_csv_is_neutralised(tmp_path, boundary_files):
     p, w = boundary_files
     rows = pd.DataFrame({"incident_id": list(FORMULAS[:4]), "agency": ["SAPS"] * 4,
                          "category": list(FORMULAS[:4]), "occurred_at": ["not a time"] * 4,
-                         "lat": ["-33.97"] * 4, "lon": ["18.05"] * 4})  # fmt: skip
+                         "lat": ["-33.97"] * 4, "lon": ["18.05"] * 4,
+                         FORMULAS[0]: ["x"] * 4, FORMULAS[2]: ["y"] * 4})  # fmt: skip
     report = ingest(tmp_path / "store", [write_csv(tmp_path / "bad.csv", rows)], precincts=p,
                     wards=w, now=pd.Timestamp("2026-01-01", tz="UTC"))  # fmt: skip
     rejects = read_csv_rows(Path(report.files[0].rejects_file))
     assert len(rejects) == 4 and {r["lat"] for r in rejects} == {"-33.97"}
     assert_no_formula_cells(rejects)
+    # the source file's own column names are kept, neutralised in the header too
+    assert {safe(FORMULAS[0]), safe(FORMULAS[2])} <= set(rejects[0])
+    assert not any(h.startswith(RISKY_START) for h in rejects[0])
+    described = read_csv_rows(dictionary_path(report.files[0].rejects_file))
+    assert [d["Column"] for d in described] == list(rejects[0])
+    assert_no_formula_cells(described)
 
 
 def test_cli_evaluation_csv_is_neutralised(hostile_store, tmp_path, monkeypatch):
@@ -313,6 +323,7 @@ def test_cli_evaluation_csv_is_neutralised(hostile_store, tmp_path, monkeypatch)
                  "--cell-m", "1000", "--csv", str(out)])  # fmt: skip
     assert code == 0
     assert_no_formula_cells(read_csv_rows(out))
+    assert_no_formula_cells(read_csv_rows(dictionary_path(out)))
 
 
 # --- markup in maps --------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -8,6 +9,7 @@ import pytest
 from conftest import incident_rows, write_csv
 
 from layers._errors import StoreError
+from layers.dictionary import dictionary_path
 from layers.ingest import ingest
 from layers.join import OUTSIDE
 from layers.store import current_version, open_store
@@ -65,6 +67,25 @@ def test_rejects_are_written_with_reasons_and_every_row_is_counted(tmp_path, bou
     assert list(rejects.columns[:6]) == list(rows.columns)
     assert rejects["reject_reason"].str.len().gt(0).all()
     assert "look swapped" in report.as_text()
+
+
+def test_rejects_have_a_data_dictionary_beside_them(tmp_path, boundary_files):
+    rows = incident_rows(lat=["-33.97", "", "0", "-33.95"]).rename(columns={"agency": "=Agency"})
+    report = run(tmp_path / "store", [write_csv(tmp_path / "a.csv", rows)], boundary_files,
+                 column_map={"agency": "=Agency"})  # fmt: skip
+    rejects = Path(report.files[0].rejects_file)
+    dictionary = rejects.with_name(rejects.stem + ".dictionary.csv")
+    assert dictionary == dictionary_path(rejects)
+    described = pd.read_csv(dictionary, dtype=str, keep_default_na=False)
+    header = pd.read_csv(rejects, dtype=str).columns.tolist()
+    # every column, in order, and no other; a column named like a formula is neutralised,
+    # in the rejects' header as in the dictionary
+    assert described["Column"].tolist() == header
+    assert "'=Agency" in header
+    meaning = described.set_index("Column")["Meaning"]
+    assert meaning["incident_id"] == meaning["'=Agency"] == "The source file's own column, as read."
+    assert "Why the row was not stored" in meaning["reject_reason"]
+    assert "source file" in meaning["source_row"]
 
 
 def test_point_outside_polygons_but_near_is_kept(tmp_path, boundary_files):
