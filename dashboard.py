@@ -73,8 +73,10 @@ from layers.public import (
     public_map,
     store_site,
 )
+from layers.sources import read_incident_file
 from layers.store import StoreSnapshot, current_version, open_store, safe_filename
 from layers.throttle import SignInThrottle
+from layers.validate import resolve_columns
 from layers.view import MapData, prepare_map
 from layers.webmap import DEFAULT_TILES, focus_layer, live_base_map, map_layers
 
@@ -916,11 +918,11 @@ def upload_panel(store: Path, *, synthetic: bool, uploads: Path, max_mb: float,
         )
         if synthetic:
             st.info(
-                "This is the synthetic demo store, so your files go to a store of their own at "
-                f"`{target}`, which needs precinct and ward boundaries the first time."
+                "This is the synthetic demo store, so your files go to a store of their own "
+                f"(`{target.name}`), which needs precinct and ward boundaries the first time."
             )
         else:
-            st.caption(f"Files are added to the store at `{target}`.")
+            st.caption(f"Files are added to this store (`{target.name}`).")
         incidents = st.file_uploader(
             "Incident files",
             accept_multiple_files=True,
@@ -933,6 +935,9 @@ def upload_panel(store: Path, *, synthetic: bool, uploads: Path, max_mb: float,
         wards = st.file_uploader(
             "Ward boundaries", key="up_wards", type=["zip", "gpkg", "geojson", "json"]
         )
+        column_map, defaults = (
+            column_choices(incidents[0], max_mb=max_mb) if incidents else ({}, {})
+        )
         chosen = [f.name for f in (*(incidents or []), precincts, wards) if f is not None]
         if chosen:  # plain text: file names are the uploader's, never markup
             st.text(f"Ready to load: {', '.join(chosen)}")
@@ -943,7 +948,8 @@ def upload_panel(store: Path, *, synthetic: bool, uploads: Path, max_mb: float,
             st.warning("Choose incident or precinct files first.")
         elif clicked:
             report, refusal = _load_uploads(target, incidents or [], precincts, wards,
-                                            max_mb=max_mb)  # fmt: skip
+                                            max_mb=max_mb, column_map=column_map,
+                                            defaults=defaults)  # fmt: skip
             detail: dict[str, object] = {"files": chosen, "store": target.name}
             if report is not None:
                 detail.update(report.totals())
@@ -956,9 +962,88 @@ def upload_panel(store: Path, *, synthetic: bool, uploads: Path, max_mb: float,
         if (shown := st.session_state.get("up_report")) is None:
             return
         show_report(shown[1])
-        if Path(shown[0]) != store and st.button("Show my store", key="up_show", type="primary"):
+        # Only when the upload made a store with incidents: there is nothing else to show.
+        other = Path(shown[0]) != store and current_version(shown[0]) is not None
+        if other and st.button("Show my store", key="up_show", type="primary"):
             st.session_state["active_store"] = shown[0]
             st.rerun()
+
+
+# The fields an incident file is read into, as the page names them (see layers.validate).
+UPLOAD_FIELDS = {
+    "incident_id": "Incident id", "agency": "Agency", "category": "Category",
+    "occurred_at": "Date and time", "lat": "Latitude", "lon": "Longitude",
+    "wkt": "Geometry (WKT)", "collaboration_area": "Collaboration area",
+    "reported_at": "Reported at", "status": "Status", "description": "Description",
+}  # fmt: skip
+AUTO = "(found automatically)"
+NONE = "(none)"
+
+
+def column_choices(
+    upload: UploadedFile, *, max_mb: float
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The first rows of an incident file, and the viewer's choice of column for each field
+    and of a value for every row where the file has none (the CLI's ``--map`` and
+    ``--default``)."""
+    preview = _preview(upload, max_mb)
+    if isinstance(preview, str):
+        st.error(md(preview))
+        return {}, {}
+    head, found = preview
+    st.caption(f"First rows of {md(upload.name)}, as read:")
+    st.dataframe(head, hide_index=True, width="stretch")
+    column_map: dict[str, str] = {}
+    defaults: dict[str, str] = {}
+    with st.popover("Columns and values for every row"):
+        st.caption("Which column holds each field. Fields found under a known name are read "
+                   "from it unless you choose another column.")  # fmt: skip
+        columns = [str(c) for c in head.columns]
+        for field, label in UPLOAD_FIELDS.items():
+            auto = f"{AUTO}: {found[field]}" if field in found else NONE
+            pick = st.selectbox(label, [auto, *columns], key=f"up_map_{field}")
+            if pick != auto:
+                column_map[field] = pick
+        st.caption("A value for every row, for a field the file lacks (e.g. every row of a "
+                   "station's extract is SAPS).")  # fmt: skip
+        agency = st.text_input("Agency for every row", key="up_default_agency").strip()
+        category = st.text_input("Category for every row", key="up_default_category").strip()
+    defaults.update({k: v for k, v in (("agency", agency), ("category", category)) if v})
+    missing = [
+        UPLOAD_FIELDS[f] for f in ("incident_id", "agency", "occurred_at")
+        if f not in found and f not in column_map and f not in defaults
+    ]  # fmt: skip
+    if not ({"lat", "lon"} <= {*found, *column_map} or "wkt" in {*found, *column_map}
+            or preview_has_geometry(upload)):  # fmt: skip
+        missing.append("Latitude and Longitude")
+    if missing:
+        st.warning(f"No column found for {', '.join(missing)}: choose one under \"Columns and "
+                   "values for every row\", or give a value for every row.")  # fmt: skip
+    return column_map, defaults
+
+
+def preview_has_geometry(upload: UploadedFile) -> bool:
+    """Spatial formats carry their points as geometry, not as columns."""
+    return Path(upload.name).suffix.lower() in (".geojson", ".json", ".gpkg", ".zip", ".parquet")
+
+
+def _preview(upload: UploadedFile, max_mb: float) -> tuple[pd.DataFrame, dict[str, str]] | str:
+    """The first rows of ``upload`` and the columns found for each field (or why the file
+    cannot be read), read once per uploaded file."""
+    cached = st.session_state.get("_up_preview")
+    if cached is not None and cached[0] == upload.file_id:
+        return cached[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = _save_upload(upload, Path(tmp), max_mb)
+            table = read_incident_file(path)
+        except LayersError as err:
+            result: tuple[pd.DataFrame, dict[str, str]] | str = str(err).replace(tmp + "/", "")
+        else:
+            found = resolve_columns(table.rows.columns, rows=table.rows)
+            result = (table.rows.head(5).reset_index(drop=True), found)
+    st.session_state["_up_preview"] = (upload.file_id, result)
+    return result
 
 
 def _load_uploads(
@@ -968,6 +1053,8 @@ def _load_uploads(
     wards: UploadedFile | None,
     *,
     max_mb: float,
+    column_map: dict[str, str],
+    defaults: dict[str, str],
 ) -> tuple[IngestReport | None, str]:
     """Validate and ingest uploaded files into ``target``: the report, or None and why not
     (the message is shown)."""
@@ -982,6 +1069,8 @@ def _load_uploads(
                 [paths[id(f)] for f in incidents],
                 precincts=paths.get(id(precincts)),
                 wards=paths.get(id(wards)),
+                column_map=column_map,
+                defaults=defaults,
             )
             return report, ""
         except LayersError as err:
@@ -1006,15 +1095,33 @@ def _save_upload(upload: UploadedFile, folder: Path, max_mb: float) -> Path:
 
 
 def show_report(report: IngestReport) -> None:
+    """What an upload did, in one voice: a failed file says so and nothing else claims
+    success. File names only: never a path on the server."""
     totals = report.totals()
-    for file in report.files:
-        if file.error:
-            st.error(md(f"{Path(file.file).name}: {file.error}"))
-    if totals["rejected"]:
-        st.warning(f"{totals['rejected']:,} of {totals['read']:,} rows were rejected.")
+    failed = [file for file in report.files if file.error]
+    for file in failed:
+        st.error(md(f"{Path(file.file).name} was not loaded: {file.error}"))
+    if totals["accepted"] == 0:
+        if not failed:
+            st.error(f"No row was loaded: all {totals['read']:,} were rejected (see below).")
+    elif totals["rejected"]:
+        st.warning(f"{totals['rejected']:,} of {totals['read']:,} rows were rejected; "
+                   f"{totals['accepted']:,} were loaded.")  # fmt: skip
     else:
-        st.success(f"All {totals['read']:,} rows accepted.")
-    st.code(report.as_text(), language=None)
+        st.success(f"All {totals['read']:,} rows accepted. The store now holds "
+                   f"{report.total_incidents:,} incidents.")  # fmt: skip
+    lines = [f"Read {totals['read']:,} rows: accepted {totals['accepted']:,} (new "
+             f"{totals['new']:,}, updated {totals['updated']:,}, unchanged "
+             f"{totals['unchanged']:,}); rejected {totals['rejected']:,}."]  # fmt: skip
+    lines += [f"  rejected {count:>7,}  {reason}"
+              for reason, count in report.rejected_by_reason().most_common()]  # fmt: skip
+    for file in report.files:
+        if not file.error:
+            lines.append(f"- {Path(file.file).name}: {file.read:,} read, {file.accepted:,} "
+                         f"accepted, {file.rejected_total:,} rejected")  # fmt: skip
+            lines += [f"    note: {w}" for w in file.warnings]
+    lines += [f"note: {w}" for w in report.boundary_warnings]
+    st.code("\n".join(lines), language=None)
     for file in report.files:
         if file.rejects_file:
             rejects = Path(file.rejects_file)

@@ -204,8 +204,8 @@ def _column_notes(cols: dict[str, str], column_map: Mapping[str, str] | None) ->
     if not guessed:
         return []
     return [
-        f"Read {', '.join(guessed)}. If a field was read from the wrong column, map it with "
-        "--map FIELD=COLUMN."
+        f"Read {', '.join(guessed)}. If a field was read from the wrong column, choose its "
+        'column: --map FIELD=COLUMN, or "Columns and values for every row" on the page.'
     ]
 
 
@@ -350,8 +350,9 @@ def _require_fields(table: IncidentTable, cols: dict[str, str], defaults: dict[s
     if missing:
         raise InputFileError(
             f"{table.path.name} has no column for {', '.join(missing)}. Its columns are: "
-            f"{', '.join(map(str, table.rows.columns))}. Rename them, or map them with "
-            f"--map FIELD=COLUMN (or set a constant with --default FIELD=VALUE)."
+            f"{', '.join(map(str, table.rows.columns))}. Rename them, say which column holds "
+            "each field (--map FIELD=COLUMN), or give one value for every row (--default "
+            'FIELD=VALUE); on the page, both are under "Columns and values for every row".'
         )
 
 

@@ -297,6 +297,59 @@ def test_upload_validates_and_offers_rejected_rows(server, tmp_path):
     assert synthetic_banner == 0
 
 
+def test_a_failed_upload_says_one_thing_and_the_page_offers_map_and_default(
+    server, tmp_path
+):
+    """A file without an agency column: the page says it was not loaded (no success, no
+    path, no version, no "Show my store"), shows its first rows, and the same upload with
+    "SAPS" for every row loads."""
+    sync_playwright = _require_browser()
+    from playwright.sync_api import expect
+
+    _, folder = server
+    upload = tmp_path / "station_extract.csv"
+    upload.write_text(
+        "id,type,datetime,latitude,longitude\n"
+        "S1,Burglary,2026-10-01T09:00:00,-33.95,18.60\n"
+        "S2,Robbery,2026-10-01T23:00:00,-33.90,18.65\n"
+    )
+    files = [upload, folder / "files" / "precincts.gpkg", folder / "files" / "wards.geojson"]
+    options = ["--store", folder / "store", "--tiles", "none", "--uploads", tmp_path / "uploads"]
+    with _dashboard(options, tmp_path / "streamlit.log") as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_text("Load your own incident or boundary files").click()
+        page.get_by_text("your files go to a store of their own").wait_for(timeout=30_000)
+        _upload(page, files)
+        page.get_by_text("First rows of station_extract.csv").wait_for(timeout=30_000)
+        page.get_by_text("No column found for Agency").wait_for(timeout=30_000)
+        go = page.get_by_role("button", name="Validate and load")
+        _wait_until_idle(page)
+        go.click()
+        failure = page.get_by_text("station_extract.csv was not loaded")
+        failure.wait_for(timeout=60_000)
+        _wait_until_idle(page)
+        panel = page.locator('[data-testid="stExpander"]', has_text="Load your own")
+        failed_text = panel.inner_text()
+        show_after_failure = page.get_by_role("button", name="Show my store").count()
+        # the page's --default: SAPS for every row
+        page.get_by_test_id("stPopoverButton").click()
+        page.get_by_role("textbox", name="Agency for every row").fill("SAPS")
+        page.keyboard.press("Enter")
+        page.keyboard.press("Escape")
+        _wait_until_idle(page)
+        go.click()
+        page.get_by_text("All 2 rows accepted").wait_for(timeout=60_000)
+        expect(page.get_by_role("button", name="Show my store")).to_be_visible(timeout=30_000)
+        browser.close()
+    assert "has no column for agency" in failed_text
+    assert "accepted." not in failed_text and "rows accepted" not in failed_text
+    assert "version" not in failed_text.lower() and "/tmp" not in failed_text
+    assert str(tmp_path) not in failed_text
+    assert show_after_failure == 0
+
+
 def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(server, tmp_path):
     sync_playwright = _require_browser()
     from playwright.sync_api import expect
