@@ -980,9 +980,7 @@ AUTO = "(found automatically)"
 NONE = "(none)"
 
 
-def column_choices(
-    upload: UploadedFile, *, max_mb: float
-) -> tuple[dict[str, str], dict[str, str]]:
+def column_choices(upload: UploadedFile, *, max_mb: float) -> tuple[dict[str, str], dict[str, str]]:
     """The first rows of an incident file, and the viewer's choice of column for each field
     and of a value for every row where the file has none (the CLI's ``--map`` and
     ``--default``)."""
