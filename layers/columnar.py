@@ -407,6 +407,17 @@ def weekly_counts(
     )
 
 
+def week_days(mondays: pd.DatetimeIndex, first: date, last: date) -> np.ndarray:
+    """How many days of each week (given by its Monday) fall in ``first`` to ``last``
+    (inclusive): 7 for a whole week, fewer for a week the period cuts, such as the week in
+    progress on a live store. A weekly chart that draws a part week as a whole one shows a
+    fall that is not there."""
+    start = mondays.to_numpy(dtype="datetime64[D]")
+    lo = np.maximum(start, np.datetime64(first, "D"))
+    hi = np.minimum(start + np.timedelta64(6, "D"), np.datetime64(last, "D"))
+    return np.clip((hi - lo).astype(np.int64) + 1, 0, 7)
+
+
 def headline(columns: IncidentColumns, mask: np.ndarray | None) -> dict[str, object]:
     """Headline figures: incidents, agencies, first and last local day, outside boundaries."""
     n = int(mask.sum()) if mask is not None else len(columns)

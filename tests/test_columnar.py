@@ -189,3 +189,17 @@ def test_snapshot_reads_columns_without_the_full_frame(tmp_path):
     assert len(snapshot.columns) == snapshot.n_incidents == 500
     assert "incidents" not in snapshot.__dict__  # the GeoDataFrame was never read
     assert columnar.counts_by(snapshot.columns, None, "agency").sum() == 500
+
+
+def test_week_days_counts_the_days_a_period_leaves_of_each_week():
+    from datetime import date
+
+    import pandas as pd
+
+    from layers.columnar import week_days
+
+    mondays = pd.DatetimeIndex(["2026-09-28", "2026-10-05", "2026-10-12"])
+    # Thursday 1 October to Saturday 17 October: 4 days, a whole week, 6 days
+    assert week_days(mondays, date(2026, 10, 1), date(2026, 10, 17)).tolist() == [4, 7, 6]
+    assert week_days(mondays, date(2026, 9, 28), date(2026, 10, 18)).tolist() == [7, 7, 7]
+    assert week_days(mondays, date(2026, 10, 6), date(2026, 10, 6)).tolist() == [0, 1, 0]

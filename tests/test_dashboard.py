@@ -287,3 +287,13 @@ def test_a_filter_with_no_results_says_which_filters_exclude_everything(app, dem
     assert "How well did last period's hotspots predict this one?" in labels
     assert any("needs incidents on at least two days" in i.value for i in at.info)
     assert any(e.startswith("CompStat review") for e in labels)
+
+
+def test_part_weeks_are_drawn_at_their_daily_rate_and_marked(app, demo_store):
+    # Thursday 1 October to Saturday 17 October 2026: 4 days, a whole week, 6 days
+    at = app(demo_store, since="2026-10-01", until="2026-10-17").run()
+    assert not at.exception
+    caption = next(c.value for c in at.caption if c.value.startswith("Part weeks"))
+    assert "week of 28 Sep: 4 of 7 days" in caption and "week of 12 Oct: 6 of 7 days" in caption
+    charts = [c.proto.spec for c in at.get("vega_lite_chart")]
+    assert charts and all('"per_week"' in spec for spec in charts)
