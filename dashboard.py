@@ -1516,10 +1516,15 @@ def compstat_panel(
     with left:
         st.markdown("**Hour of day by day of week, last 28 days**")
         peak = max(float(np.nanmax(grid.to_numpy(dtype=float), initial=0)), 1.0)
+        # Hours down, days across: the whole day fits the column, with no scrolling inside
+        # the table (24 hours across did not fit at 1600 px).
+        hours = grid.T
+        hours.index = pd.Index([f"{int(h):02d}:00" for h in hours.index], name="Hour")
+        row = 34 if large else 26
         st.dataframe(
-            grid.style.map(lambda v: _shade(v, peak)).format("{:.0f}", na_rep=f"<{policy.rules.k}"),
-            width="stretch",
-        )
+            hours.style.map(lambda v: _shade(v, peak)).format("{:.0f}", na_rep=f"<{policy.rules.k}"),
+            width="stretch", row_height=row, height=row * 25 + 14,
+        )  # fmt: skip
     with right:
         st.markdown(f"**Weekly trend, top five {COMPSTAT_BY[by].lower()}**")
         top = [v for v in table.loc[~table["is_total"], by].head(5)]

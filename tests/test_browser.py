@@ -86,11 +86,11 @@ def _dashboard(options: list[object], log_path: Path) -> Iterator[str]:
 
 
 def _heat_points(body) -> list[list[float]]:
-    """[lat, lng, weight] of the heat layer on the map whose frame ``body`` is."""
+    """[lat, lng, count] of the heat layer (L.IncidentHeat) on the map whose frame ``body`` is."""
     return body.evaluate(
         "() => window.feature_group.filter(g => map_div.hasLayer(g))"
-        ".flatMap(g => g.getLayers()).filter(l => l._heat !== undefined)"
-        ".flatMap(l => l._latlngs.map(p => Array.isArray(p) ? p : [p.lat, p.lng, p.alt]))"
+        ".flatMap(g => g.getLayers()).filter(l => l instanceof L.IncidentHeat)"
+        ".flatMap(l => l.getLatLngs())"
     )
 
 
@@ -297,9 +297,7 @@ def test_upload_validates_and_offers_rejected_rows(server, tmp_path):
     assert synthetic_banner == 0
 
 
-def test_a_failed_upload_says_one_thing_and_the_page_offers_map_and_default(
-    server, tmp_path
-):
+def test_a_failed_upload_says_one_thing_and_the_page_offers_map_and_default(server, tmp_path):
     """A file without an agency column: the page says it was not loaded (no success, no
     path, no version, no "Show my store"), shows its first rows, and the same upload with
     "SAPS" for every row loads."""
@@ -348,6 +346,31 @@ def test_a_failed_upload_says_one_thing_and_the_page_offers_map_and_default(
     assert "version" not in failed_text.lower() and "/tmp" not in failed_text
     assert str(tmp_path) not in failed_text
     assert show_after_failure == 0
+
+
+def test_the_compstat_hour_grid_shows_all_24_hours_without_scrolling(server):
+    """At 1600 x 1000 the hour-by-weekday grid shows every hour of every day: its table
+    scrolls neither across nor down (it showed hours 0 to 11 only)."""
+    sync_playwright = _require_browser()
+    url, _ = server
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        page.goto(url, wait_until="domcontentloaded")
+        page.get_by_text("CompStat review: up or down").click()
+        title = page.get_by_text("Hour of day by day of week, last 28 days")
+        title.wait_for(timeout=60_000)
+        _wait_until_idle(page)
+        column = page.locator('[data-testid="stColumn"]', has=title)
+        scroller = column.locator('[data-testid="stDataFrame"] .dvn-scroller').first
+        scroller.wait_for(timeout=30_000)
+        sizes = scroller.evaluate(
+            "el => [el.scrollWidth, el.clientWidth, el.scrollHeight, el.clientHeight]"
+        )
+        browser.close()
+    scroll_width, client_width, scroll_height, client_height = sizes
+    assert scroll_width <= client_width + 1, sizes
+    assert scroll_height <= client_height + 1, sizes
 
 
 def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(server, tmp_path):
@@ -415,7 +438,7 @@ def test_filter_change_swaps_layers_without_rebuilding_the_map(server):
         browser.close()
     assert same_map, "the filter change rebuilt the map"
     assert zoom == 14, "the viewer lost their zoom"
-    # Weights are counts over the busiest bin's count, so a one-incident cell weighs least.
+    # Weights are cell counts, so the sum over the smallest is the number of incidents.
     count = {name: sum(w for _, _, w in cells) / min(w for _, _, w in cells) for name, cells in
              (("zoomed", zoomed), ("filtered", filtered), ("coarse", coarse))}  # fmt: skip
     assert 0 < count["filtered"] < count["zoomed"], "the heat layer did not follow the filter"
