@@ -1521,10 +1521,9 @@ def compstat_panel(
         hours = grid.T
         hours.index = pd.Index([f"{int(h):02d}:00" for h in hours.index], name="Hour")
         row = 34 if large else 26
-        st.dataframe(
-            hours.style.map(lambda v: _shade(v, peak)).format("{:.0f}", na_rep=f"<{policy.rules.k}"),
-            width="stretch", row_height=row, height=row * 25 + 14,
-        )  # fmt: skip
+        styled = hours.style.map(lambda v: _shade(v, peak))
+        st.dataframe(styled.format("{:.0f}", na_rep=f"<{policy.rules.k}"), width="stretch",
+                     row_height=row, height=row * 25 + 14)  # fmt: skip
     with right:
         st.markdown(f"**Weekly trend, top five {COMPSTAT_BY[by].lower()}**")
         top = [v for v in table.loc[~table["is_total"], by].head(5)]
