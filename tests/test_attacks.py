@@ -105,7 +105,12 @@ def test_a_crafted_widget_state_gets_no_traceback(store, tmp_path):
     send them: whatever breaks, the browser gets a plain message, never a traceback, a
     source line or a server path."""
     log = tmp_path / "streamlit.log"
-    with _dashboard(["--store", store, "--tiles", "none"], log) as url, _connect(url) as ws:
+    # Streamlit logs the crash (the detail stays in the server's log, as it should)
+    expected = ("Uncaught app execution",)
+    with (
+        _dashboard(["--store", store, "--tiles", "none"], log, expected_warnings=expected) as url,
+        _connect(url) as ws,
+    ):
         _rerun(ws)
         widgets = _widgets(_read(ws, 60))
         assert len(widgets) > 5
@@ -148,7 +153,9 @@ def test_a_session_id_alone_does_not_resume_a_signed_in_session(store, access, t
 
     log = tmp_path / "streamlit.log"
     options = ["--store", store, "--tiles", "none", "--access", access]
-    with _dashboard(options, log) as url, sync_playwright() as pw:
+    # Streamlit says it hands the session over: the attack, logged.
+    expected = ("is already connected! Reconnecting to existing session",)
+    with _dashboard(options, log, expected_warnings=expected) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
         page.on("websocket", lambda ws: ws.on("framereceived", keep))

@@ -64,15 +64,27 @@ def server(tmp_path_factory):
         yield url, folder
 
 
+# A line Streamlit logs at WARNING or above (the format _dashboard sets: time, level, logger,
+# message).
+STREAMLIT_WARNING = re.compile(r"^\S+ \S+ (WARNING|ERROR|CRITICAL)\s+streamlit\S*: .*$", re.M)
+# What Streamlit logs about the network, not the app: a browser whose websocket dropped (a
+# loaded machine can miss a heartbeat) reconnects to its session.
+NETWORK_WARNINGS = ("is already connected! Reconnecting to existing session",)
+
+
 @contextlib.contextmanager
-def _dashboard(options: list[object], log_path: Path) -> Iterator[str]:
+def _dashboard(
+    options: list[object], log_path: Path, *, expected_warnings: tuple[str, ...] = ()
+) -> Iterator[str]:
     """``streamlit run server.py -- OPTIONS`` on a free local port: its URL, once healthy;
-    stopped on the way out. Its output goes to ``log_path``."""
+    stopped on the way out. Its output goes to ``log_path``, which must hold no warning from
+    Streamlit but those ``expected_warnings`` name (a test of an attack may expect some)."""
     port = _free_port()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(ROOT / "server.py"),
              "--server.port", str(port), "--server.address", "127.0.0.1",
+             "--logger.messageFormat", "%(asctime)s %(levelname)s %(name)s: %(message)s",
              "--", *map(str, options)],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ},
         )  # fmt: skip
@@ -83,6 +95,10 @@ def _dashboard(options: list[object], log_path: Path) -> Iterator[str]:
         finally:
             proc.terminate()
             proc.wait(timeout=20)
+    lines = [m.group(0) for m in STREAMLIT_WARNING.finditer(log_path.read_text())]
+    allowed = (*expected_warnings, *NETWORK_WARNINGS)
+    unexpected = [line for line in lines if not any(e in line for e in allowed)]
+    assert not unexpected, f"Streamlit warned: {unexpected}"
 
 
 def _heat_points(body) -> list[list[float]]:
