@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 import urllib.request
+from pathlib import Path
 
 from conftest import ROOT
 from test_browser import _free_port
@@ -31,7 +32,7 @@ def test_scripts_dashboard_takes_a_port_and_passes_the_rest_to_the_app(demo_stor
             except OSError:
                 time.sleep(1)
         assert healthy, log.read_text()[-3000:]
-        command = " ".join(open(f"/proc/{proc.pid}/cmdline").read().split("\0"))
+        command = " ".join(Path(f"/proc/{proc.pid}/cmdline").read_text().split("\0"))
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
