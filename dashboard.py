@@ -112,7 +112,9 @@ HOTSPOT_LABELS = {"none": "None", **METHODS}
 NUMBERS = {"cell_m": (0, 0, 5000), "share": (3, 1, 10), "every": (30, 5, 600)}
 # Below this a metro-sized grid has hundreds of thousands of cells: slow, and heavy to cache.
 MIN_CELL_M = 100
-MAP_KEY = "map"
+# The map's widget key, one per boundary layer: choosing the other layer makes a new map,
+# fitted to its incidents, instead of keeping the old view.
+MAP_KEY = "map_{boundary}"
 LIST_FILTERS = ("agencies", "areas", "categories", "precincts", "wards")
 # A map view to move to: centre (lat, lon), zoom, and the lon/lat box to make heat cells for.
 Focus = tuple[tuple[float, float], int, tuple[float, float, float, float]]
@@ -637,6 +639,24 @@ def kept(path: str, version: str, flt: IncidentFilter) -> np.ndarray | None:
     return mask
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def opening_view(path: str, version: str, boundary: str) -> tuple[float, float, float, float]:
+    """Where the map opens: the incidents inside the chosen boundary layer, without a few
+    far-off ones (see :func:`layers.columnar.robust_extent`), or the boundaries' own extent
+    when there are none. Choosing the other layer fits the map again."""
+    snapshot = load_store(path, version)
+    columns = snapshot.columns
+    labels, codes = columns.labels[boundary], columns.codes[boundary]
+    inside = codes >= 0
+    if OUTSIDE in labels:
+        inside &= codes != labels.index(OUTSIDE)
+    extent = columnar.robust_extent(columns, inside)
+    if extent is None:
+        areas = snapshot.precincts if boundary == "precinct" else snapshot.wards
+        extent = tuple(float(v) for v in areas.total_bounds)
+    return tuple(round(v, 4) for v in extent)  # type: ignore[return-value]
+
+
 # A filter's parts, as a viewer names them: (the field(s) to clear, the label).
 FILTER_PARTS = (
     (("agencies",), "agency"), (("areas",), "collaboration area"),
@@ -700,7 +720,8 @@ def figures(
 
 def map_view() -> tuple[int | None, tuple[float, float, float, float] | None]:
     """The zoom and padded lon/lat bounds the viewer last left the map at, if any."""
-    state = st.session_state.get(MAP_KEY) or {}
+    key = MAP_KEY.format(boundary=st.session_state.get("m_boundary", "precinct"))
+    state = st.session_state.get(key) or {}
     zoom, bounds = state.get("zoom"), state.get("bounds")
     try:
         south, west = bounds["_southWest"]["lat"], bounds["_southWest"]["lng"]
@@ -746,7 +767,12 @@ def map_panel(
         zoom, bounds = focus[1], focus[2]
     data = map_data(store, version, flt, boundary, zoom, bounds, policy)
     label = "Precinct" if boundary == "precinct" else "Ward"
-    base = live_base_map(snapshot.precincts, tiles=tiles, synthetic=snapshot.synthetic, large=large)
+    # Fixed for the session once made: a live store's new incidents must not move the
+    # opening view, which would rebuild the map under the viewer.
+    fit = st.session_state.setdefault(f"_fit_{boundary}_{store}",
+                                      opening_view(store, version, boundary))  # fmt: skip
+    base = live_base_map(snapshot.precincts, tiles=tiles, synthetic=snapshot.synthetic,
+                         large=large, fit=fit)  # fmt: skip
     layers = map_layers(
         data.areas,
         data.heat,
@@ -764,7 +790,7 @@ def map_panel(
         layers.append(focus_layer(outline))
     st_folium(
         base,
-        key=MAP_KEY,
+        key=MAP_KEY.format(boundary=boundary),
         feature_group_to_add=layers,
         layer_control=folium.LayerControl(collapsed=True),
         returned_objects=["zoom", "bounds"],

@@ -2,7 +2,8 @@
 
 No asset may come from a CDN at run time. The setup step installs Leaflet from npm
 (``npm ci``, pinned in ``package-lock.json``) and :func:`vendor_assets` copies it, with the
-leaflet.heat build that ships inside folium's wheel, into ``static/vendor/``. Streamlit serves
+leaflet.heat build that ships inside folium's wheel and our own heat layer
+(``layers/js/incident_heat.js``), into ``static/vendor/``. Streamlit serves
 that folder at ``/app/static/vendor/`` (``server.enableStaticServing``).
 
 A folium map names its JS/CSS in each element's ``default_js``/``default_css``; folium writes
@@ -76,13 +77,17 @@ class VendorAsset:
 LEAFLET_JS = VendorAsset("leaflet", "leaflet.js", "js")
 LEAFLET_CSS = VendorAsset("leaflet_css", "leaflet.css", "css")
 LEAFLET_HEAT_JS = VendorAsset("leaflet-heat.js", "leaflet_heat.min.js", "js")
+# Our own heat layer (layers/js/), which the map's heat is drawn with: a density surface on a
+# fixed colour scale (see layers.heat). leaflet.heat stays vendored for folium's HeatMap.
+INCIDENT_HEAT_JS = VendorAsset("incident-heat.js", "incident_heat.js", "js")
 
 # What each folium element needs. The Map gets Leaflet only: folium's default jQuery,
 # Bootstrap, Font Awesome and awesome-markers serve popups and icon markers, which
 # `apply_offline_assets` refuses (see `_refuse_cdn_only`).
 MAP_ASSETS: tuple[VendorAsset, ...] = (LEAFLET_JS, LEAFLET_CSS)
 HEAT_ASSETS: tuple[VendorAsset, ...] = (LEAFLET_HEAT_JS,)
-ALL_ASSETS: tuple[VendorAsset, ...] = (*MAP_ASSETS, *HEAT_ASSETS)
+OWN_ASSETS: tuple[VendorAsset, ...] = (INCIDENT_HEAT_JS,)
+ALL_ASSETS: tuple[VendorAsset, ...] = (*MAP_ASSETS, *HEAT_ASSETS, *OWN_ASSETS)
 
 
 def vendor_dir(*, project_root: Path | None = None) -> Path:
@@ -103,7 +108,8 @@ def vendor_dir(*, project_root: Path | None = None) -> Path:
 
 
 def vendor_assets(*, project_root: Path | None = None) -> list[Path]:
-    """Copy Leaflet (from ``node_modules``) and leaflet.heat (from folium) into static/vendor/.
+    """Copy Leaflet (from ``node_modules``), leaflet.heat (from folium) and our own scripts
+    (from ``layers/js/``) into static/vendor/.
 
     Each file is written to a temporary file beside its target and moved into place with
     ``os.replace``, so the running app never serves a half-written file.
@@ -136,6 +142,9 @@ def vendor_assets(*, project_root: Path | None = None) -> list[Path]:
     heat = resources.files("folium") / "templates" / LEAFLET_HEAT_JS.filename
     with resources.as_file(heat) as heat_path:
         written.append(_atomic_copy(heat_path, target / LEAFLET_HEAT_JS.filename))
+    for asset in OWN_ASSETS:
+        with resources.as_file(resources.files("layers") / "js" / asset.filename) as own:
+            written.append(_atomic_copy(own, target / asset.filename))
     return written
 
 
@@ -245,6 +254,10 @@ def _assets_for(node: JSCSSMixin) -> tuple[VendorAsset, ...]:
         return MAP_ASSETS
     if isinstance(node, folium.plugins.HeatMap):
         return HEAT_ASSETS
+    # Our own elements (layers.webmap.IncidentHeat) name the vendored files they need.
+    declared = getattr(node, "vendored_assets", None)
+    if declared is not None:
+        return tuple(declared)
     urls = [url for _, url in (*node.default_js, *node.default_css)]
     raise ValueError(
         f"{type(node).__name__} needs {urls}, which are not vendored. Add its files to "

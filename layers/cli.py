@@ -580,7 +580,7 @@ def _run_map(args: argparse.Namespace) -> int:
         data.areas, data.heat, area_label=args.boundary.capitalize(), style=args.style,
         tiles=args.tiles, center=data.center, zoom=data.zoom, synthetic=snapshot.synthetic,
         title=f"{count} incidents: {flt.describe()}{view}", assets="inline",
-        heat_radius=data.heat_radius,
+        heat_radius=data.heat_radius, heat_scale=data.heat_scale,
     )  # fmt: skip
     html = standalone_html(fmap)
     _logged_write(config, policy, "map", args.out, flt, data.incidents,

@@ -40,10 +40,9 @@ NS_PER_HOUR = 3_600_000_000_000
 # Dense bincount up to this many grid cells; beyond it (a fine zoom with no viewport given),
 # sort-based counting of the occupied cells only.
 DENSE_GRID_CELLS = 4_000_000
-# A quarter of the served heat layer's 16 px screen bins (radius 18 + blur 14, halved; see
-# layers.webmap.heat_layer): the aggregation moves a point by at most 2.8 px, and where the
-# bins line up with the cells (the map's pixel origin a multiple of 4) they sum exactly what
-# they would sum for every point.
+# The aggregation moves an incident by at most 2.8 px, a small part of the heat kernel's 10 px
+# standard deviation (layers.heat): the surface drawn from the cells is the one of every
+# incident to within a few hundredths of the colour scale (tests/test_heat_fidelity.py).
 HEAT_CELL_PX = 4.0
 CODED_COLUMNS = tuple(FILTER_COLUMNS.values())
 READ_COLUMNS = (*CODED_COLUMNS, "occurred_at", "lon", "lat")
@@ -257,8 +256,8 @@ def heat_grid(
         A budget: while there are more occupied cells than this, double the cell edge.
     bin_px : float, optional
         Also find the busiest square of ``bin_px`` pixels (``cell_px`` times a power of two)
-        among all the kept incidents, bounds or not: the heat layer's colour scale. Reported
-        in ``attrs["busiest_bin"]``.
+        among all the kept incidents, bounds or not. Reported in ``attrs["busiest_bin"]``.
+        (The map's colour scale no longer uses it: see :func:`layers.view.view_heat`.)
 
     Returns
     -------
@@ -405,6 +404,25 @@ def weekly_counts(
     return pd.DataFrame(
         table[:, present], index=mondays, columns=[labels[i] for i in np.flatnonzero(present)]
     )
+
+
+def robust_extent(
+    columns: IncidentColumns, mask: np.ndarray | None = None, *, share: float = 0.99
+) -> tuple[float, float, float, float] | None:
+    """The lon/lat box (west, south, east, north) holding the middle ``share`` of the kept
+    incidents in each direction, so that a few far-off points (a wrong coordinate that still
+    passed validation, an incident in another town) do not make a city's map a province's.
+    None when no incident is kept."""
+    px = columns.px if mask is None else columns.px[mask]
+    py = columns.py if mask is None else columns.py[mask]
+    if len(px) == 0:
+        return None
+    tail = (1 - share) / 2
+    (x0, x1), (y0, y1) = np.quantile(px, [tail, 1 - tail]), np.quantile(py, [tail, 1 - tail])
+    (west, east), (north, south) = (
+        v.tolist() for v in pixels_to_lonlat(np.array([x0, x1]), np.array([y0, y1]), 0)
+    )
+    return float(west), float(south), float(east), float(north)
 
 
 def week_days(mondays: pd.DatetimeIndex, first: date, last: date) -> np.ndarray:

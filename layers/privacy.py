@@ -452,7 +452,8 @@ def private_heat(
     Incidents the viewer sees as points get the usual ``cell_px`` cells. The rest, without
     sensitive incidents, are counted on the anonymous grid (cells at least
     ``rules.anonymous_cell_m`` wide, whatever the zoom), and cells holding fewer than ``k``
-    are dropped. ``attrs["anonymous_cell_px"]`` is the anonymous cell edge at ``zoom``.
+    are dropped. ``attrs["anonymous_cell_px"]`` is the anonymous cell edge at ``zoom``, and
+    ``attrs["k"]`` the threshold: a legend of this heat prints no value below it.
     """
     if policy is None or policy.full:
         return heat_grid(columns, mask, zoom=zoom, cell_px=cell_px, bounds=bounds,
@@ -476,7 +477,8 @@ def private_heat(
     cells = pd.concat(parts, ignore_index=True).sort_values(
         "weight", ascending=False, kind="stable", ignore_index=True
     )
-    cells.attrs = {"cell_px": cell_px, "anonymous_cell_px": coarse.attrs["cell_px"]}
+    cells.attrs = {"cell_px": cell_px, "anonymous_cell_px": coarse.attrs["cell_px"],
+                   "k": policy.rules.k}  # fmt: skip
     if bin_px is not None:
         cells.attrs["busiest_bin"] = busiest
     return cells

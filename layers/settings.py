@@ -8,3 +8,6 @@ LOCAL_TZ = "Africa/Johannesburg"
 WGS84 = "EPSG:4326"
 #: Metres for Cape Town: UTM zone 34S.
 METRIC_CRS = "EPSG:32734"
+#: Decimals of a degree written to a map page: 5 is about 1 m; finer digits only make the page
+#: bigger.
+COORD_DECIMALS = 5

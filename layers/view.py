@@ -13,11 +13,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from layers.columnar import fit_zoom, select
+from layers.columnar import IncidentColumns, fit_zoom, select
 from layers.filters import IncidentFilter
+from layers.heat import page_points, peak_density
 from layers.privacy import Policy, private_area_counts, private_heat, private_total
 from layers.store import StoreSnapshot
-from layers.webmap import HEAT_BIN_PX, HEAT_RADIUS, display_geometry
+from layers.webmap import HEAT_RADIUS, display_geometry
 
 # At most this many heat cells on the page (about 27 bytes each): past it the cells double in
 # size, so the page stays under about a megabyte whatever the zoom and the number of incidents.
@@ -32,7 +33,7 @@ class MapData:
 
     areas: gpd.GeoDataFrame
     heat: pd.DataFrame
-    heat_scale: float
+    heat_scale: float  # the top of the heat colour scale, incidents per km² (see layers.heat)
     heat_radius: int
     center: tuple[float, float]
     zoom: int
@@ -87,28 +88,56 @@ def prepare_map(
     minx, miny, maxx, maxy = areas.total_bounds
     zoom = zoom if zoom is not None else fit_zoom(areas.total_bounds)
     counts = private_area_counts(columns, mask, policy, by=boundary, names=areas["name"], flt=flt)
-    # The colour scale is the busiest heat bin among all the filtered incidents, not only those
-    # in view: the scale a heat map of every incident would have (see webmap.heat_layer).
-    heat = private_heat(
-        columns, mask, policy, zoom=zoom, bounds=bounds, max_cells=MAX_HEAT_CELLS,
-        bin_px=HEAT_BIN_PX,
-    )  # fmt: skip
-    # Anonymous cells (see layers.privacy) are wider than the heat radius at a close zoom:
-    # drawn with a radius to match, they make a surface instead of scattered dots.
-    anonymous_px = heat.attrs.get("anonymous_cell_px", 0)
-    radius = max(HEAT_RADIUS, math.ceil(anonymous_px / 0.9))
+    heat = view_heat(columns, mask, policy, zoom=zoom, bounds=bounds)
     shown = areas[["name", "geometry"]].assign(count=counts.reindex(areas["name"]).to_numpy())
     if policy is not None and not policy.full:
         shown["count_text"] = count_text(shown["count"], policy.rules.k)
     return MapData(
         areas=shown,
-        heat=heat,
-        heat_scale=float(max(heat.attrs["busiest_bin"], 1)),
-        heat_radius=radius,
+        heat=heat.cells,
+        heat_scale=heat.top,
+        heat_radius=heat.radius,
         center=((miny + maxy) / 2, (minx + maxx) / 2),
         zoom=zoom,
         incidents=private_total(columns, mask, policy, flt),
     )
+
+
+@dataclass(frozen=True)
+class ViewHeat:
+    """The heat layer of one view: cells, the top of its colour scale, its kernel radius."""
+
+    cells: pd.DataFrame
+    top: float  # incidents per km² (see layers.heat)
+    radius: int  # px (see layers.webmap.heat_layer)
+
+
+def view_heat(
+    columns: IncidentColumns,
+    mask: np.ndarray | None,
+    policy: Policy | None,
+    *,
+    zoom: int,
+    bounds: tuple[float, float, float, float] | None = None,
+) -> ViewHeat:
+    """Heat cells near a view, as ``policy`` may see them, and the scale to draw them on.
+
+    The top of the colour scale is the peak density of all the filtered incidents the viewer
+    may see, at ``zoom``, in view or not (:func:`layers.heat.peak_density` of every cell): it
+    does not depend on ``bounds``, so every window and every part of the city is drawn on
+    the same scale, the one a map of every cell would have.
+    """
+    cells = private_heat(columns, mask, policy, zoom=zoom, bounds=bounds, max_cells=MAX_HEAT_CELLS)
+    # Anonymous cells (see layers.privacy) are wider than the heat radius at a close zoom:
+    # drawn with a radius to match, they make a surface instead of scattered dots.
+    anonymous_px = cells.attrs.get("anonymous_cell_px", 0)
+    radius = max(HEAT_RADIUS, math.ceil(anonymous_px / 0.9))
+    everywhere = cells
+    if bounds is not None:
+        everywhere = private_heat(columns, mask, policy, zoom=zoom,
+                                  cell_px=cells.attrs["cell_px"])  # fmt: skip
+    top = peak_density(page_points(everywhere), zoom=zoom, sigma_px=radius / 2)
+    return ViewHeat(cells=cells, top=top, radius=radius)
 
 
 def count_text(counts: pd.Series, k: int) -> pd.Series:

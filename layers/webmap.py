@@ -12,27 +12,41 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
-from typing import Literal
+from typing import ClassVar, Literal
 
 import folium
-import folium.plugins
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 from branca.element import MacroElement
+from folium.elements import JSCSSMixin
+from folium.map import Layer
 from jinja2 import Template
 
-from layers.assets import AssetMode, apply_offline_assets
+from layers.assets import (
+    INCIDENT_HEAT_JS,
+    SERVED_URL_PREFIX,
+    AssetMode,
+    apply_offline_assets,
+)
 from layers.columnar import fit_zoom
-from layers.settings import METRIC_CRS, WGS84
+from layers.heat import (
+    HEAT_SIGMA_PX,
+    SCALE_EXPONENT,
+    TRUNCATE_SD,
+    format_density,
+    grid_step_px,
+    page_points,
+    peak_density,
+    scale_ticks,
+)
+from layers.settings import COORD_DECIMALS, METRIC_CRS, WGS84
 
 AreaStyle = Literal["outline", "choropleth"]
 
 # UTM 34S: metres across the City of Cape Town, for simplifying boundaries.
 SIMPLIFY_TOLERANCE_M = 15.0
-# 5 decimal places of a degree is about 1 m: finer digits only make the page bigger.
-COORD_DECIMALS = 5
 
 DEFAULT_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_ATTRIBUTION = (
@@ -47,16 +61,14 @@ NO_TILES_BACKGROUND = "#f2efe9"
 FOCUS_COLOUR = "#1b1b1b"
 # ColorBrewer YlOrRd, 5 classes: sequential, readable over a basemap, colour-blind safe.
 CHOROPLETH_PALETTE = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
-# leaflet.heat's own default ramp, spelled out so the legend shows what the layer draws.
-HEAT_GRADIENT = {0.4: "blue", 0.6: "cyan", 0.7: "lime", 0.8: "yellow", 1.0: "red"}
-# Floor on a heat point's alpha. Overlapping points add up, so a high floor (folium's 0.5, or
-# 0.3) paints every occupied pixel and a dense city turns one flat colour; simpleheat's own 0.05
-# keeps sparse background faint and lets clusters stand out.
-HEAT_MIN_OPACITY = 0.05
-HEAT_RADIUS = 18
-HEAT_BLUR = round(HEAT_RADIUS * 0.8)
-# The served leaflet.heat sums weights in screen bins this many pixels wide (see heat_layer).
-HEAT_BIN_PX = (HEAT_RADIUS + HEAT_BLUR) / 2
+# Areas with no incident in a choropleth: a class of their own, outside the ramp.
+NO_INCIDENT_COLOUR = "#f0f0f0"
+# The heat ramp (leaflet.heat's, which users know: blue, cyan, lime, yellow, red) as positions
+# from 0 to the top of the scale. Below 0.4 the colour is blue, fading out towards 0.
+HEAT_GRADIENT = {0.4: "#0000ff", 0.6: "#00ffff", 0.7: "#00ff00", 0.8: "#ffff00", 1.0: "#ff0000"}
+# The heat kernel's radius in screen pixels: two standard deviations of the Gaussian (see
+# layers.heat), where a cell's heat has fallen to 14 % of its centre.
+HEAT_RADIUS = round(2 * HEAT_SIGMA_PX)
 
 
 def build_map(
@@ -70,6 +82,7 @@ def build_map(
     center: tuple[float, float] | None = None,
     zoom: int | None = None,
     heat_radius: int = HEAT_RADIUS,
+    heat_scale: float | None = None,
     heat_legend: bool | None = None,
     layer_control: bool = True,
     title: str | None = None,
@@ -103,9 +116,12 @@ def build_map(
     zoom : int, optional
         Initial zoom.
     heat_radius : int, default HEAT_RADIUS
-        Heat point radius in pixels.
+        The heat kernel's radius in pixels (see :func:`heat_layer`).
+    heat_scale : float, optional
+        The top of the heat colour scale, in incidents per km² (see :func:`heat_layer`).
     heat_legend : bool, optional
-        Whether the legend explains the heat colours; defaults to ``heat is not None``.
+        Whether the heat layer brings its legend, a scale in incidents per km²; default
+        True. Without ``heat`` there is no heat legend.
     layer_control : bool, default True
         Add a control to toggle the layers. Leave it out when the layers come through
         ``st_folium(feature_group_to_add=..., layer_control=folium.LayerControl())``, or the
@@ -148,7 +164,6 @@ def build_map(
         center=center,
         zoom=zoom,
         fit=fit,
-        heat_legend=heat is not None if heat_legend is None else heat_legend,
         title=title,
         synthetic=synthetic,
     )
@@ -159,6 +174,8 @@ def build_map(
         style=style,
         zoom=zoom,
         heat_radius=heat_radius,
+        heat_scale=heat_scale,
+        heat_legend=heat_legend is not False,
         hotspots=hotspots,
         hotspot_method=hotspot_method,
     ):
@@ -175,20 +192,24 @@ def live_base_map(
     attribution: str | None = None,
     synthetic: bool = False,
     large: bool = False,
+    fit: tuple[float, float, float, float] | None = None,
 ) -> folium.Map:
-    """The dashboard's base map: :func:`base_map` fitted to ``areas``, Leaflet served by the
+    """The dashboard's base map: :func:`base_map` fitted to ``fit`` (a lon/lat box, west,
+    south, east, north: where the incidents are) or else to ``areas``, Leaflet served by the
     app, no layer control (``st_folium`` gets one for the layers it adds). ``large`` sets
     legend and banner type for a projector across a room (meeting mode)."""
     areas = _check_areas(areas, needs=())
     tile_url, tile_attribution = _resolve_tiles(tiles, attribution)
-    bounds = _bounds(areas)
+    box = fit if fit is not None else tuple(areas.total_bounds) if not areas.empty else None
+    bounds = [[box[1], box[0]], [box[3], box[2]]] if box is not None else None
     m = base_map(
         areas,
         tiles=tile_url,
         attribution=tile_attribution,
         center=_middle(bounds) if bounds else CAPE_TOWN_CENTER,
-        zoom=fit_zoom(areas.total_bounds) if bounds else CAPE_TOWN_ZOOM,
+        zoom=fit_zoom(box) if box is not None else CAPE_TOWN_ZOOM,
         synthetic=synthetic,
+        bounds=bounds,
     )
     if large:
         _LargeType().add_to(m)
@@ -203,19 +224,19 @@ def base_map(
     center: tuple[float, float],
     zoom: int,
     fit: bool = True,
-    heat_legend: bool = True,
     title: str | None = None,
     synthetic: bool = False,
+    bounds: list[list[float]] | None = None,
 ) -> folium.Map:
     """The part of the map that does not change with the filters.
 
-    Tiles, page style, the heat legend, the banner and the opening view. The dashboard draws
+    Tiles, page style, the banner and the opening view. The dashboard draws
     this once and sends everything that depends on the filters as layers
     (:func:`map_layers`) through ``st_folium(feature_group_to_add=...)``, so a filter change
     never rebuilds the map and the viewer keeps their position and zoom.
 
-    ``tiles`` and ``attribution`` are as resolved by :func:`build_map`; ``areas`` only gives
-    the bounds to fit.
+    ``tiles`` and ``attribution`` are as resolved by :func:`build_map`; ``bounds``
+    (``[[south, west], [north, east]]``), or else ``areas``, gives the view to fit.
     """
     m = folium.Map(location=center, zoom_start=zoom, tiles=None, control_scale=True)
     if tiles is not None:
@@ -223,11 +244,9 @@ def base_map(
             m
         )
     _MapStyle().add_to(m)
-    if heat_legend:
-        _Legend(_heat_legend_html()).add_to(m)
     if title or synthetic:
         _Banner(_banner_html(title, synthetic=synthetic)).add_to(m)
-    bounds = _bounds(areas) if not areas.empty else None
+    bounds = bounds or (_bounds(areas) if not areas.empty else None)
     if fit and bounds is not None:
         # Jump, don't animate: the opening zoom is only an estimate, and an animated zoom on
         # load redraws the heat twice and can be caught half-way by a screenshot or print.
@@ -246,14 +265,16 @@ def map_layers(
     zoom: int,
     heat_radius: int = HEAT_RADIUS,
     heat_scale: float | None = None,
+    heat_legend: bool = True,
     hotspots: gpd.GeoDataFrame | None = None,
     hotspot_method: HotspotMethod = "gistar",
     recent: pd.DataFrame | None = None,
     recent_minutes: float = 60.0,
 ) -> list[folium.FeatureGroup]:
     """The layers that change with the filters, each with its own legend, bottom to top:
-    areas, heat, hotspots, just-reported incidents. ``heat_scale`` is as for
-    :func:`heat_layer`; ``recent`` holds cells of recent incidents (see :func:`recent_layer`).
+    areas, heat, hotspots, just-reported incidents. ``heat_radius``, ``heat_scale`` and
+    ``heat_legend`` are :func:`heat_layer`'s ``radius``, ``scale`` and ``legend``, for cells
+    made at ``zoom``; ``recent`` holds cells of recent incidents (see :func:`recent_layer`).
 
     Each legend is tied to its layer: it appears when the layer is added to a map and goes
     when the layer is removed, so ``st_folium`` can swap the layers without leaving stale
@@ -266,7 +287,8 @@ def map_layers(
     if heat is not None:
         # The heat goes above the areas, so a choropleth fill cannot hide it; its canvas lets
         # the mouse through to the area tooltips (see _MapStyle).
-        groups.append(heat_layer(heat, radius=heat_radius, max_zoom=zoom, scale=heat_scale))
+        groups.append(heat_layer(heat, radius=heat_radius, max_zoom=zoom, scale=heat_scale,
+                                 legend=heat_legend))  # fmt: skip
     if hotspots is not None:
         group = hotspot_layer(hotspots, method=hotspot_method)
         key = {"gistar": "gi_bin", "emerging": "category"}.get(hotspot_method)
@@ -367,7 +389,7 @@ def area_layer(
     display = _display_frame(areas)
     if style == "choropleth":
         classes = choropleth_classes(display["count"].to_numpy())
-        colours = _class_colours(len(classes))
+        colours = class_colours(classes)
         uppers = np.array([high for _, high in classes])
 
         def style_function(feature: dict) -> dict:
@@ -403,78 +425,104 @@ def heat_layer(
     max_zoom: int,
     scale: float | None = None,
     name: str = "Incident heat",
+    legend: bool = True,
+    k: int | None = None,
 ) -> folium.FeatureGroup:
-    """Draw aggregated incident cells as a leaflet.heat layer.
+    """Draw aggregated incident cells as a density surface on a fixed colour scale.
 
-    Weights are the cells' incident counts divided by ``scale``, so the layer draws what a
-    heat map of every incident would (see the comment in the body).
+    The layer (:class:`IncidentHeat`) spreads each cell's count over a Gaussian and colours
+    the result, in incidents per km², from 0 to ``scale``; see :mod:`layers.heat`. The
+    colours depend on the cells, the zoom and ``scale`` only: not on the window's size, the
+    map's position, or what is in view.
 
     Parameters
     ----------
     heat : pandas.DataFrame
-        Columns ``lat``, ``lon``, ``weight`` (≥ 0), one row per grid cell. Cells of weight 0
-        draw nothing and are left out of the page.
+        Columns ``lat``, ``lon``, ``weight`` (incidents, ≥ 0), one row per grid cell. Cells of
+        weight 0 draw nothing and are left out of the page.
     radius : int, default HEAT_RADIUS
-        Point radius in pixels.
+        The kernel's radius in pixels: two standard deviations of the Gaussian.
     max_zoom : int
-        The map's initial zoom (see the comment in the body).
+        The zoom the cells were made for, at which ``scale`` is the surface's peak.
     scale : float, optional
-        The incident count of the busiest ``(radius + blur) / 2`` px screen bin among all the
-        filtered incidents, in view or not (see :func:`layers.view.prepare_map`). Needed when
-        ``heat`` holds only the cells near the viewport; without it the busiest bin sent is
-        the top of the colour ramp.
+        The top of the colour scale, in incidents per km²: the peak density of all the
+        filtered incidents at ``max_zoom``, in view or not (see
+        :func:`layers.view.prepare_map`). Needed when ``heat`` holds only the cells near the
+        viewport. Without it, the peak of ``heat`` itself.
     name : str, default "Incident heat"
         Layer-control label (plain text).
+    legend : bool, default True
+        Give the layer its legend: the colour bar with numbers, in incidents per km². It
+        shows while the layer is on the map.
+    k : int, optional
+        For a viewer whose counts are suppressed below ``k``: the legend prints no value
+        below ``k``. Defaults to ``heat.attrs["k"]``, which :func:`layers.privacy.private_heat`
+        sets for such a viewer.
 
     Returns
     -------
     folium.FeatureGroup
-        Holding one ``HeatMap``, its JS already pointed at the served vendored copy, so it
-        can go straight to ``st_folium(feature_group_to_add=...)``.
+        Holding one :class:`IncidentHeat` (and its legend), its JS already pointed at the
+        served vendored copy, so it can go straight to
+        ``st_folium(feature_group_to_add=...)``.
 
     Raises
     ------
     ValueError
         If columns are missing, or a value is missing or a weight negative.
     """
-    points = _check_heat(heat)
-    points = points[points["weight"] > 0]
-    weights = points["weight"].to_numpy(dtype=float)
-    if scale is not None and scale > 0:
-        weights = weights / scale
-    data = np.column_stack(
-        [
-            points["lat"].to_numpy(dtype=float).round(COORD_DECIMALS),
-            points["lon"].to_numpy(dtype=float).round(COORD_DECIMALS),
-            weights.round(6),
-        ]
-    )
-    # Intensity. The leaflet.heat build folium ships, which we serve, is patched (Leaflet.heat
-    # PR 78): it ignores `max` and `maxZoom`, sums the weights in screen bins of
-    # (radius + blur) / 2 px and divides by the largest bin sum, or by 1 if that is larger.
-    # Our cells are a fraction of those bins, so each bin sums to the number of incidents in
-    # it, exactly as for a heat map of every incident: the aggregation moves a point by at
-    # most half a cell, never changes what it weighs. With `scale` (the busiest bin of all
-    # the filtered incidents) every bin sum is at most about 1, so the divisor is 1 and the
-    # colours mean the same whichever part of the city is in view, as they would with every
-    # incident on the page. Upstream leaflet.heat draws a point at alpha
-    # weight * 2^(zoom - maxZoom) / max, which with `max` = 1 and `maxZoom` = the initial
-    # zoom is the same picture.
-    layer = folium.plugins.HeatMap(
-        [],  # set below: folium would check every row one by one, and these are clean floats
-        name=name,
-        radius=radius,
-        blur=max(1, round(radius * 0.8)),
-        min_opacity=HEAT_MIN_OPACITY,
-        max_zoom=max_zoom,
-        max=1.0 if scale else float(weights.max()) if weights.size else 1.0,
-        gradient=HEAT_GRADIENT,
-        control=False,
-    )
-    layer.data = data.tolist()
+    k = heat.attrs.get("k") if k is None else k
+    points = page_points(_check_heat(heat))
+    sigma = radius / 2
+    top = scale if scale is not None and scale > 0 else None
+    if top is None:
+        top = peak_density(points, zoom=max_zoom, sigma_px=sigma)
+    layer = IncidentHeat(points, name=name, sigma_px=sigma, top=top)
     group = folium.FeatureGroup(name=html.escape(name))
     layer.add_to(group)
+    if legend:
+        _Legend(_heat_legend_html(top, k=k)).add_to(group)
     return apply_offline_assets(group, mode="served")
+
+
+class IncidentHeat(JSCSSMixin, Layer):
+    """The heat layer of ``layers/js/incident_heat.js`` (``L.incidentHeat``), as folium
+    writes it: ``[lat, lon, count]`` points and the kernel and scale to draw them with.
+
+    Its script is one of the vendored assets (see :mod:`layers.assets`), never a CDN's.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.incidentHeat(
+                {{ this.data|tojson }},
+                {{ this.options|tojson }}
+            );
+        {% endmacro %}
+        """
+    )
+    default_js: ClassVar[list[tuple[str, str]]] = [
+        (INCIDENT_HEAT_JS.name, SERVED_URL_PREFIX + INCIDENT_HEAT_JS.filename)
+    ]
+    vendored_assets = (INCIDENT_HEAT_JS,)
+
+    def __init__(self, points: np.ndarray, *, name: str, sigma_px: float, top: float) -> None:
+        super().__init__(name=name, overlay=True, control=False)
+        self._name = "IncidentHeat"
+        # Whole counts as integers: the page is shorter and reads as counts.
+        self.data = [
+            [lat, lon, int(w) if w.is_integer() else round(w, 6)] for lat, lon, w in points.tolist()
+        ]
+        self.options = {
+            "sigma": float(sigma_px),
+            "step": grid_step_px(sigma_px),
+            "truncate": TRUNCATE_SD,
+            # With nothing to draw there is no peak; any positive top draws the same nothing.
+            "top": float(top) if top > 0 else 1.0,
+            "exponent": SCALE_EXPONENT,
+            "gradient": [[stop, colour] for stop, colour in sorted(HEAT_GRADIENT.items())],
+        }
 
 
 GI_BIN_STYLE: dict[int, tuple[str, str]] = {
@@ -597,30 +645,49 @@ def hotspot_legend_html(method: HotspotMethod, present: Sequence[object] = ()) -
 def choropleth_classes(
     counts: np.ndarray, *, k: int = len(CHOROPLETH_PALETTE)
 ) -> list[tuple[int, int]]:
-    """Split incident counts into at most ``k`` quantile classes with integer bounds.
+    """Split incident counts into classes with integer bounds: areas with none apart, and up
+    to ``k`` quantile classes among the rest.
+
+    Counts per area are skewed: most wards of a city may hold a handful and a few thousands.
+    Quantiles over every count put all the small ones together ("0" and "1–6,666"); areas
+    with no incident are a class of their own, and the quantiles split only the others.
 
     Parameters
     ----------
     counts : numpy.ndarray
         Non-negative integer counts, one per area.
     k : int, default 5
-        Most classes wanted; fewer come back when there are fewer distinct counts or ties.
+        Most classes wanted above zero; fewer come back when there are fewer distinct counts
+        or ties.
 
     Returns
     -------
     list of (int, int)
-        Inclusive ``(low, high)`` count ranges, ascending, together covering every count.
-        Empty for empty input.
+        Inclusive ``(low, high)`` count ranges, ascending, together covering every count;
+        ``(0, 0)`` first when some area has none. Empty for empty input.
     """
     values = np.asarray(counts, dtype=float)
     if values.size == 0:
         return []
-    k = max(1, min(k, np.unique(values).size))
-    quantiles = np.quantile(values, np.linspace(0, 1, k + 1)[1:])
-    # Rounded first: 5.000000000000001 from float interpolation must not become a 6.
-    uppers = np.unique(np.ceil(quantiles.round(6)).astype(int))
-    lows = [int(values.min()), *(int(u) + 1 for u in uppers[:-1])]
-    return list(zip(lows, (int(u) for u in uppers), strict=True))
+    classes = [(0, 0)] if (values == 0).any() else []
+    positive = values[values > 0]
+    if positive.size == 0:
+        return classes
+    k = max(1, min(k, np.unique(positive).size))
+    # Class tops are counts that occur, the j/k quantiles by rank in whole numbers (no
+    # interpolation, which makes a class like "1–46" that no area is in).
+    ranked = np.sort(positive)
+    n = ranked.size
+    uppers = np.unique(ranked[[(j * n + k - 1) // k - 1 for j in range(1, k + 1)]].astype(int))
+    lows = [int(positive.min()), *(int(u) + 1 for u in uppers[:-1])]
+    return classes + list(zip(lows, (int(u) for u in uppers), strict=True))
+
+
+def class_colours(classes: list[tuple[int, int]]) -> list[str]:
+    """A colour per class of :func:`choropleth_classes`: pale grey for areas with none, the
+    palette spread over the rest."""
+    zero = bool(classes) and classes[0] == (0, 0)
+    return [NO_INCIDENT_COLOUR] * zero + _class_colours(len(classes) - zero)
 
 
 def _tooltip(fields: list[str], aliases: list[str]) -> folium.GeoJsonTooltip:
@@ -726,14 +793,41 @@ def _middle(bounds: list[list[float]]) -> tuple[float, float]:
     return (south + north) / 2, (west + east) / 2
 
 
-def _heat_legend_html() -> str:
-    stops = ", ".join(f"{colour} {stop * 100:.0f}%" for stop, colour in HEAT_GRADIENT.items())
-    return (
-        '<div class="cct-legend-title">Incident density</div>'
-        f'<div class="cct-heat-bar" style="background: linear-gradient(to right, '
-        f'rgba(0,0,255,0.25) 0%, {stops})"></div>'
-        '<div class="cct-heat-scale"><span>low</span><span>high</span></div>'
+def _heat_legend_html(top: float, *, k: int | None = None) -> str:
+    """The heat legend: the colour bar from 0 to ``top`` incidents per km², with numbers.
+
+    The bar shows each colour at the opacity the layer draws it with, and each number where
+    it falls on the layer's scale (``(value / top) ** SCALE_EXPONENT``). With ``k`` (a viewer
+    whose counts are suppressed below ``k``) no number below ``k`` is printed, 0 included.
+    """
+    first = min(HEAT_GRADIENT)
+    stops = [(0.0, HEAT_GRADIENT[first]), *sorted(HEAT_GRADIENT.items())]
+    bar = ", ".join(f"{_rgba(colour, stop)} {stop * 100:.0f}%" for stop, colour in stops)
+    ticks = scale_ticks(top, k=k)
+    labels = "".join(
+        # Shifted by their own position: the first sits on the bar's left end, the last on
+        # its right, the rest centred on their value.
+        f'<span style="left:{share:.1f}%;transform:translateX(-{share:.1f}%)">'
+        f"{format_density(tick)}</span>"
+        for tick in ticks
+        for share in [100 * (tick / top) ** SCALE_EXPONENT if top > 0 else 0.0]
     )
+    notes = []
+    if top > 0 and (k is None or top >= k):
+        notes.append(f"Red: {format_density(top)} or more, the busiest place at this zoom.")
+    if k is not None:
+        notes.append(f"No value under {k} is labelled.")
+    note = "".join(f'<div class="cct-heat-note">{html.escape(n)}</div>' for n in notes)
+    return (
+        '<div class="cct-legend-title">Incidents per km²</div>'
+        f'<div class="cct-heat-bar" style="background: linear-gradient(to right, {bar})"></div>'
+        f'<div class="cct-heat-ticks">{labels}</div>{note}'
+    )
+
+
+def _rgba(colour: str, alpha: float) -> str:
+    red, green, blue = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({red},{green},{blue},{alpha:g})"
 
 
 def _area_legend_html(areas: gpd.GeoDataFrame, *, area_label: str, style: AreaStyle) -> str:
@@ -743,7 +837,7 @@ def _area_legend_html(areas: gpd.GeoDataFrame, *, area_label: str, style: AreaSt
         rows = "".join(
             f'<div class="cct-legend-row"><span class="cct-swatch" style="background:{colour}">'
             f"</span>{low:,}{'' if low == high else f'–{high:,}'}</div>"
-            for (low, high), colour in zip(classes, _class_colours(len(classes)), strict=True)
+            for (low, high), colour in zip(classes, class_colours(classes), strict=True)
         )
         return f'<div class="cct-legend-title">Incidents per {label}</div>{rows}'
     return (
@@ -785,8 +879,10 @@ class _MapStyle(MacroElement):
         + """;
             border-radius: 50%; width: 12px; }
           .cct-heat-bar { height: 10px; border-radius: 2px; margin-bottom: 1px; }
-          .cct-heat-scale { display: flex; justify-content: space-between; color: #555;
-            margin-bottom: 5px; }
+          .cct-heat-bar, .cct-heat-ticks { min-width: 14em; }
+          .cct-heat-ticks { position: relative; height: 1.4em; color: #333; }
+          .cct-heat-ticks span { position: absolute; top: 0; white-space: nowrap; }
+          .cct-heat-note { color: #555; font-size: 0.9em; max-width: 16em; margin-bottom: 4px; }
           .cct-focus-label { transform: translate(-50%, -50%); white-space: nowrap;
             font: 700 20px/1.2 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
             color: #1b1b1b; background: rgba(255, 255, 255, 0.85); padding: 2px 8px;

@@ -65,6 +65,8 @@ def test_vendor_assets_copies_leaflet_and_heat(project: Path) -> None:
     }
     heat = Path(folium.__file__).parent / "templates" / "leaflet_heat.min.js"
     assert (vendor / "leaflet_heat.min.js").read_bytes() == heat.read_bytes()
+    ours = PROJECT_ROOT / "layers" / "js" / "incident_heat.js"
+    assert (vendor / "incident_heat.js").read_bytes() == ours.read_bytes()
     # Atomic copies leave no temporary files behind.
     assert not [p for p in vendor.rglob(".*") if p.is_file()]
 
@@ -171,7 +173,9 @@ def test_standalone_html_inlines_everything(
     assert not re.search(r"<link\b", page)
     assert "Leaflet 1.9.4" in page  # the library's banner
     assert "L.map(" in page  # folium's code that uses it
-    assert "L.heatLayer=" in page
+    assert "L.IncidentHeat = L.Layer.extend(" in page  # our heat layer, before its use
+    assert page.index("L.IncidentHeat = ") < page.index("= L.incidentHeat(")
+    assert "L.heatLayer=" not in page  # leaflet.heat is not needed
     # The layers-control icon, which Leaflet's CSS links relatively, is a data URI now.
     assert 'url("data:image/png;base64,' in page
     assert "url(images/" not in page
@@ -181,7 +185,7 @@ def test_standalone_html_inlines_everything(
     # which is fetched.
     vendored_text = "".join(
         (project / "static" / "vendor" / name).read_text()
-        for name in ("leaflet.js", "leaflet.css", "leaflet_heat.min.js")
+        for name in ("leaflet.js", "leaflet.css", "incident_heat.js")
     )
     allowed = {DEFAULT_TILES, "https://www.openstreetmap.org/copyright"}
     allowed |= set(URL.findall(vendored_text))

@@ -32,7 +32,7 @@ def test_demo_then_map_writes_a_self_contained_html(tmp_path):
     assert result.returncode == 0, result.stderr
     html = out.read_text()
     assert "<script src=" not in html and 'rel="stylesheet" href=' not in html
-    assert "L.heatLayer" in html or "heatLayer" in html
+    assert "= L.incidentHeat(" in html and "Incidents per km" in html
     assert "SYNTHETIC DEMO DATA" in html
     sources = re.findall(r'(?:src|href)="(https?://[^"]+)"', html)
     assert sources == [] or all("leafletjs.com" in s for s in sources), sources

@@ -46,7 +46,7 @@ def access(tmp_path) -> Path:
 
 def heat_points(html: str) -> np.ndarray:
     """[lat, lon, weight] rows of the map's heat layer."""
-    match = re.search(r"L\.heatLayer\(\s*(\[\[.*?\]\])", html, re.S)
+    match = re.search(r"L\.incidentHeat\(\s*(\[\[.*?\]\])", html, re.S)
     return np.array(json.loads(match.group(1)) if match else [], dtype=float).reshape(-1, 3)
 
 

@@ -106,6 +106,29 @@ def test_cells_with_fewer_than_k_incidents_are_dropped():
     assert private_heat(cols, None, ANALYST, zoom=15)["weight"].sum() == 5
 
 
+def test_suppressed_heat_carries_k_to_its_legend():
+    """The heat legend (layers.webmap.heat_layer) prints no value below the k the cells were
+    suppressed with; an analyst's cells carry none."""
+    import re
+
+    from layers.webmap import heat_layer
+
+    cols = incidents(spread(40, 18.40, -33.80, jitter_m=300) + spread(3, 18.7, -34.0, seed=2))
+    cells = private_heat(cols, None, Policy(SAPS.viewer, PrivacyRules(k=5)), zoom=15)
+    assert cells.attrs["k"] == 5
+    assert "k" not in private_heat(cols, None, ANALYST, zoom=15).attrs
+
+    def labels(cells: pd.DataFrame) -> list[float]:
+        (legend,) = (c.content for c in heat_layer(cells, max_zoom=15)._children.values()
+                     if hasattr(c, "content"))  # fmt: skip
+        return [float(v.replace(",", "")) for v in re.findall(r'">([\d.,]+)</span>', legend)]
+
+    assert labels(cells) and min(labels(cells)) >= 5
+    unsuppressed = cells.copy()
+    unsuppressed.attrs = {}
+    assert min(labels(unsuppressed)) < 5  # the check has teeth: 0 at least
+
+
 def test_sensitive_incidents_never_reach_cells_or_ward_counts():
     burglaries = spread(10, 18.60, -33.95, jitter_m=5)
     offences = spread(10, 18.45, -33.85, category="Sexual offences", jitter_m=5, seed=3)

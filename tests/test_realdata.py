@@ -136,3 +136,44 @@ def test_hotspots_on_a_store_built_from_the_real_boundaries(realdata, tmp_path, 
                                   store_version=snapshot.version)  # fmt: skip
     out = export_hotspots(result.layer, tmp_path / f"{method}.gpkg", provenance=provenance)
     assert len(gpd.read_file(out, layer="hotspots")) == len(result.layer)
+
+
+def test_the_dashboard_opens_on_the_incidents_not_the_province(realdata, tmp_path, monkeypatch):
+    """With the 151 Western Cape precincts and a year of Bellville's service requests, the
+    map opens on Bellville, not the province, and fits again for the wards."""
+    import re
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+
+    ingest(
+        tmp_path / "store",
+        [realdata / "cct_service_requests_bellville_south_2020.csv.gz"],
+        precincts=realdata / "wc_saps_precincts_2020.geojson",
+        wards=realdata / "cct_wards_2021_shp" / "Wards.shp",
+        **SERVICE_REQUESTS,
+    )
+    root = Path(__file__).resolve().parent.parent
+    monkeypatch.setattr("sys.argv", ["dashboard.py", "--store", str(tmp_path / "store"),
+                                     "--tiles", "none"])  # fmt: skip
+    at = AppTest.from_file(str(root / "dashboard.py"), default_timeout=120).run()
+    assert not at.exception
+
+    def fitted() -> tuple[float, float, float, float]:
+        [component] = at.get("component_instance")
+        # (the map's code, JSON-encoded: its newlines are "\n")
+        found = re.search(r"fitBounds\((?:\\n|\s)*\[\[([-\d.]+), ([-\d.]+)\], "
+                          r"\[([-\d.]+), ([-\d.]+)\]\]", component.proto.json_args)  # fmt: skip
+        assert found, "the map fits no bounds"
+        south, west, north, east = map(float, found.groups())
+        return south, west, north, east
+
+    south, west, north, east = fitted()
+    province = gpd.read_file(realdata / "wc_saps_precincts_2020.geojson").total_bounds
+    assert province[2] - province[0] > 5  # the precincts span the province...
+    assert east - west < 0.2 and north - south < 0.2  # ...the map opens on Bellville
+    assert 18.55 < west < east < 18.75 and -33.98 < south < north < -33.85
+    before = at.get("component_instance")[0].proto.id
+    at.radio(key="m_boundary").set_value("ward").run()
+    assert at.get("component_instance")[0].proto.id != before  # a new map, fitted again
+    assert fitted() == (south, west, north, east)  # (the same incidents)

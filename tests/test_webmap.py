@@ -15,8 +15,10 @@ from conftest import CDN_HOSTS, LINKED, URL
 from shapely.geometry import Point, box
 
 from layers.assets import standalone_html, vendor_assets
+from layers.heat import peak_density
 from layers.webmap import (
     DEFAULT_TILES,
+    HEAT_RADIUS,
     area_layer,
     build_map,
     choropleth_classes,
@@ -55,9 +57,22 @@ def render(m) -> str:
 
 
 def heat_data(page: str) -> list[list[float]]:
-    found = re.search(r"L\.heatLayer\(\s*(\[.*?\]\]),", page, flags=re.DOTALL)
+    found = re.search(r"L\.incidentHeat\(\s*(\[.*?\]\]),", page, flags=re.DOTALL)
     assert found, "no heat layer in the page"
     return json.loads(found.group(1))
+
+
+def heat_options(page: str) -> dict:
+    found = re.search(r"L\.incidentHeat\(\s*\[.*?\]\],\s*(\{.*?\})\s*\);", page, flags=re.DOTALL)
+    assert found, "no heat layer in the page"
+    return json.loads(found.group(1))
+
+
+def heat_legend(page: str) -> str:
+    """The heat legend's HTML, as the page holds it (a JSON string)."""
+    legends = [json.loads(t) for t in re.findall(r'innerHTML = ("(?:[^"\\]|\\.)*");', page)]
+    (legend,) = [t for t in legends if "Incidents per km" in t] or ["no heat legend in the page"]
+    return legend
 
 
 def test_served_map_links_only_vendored_files(areas, heat) -> None:
@@ -79,24 +94,30 @@ def test_choropleth_legend_has_one_row_per_class(areas, heat) -> None:
     swatches = re.findall(r'cct-swatch\\" style=\\"background:(#[0-9a-f]{6})', page)
     assert len(swatches) == len(choropleth_classes(areas["count"].to_numpy())) == 2
     assert len(set(swatches)) == 2
-    # The class ranges; tojson writes the en dash as \u2013.
-    assert r"3\u20137" in page and r"8\u201310" in page
+    # The class ranges (tops are counts that occur); tojson writes the en dash as \u2013.
+    assert r"\u003c/span\u003e3\u003c/div\u003e" in page and r"4\u201310" in page
 
 
 def test_outline_legend_has_no_classes(areas, heat) -> None:
     page = render(build_map(areas, heat, area_label="Ward"))
     assert "cct-swatch cct-outline" in page
     assert "background:#" not in page
-    assert "Incident density" in page
+    assert "Incidents per km" in page
 
 
 @pytest.mark.parametrize(
     ("counts", "expected"),
     [
-        ([0, 1, 2, 5, 10, 40], [(0, 1), (2, 2), (3, 5), (6, 10), (11, 40)]),
+        ([0, 1, 2, 5, 10, 40], [(0, 0), (1, 1), (2, 2), (3, 5), (6, 10), (11, 40)]),
         ([7, 7, 7], [(7, 7)]),
         ([0, 0, 0, 0, 1, 90], [(0, 0), (1, 1), (2, 90)]),
+        ([0, 0, 0], [(0, 0)]),
         ([], []),
+        # Skewed, as a city's wards are: most empty or small, a few in the thousands.
+        (
+            [0] * 60 + [1, 2, 3, 5, 8, 12, 20, 35, 60, 90, 150, 400, 900, 2500, 6666],
+            [(0, 0), (1, 3), (4, 12), (13, 60), (61, 400), (401, 6666)],
+        ),
     ],
 )
 def test_choropleth_classes(counts: list[int], expected: list[tuple[int, int]]) -> None:
@@ -129,14 +150,53 @@ def test_markup_in_names_and_labels_is_escaped(areas, heat) -> None:
 
 
 def test_heat_weights_are_the_cell_counts(areas, heat) -> None:
-    # Raw counts: the served leaflet.heat sums weights per screen bin and divides by the
-    # busiest bin, so cells weigh exactly what their incidents would (test_heat_fidelity.py).
+    # Raw counts: the layer's surface is in incidents per km² (test_heat_fidelity.py).
     m = build_map(areas, heat, area_label="Ward", center=(-33.97, 18.53), zoom=13)
     page = render(m)
     data = heat_data(page)
-    assert [w for _, _, w in data] == list(heat["weight"])
+    assert [w for _, _, w in data] == [1, 2, 4, 8]
     assert [lat for lat, _, _ in data] == list(heat["lat"])
-    assert '"maxZoom": 13' in page and '"max": 8.0' in page
+    # Without a scale from the caller, the top is the peak of the cells given, at the zoom.
+    options = heat_options(page)
+    points = heat[["lat", "lon", "weight"]].to_numpy()
+    assert options["top"] == pytest.approx(peak_density(points, zoom=13, sigma_px=10))
+    assert options["sigma"] == HEAT_RADIUS / 2 and options["step"] >= 1
+
+
+def test_the_heat_scale_comes_from_the_caller_not_the_cells(areas, heat) -> None:
+    # The dashboard sends only the cells near the view; its scale is every incident's.
+    page = render(build_map(areas, heat, area_label="Ward", zoom=13, heat_scale=1234.5))
+    assert heat_options(page)["top"] == 1234.5
+    legend = heat_legend(page)
+    assert "Red: 1,234 or more" in legend or "Red: 1,235 or more" in legend
+
+
+def test_heat_legend_has_numbered_ticks_not_low_and_high(areas, heat) -> None:
+    legend = heat_legend(render(build_map(areas, heat, area_label="Ward", heat_scale=4643.0)))
+    ticks = re.findall(r'<span style="left:([\d.]+)%[^"]*">([^<]+)</span>', legend)
+    assert [label for _, label in ticks] == ["0", "200", "800", "1,500", "3,000"]
+    # Each number where the layer draws it: (value / top) ** 0.5 along the bar.
+    for left, label in ticks:
+        value = float(label.replace(",", ""))
+        assert float(left) == pytest.approx(100 * (value / 4643) ** 0.5, abs=0.05)
+    assert "low" not in legend and "high" not in legend
+
+
+def test_heat_legend_prints_no_value_below_k(areas, heat) -> None:
+    # An agency viewer's heat (layers.privacy.private_heat) carries its threshold.
+    suppressed = heat.copy()
+    suppressed.attrs["k"] = 5
+    page = render(_map_with(heat_layer(suppressed, max_zoom=13, scale=4.6)))
+    legend = heat_legend(page)
+    labels = re.findall(r'<span style="[^"]*">([^<]+)</span>', legend)
+    assert labels == []  # 0, 0.15, 0.6, 1.5 and 2.5: all below 5
+    assert "Red:" not in legend and "No value under 5 is labelled." in legend
+    legend = heat_legend(render(_map_with(heat_layer(suppressed, max_zoom=13, scale=4643.0))))
+    labels = re.findall(r'<span style="[^"]*">([^<]+)</span>', legend)
+    assert labels == ["200", "800", "1,500", "3,000"]
+    legend = heat_legend(render(_map_with(heat_layer(heat, max_zoom=13, scale=4.6, k=3))))
+    labels = re.findall(r'<span style="[^"]*">([^<]+)</span>', legend)
+    assert all(float(v) >= 3 for v in labels) and "Red: 4.6 or more" in legend
 
 
 def test_legends_follow_their_layers(areas, heat) -> None:
@@ -157,10 +217,10 @@ def test_zero_weight_cells_are_left_out_and_bad_weights_refused(heat) -> None:
         heat_layer(heat.drop(columns="weight"), max_zoom=12)
 
 
-def test_heat_layer_alone_links_the_served_plugin(heat) -> None:
+def test_heat_layer_alone_links_the_served_script(heat) -> None:
     # What st_folium(feature_group_to_add=...) collects from the layer it is given.
-    (heat_map,) = heat_layer(heat, max_zoom=12)._children.values()
-    assert heat_map.default_js == [("leaflet-heat.js", "/app/static/vendor/leaflet_heat.min.js")]
+    heat_map, _legend = heat_layer(heat, max_zoom=12)._children.values()
+    assert heat_map.default_js == [("incident-heat.js", "/app/static/vendor/incident_heat.js")]
 
 
 @pytest.mark.parametrize("tiles", [None, "none", "None"])
@@ -207,12 +267,16 @@ def test_synthetic_banner_only_when_asked(areas, heat) -> None:
     assert "SYNTHETIC DEMO DATA" not in render(build_map(areas, heat, area_label="W"))
 
 
-def test_heat_none_leaves_the_layer_and_its_legend_out(areas) -> None:
+def test_heat_none_leaves_the_layer_and_its_legend_out(areas, heat) -> None:
     page = render(build_map(areas, None, area_label="Ward"))
-    assert "L.heatLayer(" not in page and "Incident density" not in page
-    assert "leaflet_heat" not in page
-    with_legend = render(build_map(areas, None, area_label="Ward", heat_legend=True))
-    assert "Incident density" in with_legend
+    assert "L.incidentHeat(" not in page and "Incidents per km" not in page
+    assert "incident_heat" not in page and "leaflet_heat" not in page
+    # The legend belongs to the layer: without the layer there is no scale to show.
+    assert "Incidents per km" not in render(
+        build_map(areas, None, area_label="Ward", heat_legend=True)
+    )
+    quiet = render(build_map(areas, heat, area_label="Ward", heat_legend=False))
+    assert "L.incidentHeat(" in quiet and "Incidents per km" not in quiet
 
 
 def test_detailed_boundaries_are_simplified_and_rounded() -> None:
@@ -246,18 +310,22 @@ def test_st_folium_receives_only_vendored_links(areas, heat, monkeypatch) -> Non
     streamlit_folium = pytest.importorskip("streamlit_folium")
     sent: dict = {}
     monkeypatch.setattr(streamlit_folium, "_component_func", lambda **kw: sent.update(kw))
-    m = build_map(areas, None, area_label="Ward", heat_legend=True)
+    m = build_map(areas, None, area_label="Ward")
     streamlit_folium.st_folium(
         m, feature_group_to_add=heat_layer(heat, max_zoom=12), returned_objects=[]
     )
     assert sent["js_links"] == [
         "/app/static/vendor/leaflet.js",
-        "/app/static/vendor/leaflet_heat.min.js",
+        "/app/static/vendor/incident_heat.js",
     ]
     assert sent["css_links"] == ["/app/static/vendor/leaflet.css"]
     assert not URL.findall(sent["header"])
     assert "#map_div" in sent["header"] or "map_div" in sent["script"]
-    assert "cct-legend" in sent["script"] and "L.heatLayer(" in sent["feature_group"]
+    # The heat legend comes with the layer, so a filter change brings its new scale.
+    assert "cct-legend" in sent["script"]
+    assert (
+        "L.incidentHeat(" in sent["feature_group"] and "Incidents per km" in sent["feature_group"]
+    )
 
 
 def _map_with(layer):
