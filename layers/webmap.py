@@ -63,6 +63,8 @@ FOCUS_COLOUR = "#1b1b1b"
 CHOROPLETH_PALETTE = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
 # Areas with no incident in a choropleth: a class of their own, outside the ramp.
 NO_INCIDENT_COLOUR = "#f0f0f0"
+# Areas whose count is suppressed (too few to show, or protecting one that is).
+HIDDEN_COLOUR = "#9e9e9e"
 # The heat ramp (leaflet.heat's, which users know: blue, cyan, lime, yellow, red) as positions
 # from 0 to the top of the scale. Below 0.4 the colour is blue, fading out towards 0.
 HEAT_GRADIENT = {0.4: "#0000ff", 0.6: "#00ffff", 0.7: "#00ff00", 0.8: "#ffff00", 1.0: "#ff0000"}
@@ -388,13 +390,16 @@ def area_layer(
         return group
     display = _display_frame(areas)
     if style == "choropleth":
-        classes = choropleth_classes(display["count"].to_numpy())
+        classes = choropleth_classes(display.loc[~display["hidden"], "count"].to_numpy())
         colours = class_colours(classes)
         uppers = np.array([high for _, high in classes])
 
         def style_function(feature: dict) -> dict:
-            count = feature["properties"]["count"]
-            fill = colours[int(np.searchsorted(uppers, count, side="left"))]
+            if feature["properties"]["hidden"]:  # suppressed: its own colour, not a count's
+                fill = HIDDEN_COLOUR
+            else:
+                count = feature["properties"]["count"]
+                fill = colours[int(np.searchsorted(uppers, count, side="left"))]
             return {"color": "#555555", "weight": 0.8, "fillColor": fill, "fillOpacity": 0.65}
 
         highlight = {"color": "#111111", "weight": 2.5, "fillOpacity": 0.85}
@@ -753,14 +758,16 @@ def display_geometry(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def _display_frame(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     names = areas["name"].fillna("(unnamed)").astype(str)
     # A suppressed count (NaN, with its wording in ``count_text``; see layers.privacy) is
-    # coloured as the lowest class.
-    counts = pd.to_numeric(areas["count"]).fillna(0).astype(int)
+    # marked hidden: a class of its own, never drawn as 0 or as the lowest counts.
+    numbers = pd.to_numeric(areas["count"])
+    counts = numbers.fillna(0).astype(int)
     text = areas["count_text"].astype(str) if "count_text" in areas else counts.map("{:,}".format)
     return gpd.GeoDataFrame(
         # Escaped here because GeoJsonTooltip writes properties into the page as HTML.
         {
             "name": names.map(html.escape).to_numpy(),
             "count": counts.to_numpy(),
+            "hidden": numbers.isna().to_numpy(),
             "incidents": text.map(html.escape).to_numpy(),
         },
         geometry=display_geometry(areas).geometry.to_numpy(),
@@ -833,12 +840,18 @@ def _rgba(colour: str, alpha: float) -> str:
 def _area_legend_html(areas: gpd.GeoDataFrame, *, area_label: str, style: AreaStyle) -> str:
     label = html.escape(area_label)
     if style == "choropleth" and not areas.empty:
-        classes = choropleth_classes(pd.to_numeric(areas["count"]).fillna(0).to_numpy())
+        counts = pd.to_numeric(areas["count"])
+        classes = choropleth_classes(counts.dropna().to_numpy())
         rows = "".join(
             f'<div class="cct-legend-row"><span class="cct-swatch" style="background:{colour}">'
             f"</span>{low:,}{'' if low == high else f'–{high:,}'}</div>"
             for (low, high), colour in zip(classes, class_colours(classes), strict=True)
         )
+        if counts.isna().any():  # what a hidden count is, and nothing about its size
+            rows += (
+                '<div class="cct-legend-row"><span class="cct-swatch" '
+                f'style="background:{HIDDEN_COLOUR}"></span>Hidden: too few to show</div>'
+            )
         return f'<div class="cct-legend-title">Incidents per {label}</div>{rows}'
     return (
         '<div class="cct-legend-row"><span class="cct-swatch cct-outline"></span>'

@@ -21,6 +21,7 @@ from layers.webmap import (
     HEAT_RADIUS,
     area_layer,
     build_map,
+    HIDDEN_COLOUR,
     choropleth_classes,
     heat_layer,
     map_layers,
@@ -372,3 +373,13 @@ def test_standalone_map_runs_offline_in_chromium(tmp_path: Path, areas, heat) ->
         browser.close()
     assert errors == []
     assert requests == [page_file.as_uri()]
+
+
+def test_a_hidden_count_is_a_class_of_its_own_and_the_legend_names_no_number(areas) -> None:
+    """Suppressed counts (NaN) are neither 0 nor the lowest class: grey, and the legend says
+    "Hidden" without a range that would bound them."""
+    shown = areas.assign(count=[np.nan, 40], count_text=["fewer than 3, or hidden", "40"])
+    page = render(build_map(shown, None, area_label="cell", style="choropleth"))
+    assert HIDDEN_COLOUR in page and "Hidden: too few to show" in page
+    assert r"\u003c/span\u003e0\u003c/div\u003e" not in page  # no "0" class for hidden
+    assert r"\u003c/span\u003e40\u003c/div\u003e" in page
