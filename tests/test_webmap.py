@@ -19,9 +19,9 @@ from layers.heat import peak_density
 from layers.webmap import (
     DEFAULT_TILES,
     HEAT_RADIUS,
+    HIDDEN_COLOUR,
     area_layer,
     build_map,
-    HIDDEN_COLOUR,
     choropleth_classes,
     heat_layer,
     map_layers,
