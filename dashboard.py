@@ -78,7 +78,7 @@ from layers.store import StoreSnapshot, current_version, open_store, safe_filena
 from layers.throttle import SignInThrottle
 from layers.validate import resolve_columns
 from layers.view import MapData, prepare_map
-from layers.webmap import DEFAULT_TILES, focus_layer, live_base_map, map_layers
+from layers.webmap import focus_layer, live_base_map, map_layers
 
 ROOT = Path(__file__).resolve().parent
 LOCAL_ZONE = ZoneInfo("Africa/Johannesburg")
@@ -147,7 +147,10 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
         help="store for files uploaded while the synthetic demo is open",
     )
     parser.add_argument(
-        "--tiles", default=DEFAULT_TILES, help="basemap tile URL template, or 'none' for offline"
+        "--tiles",
+        default="none",
+        help="basemap: 'none' (default: offline, boundaries on a plain background), 'osm' for "
+        "OpenStreetMap's tile server (needs the internet), or a tile URL template",
     )
     parser.add_argument(
         "--postgis", metavar="URL", help="follow a live PostGIS store instead of --store"

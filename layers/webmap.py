@@ -48,7 +48,12 @@ AreaStyle = Literal["outline", "choropleth"]
 # UTM 34S: metres across the City of Cape Town, for simplifying boundaries.
 SIMPLIFY_TOLERANCE_M = 15.0
 
-DEFAULT_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+# OpenStreetMap's own tile server: used only when asked for (``tiles="osm"``), since it needs
+# the internet. With no tiles the map is offline: boundaries on a plain background.
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+DEFAULT_TILES: str | None = None
+NO_BASEMAP = "No basemap: offline map (start with --tiles to use a tile server)"
+TILES_UNAVAILABLE = "Basemap unavailable: no connection to the tile server"
 DEFAULT_ATTRIBUTION = (
     '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
 )
@@ -107,7 +112,8 @@ def build_map(
         What an area is called, for tooltips and legend ("SAPS precinct", "Ward").
     style : {"outline", "choropleth"}, default "outline"
         Thin outlines over the heat, or areas filled by incident count.
-    tiles : str or None, default DEFAULT_TILES
+    tiles : str or None, default None
+        ``"osm"`` for OpenStreetMap's tile server (needs the internet),
         Tile URL template or an xyzservices provider name. ``None`` or ``"none"``: no
         basemap; the map shows the boundaries on a plain light background.
     attribution : str, optional
@@ -245,6 +251,7 @@ def base_map(
         folium.TileLayer(tiles, attr=attribution, name="Basemap", overlay=True, max_zoom=19).add_to(
             m
         )
+    _BasemapNote(tiles is not None).add_to(m)  # after the tiles: it watches them load
     _MapStyle().add_to(m)
     if title or synthetic:
         _Banner(_banner_html(title, synthetic=synthetic)).add_to(m)
@@ -778,7 +785,9 @@ def _display_frame(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def _resolve_tiles(tiles: str | None, attribution: str | None) -> tuple[str | None, str | None]:
     if tiles is None or tiles.strip().lower() in ("", "none"):
         return None, None
-    if tiles == DEFAULT_TILES:
+    if tiles.strip().lower() == "osm":
+        tiles = OSM_TILES
+    if tiles == OSM_TILES:
         return tiles, attribution or DEFAULT_ATTRIBUTION
     if "{" in tiles and not attribution:
         raise ValueError(
@@ -968,6 +977,53 @@ class _Legend(MacroElement):
         super().__init__()
         self._name = "Legend"
         self.content = content
+
+
+class _BasemapNote(MacroElement):
+    """The attribution says what the basemap is: none (an offline map), or, when a tile
+    server is configured but no tile of it loads (no internet), that it is unavailable
+    instead of crediting tiles that never drew."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var map = {{ this._parent.get_name() }};
+            if (!{{ this.remote|tojson }}) {
+                map.attributionControl.addAttribution({{ this.none|tojson }});
+                return;
+            }
+            map.whenReady(function () {
+                map.eachLayer(function (layer) {
+                    if (!(layer instanceof L.TileLayer)) { return; }
+                    var loaded = false, failed = false;
+                    layer.on("tileload", function () {
+                        loaded = true;
+                        if (failed) {
+                            failed = false;
+                            map.attributionControl.removeAttribution({{ this.unavailable|tojson }});
+                            map.attributionControl.addAttribution(layer.getAttribution());
+                        }
+                    });
+                    layer.on("tileerror", function () {
+                        if (loaded || failed) { return; }
+                        failed = true;
+                        map.attributionControl.removeAttribution(layer.getAttribution());
+                        map.attributionControl.addAttribution({{ this.unavailable|tojson }});
+                    });
+                });
+            });
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, remote: bool) -> None:
+        super().__init__()
+        self._name = "BasemapNote"
+        self.remote = remote
+        self.none = NO_BASEMAP
+        self.unavailable = TILES_UNAVAILABLE
 
 
 class _Banner(MacroElement):

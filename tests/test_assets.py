@@ -23,7 +23,7 @@ from layers.assets import (
     standalone_html,
     vendor_assets,
 )
-from layers.webmap import DEFAULT_TILES, build_map
+from layers.webmap import OSM_TILES, build_map
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NODE_LEAFLET = PROJECT_ROOT / "node_modules" / "leaflet"
@@ -187,7 +187,7 @@ def test_standalone_html_inlines_everything(
         (project / "static" / "vendor" / name).read_text()
         for name in ("leaflet.js", "leaflet.css", "incident_heat.js")
     )
-    allowed = {DEFAULT_TILES, "https://www.openstreetmap.org/copyright"}
+    allowed = {OSM_TILES, "https://www.openstreetmap.org/copyright"}
     allowed |= set(URL.findall(vendored_text))
     assert set(URL.findall(page)) <= allowed
 

@@ -299,3 +299,40 @@ def test_normal_and_meeting_mode_draw_the_same_colours(dashboard):
     assert differs.max() == 0, f"{(differs > 0).sum()} of {len(differs)} places differ"
     assert legends["/"] == legends["/?mode=meeting"]
     assert any(ch.isdigit() for ch in legends["/"]) and "low" not in legends["/"]
+
+
+def test_offline_the_attribution_says_the_basemap_is_unavailable(tmp_path):
+    """A map asked for OpenStreetMap's tiles, opened where the tile server cannot be reached:
+    the attribution stops crediting tiles that never drew and says why the map is bare."""
+    from layers.webmap import TILES_UNAVAILABLE
+
+    sync_playwright = _require_browser()
+    folder = tmp_path / "osm"
+    (folder).mkdir()
+    (folder / "node_modules").symlink_to(PROJECT_ROOT / "node_modules")
+    vendor_assets(project_root=folder)
+    areas = gpd.GeoDataFrame({"name": ["Cape Flats"], "count": [3]},
+                             geometry=[box(18.3, -34.2, 18.9, -33.7)], crs="EPSG:4326")  # fmt: skip
+    m = build_map(areas, None, area_label="Area", tiles="osm", layer_control=False)
+    page_file = folder / "map.html"
+    page_file.write_text(standalone_html(m, project_root=folder))
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 800})
+        refused: list[str] = []
+
+        def offline(route) -> None:
+            if route.request.url.startswith("file:"):
+                route.continue_()
+            else:  # no internet: every tile request fails
+                refused.append(route.request.url)
+                route.abort()
+
+        page.route("**/*", offline)
+        page.goto(page_file.as_uri())
+        attribution = page.locator(".leaflet-control-attribution")
+        attribution.get_by_text(TILES_UNAVAILABLE).wait_for(timeout=30_000)
+        text = attribution.inner_text()
+        browser.close()
+    assert refused and all("tile.openstreetmap.org" in url for url in refused)
+    assert "OpenStreetMap" not in text

@@ -17,9 +17,11 @@ from shapely.geometry import Point, box
 from layers.assets import standalone_html, vendor_assets
 from layers.heat import peak_density
 from layers.webmap import (
-    DEFAULT_TILES,
     HEAT_RADIUS,
     HIDDEN_COLOUR,
+    NO_BASEMAP,
+    OSM_TILES,
+    TILES_UNAVAILABLE,
     area_layer,
     build_map,
     choropleth_classes,
@@ -77,10 +79,10 @@ def heat_legend(page: str) -> str:
 
 
 def test_served_map_links_only_vendored_files(areas, heat) -> None:
-    page = render(build_map(areas, heat, area_label="SAPS precinct"))
+    page = render(build_map(areas, heat, area_label="SAPS precinct", tiles="osm"))
     for link in LINKED.findall(page):
         assert link.startswith("/app/static/vendor/") or link == OSM_COPYRIGHT, link
-    assert set(URL.findall(page)) == {DEFAULT_TILES, OSM_COPYRIGHT}
+    assert set(URL.findall(page)) == {OSM_TILES, OSM_COPYRIGHT}
     assert not any(host in page for host in CDN_HOSTS)
 
 
@@ -233,10 +235,18 @@ def test_no_tiles_gives_no_tile_layer_and_a_light_background(areas, heat, tiles)
     assert "L.geoJson(" in page
 
 
-def test_default_tiles_are_osm_with_attribution(areas, heat) -> None:
+def test_the_default_map_is_offline_and_says_so(areas, heat) -> None:
     page = render(build_map(areas, heat, area_label="Ward"))
-    assert f'L.tileLayer(\n                "{DEFAULT_TILES}"' in page
+    assert "L.tileLayer(" not in page and not URL.findall(page)  # nothing to fetch
+    assert json.dumps(NO_BASEMAP) in page  # the attribution says there is no basemap
+
+
+def test_osm_tiles_only_when_asked_for_and_credited_only_while_they_load(areas, heat) -> None:
+    page = render(build_map(areas, heat, area_label="Ward", tiles="osm"))
+    assert f'L.tileLayer(\n                "{OSM_TILES}"' in page
     assert "OpenStreetMap\\u003c/a\\u003e contributors" in page
+    # offline, the credit gives way to a plain statement once tiles fail to load
+    assert '"tileerror"' in page and json.dumps(TILES_UNAVAILABLE) in page
 
 
 def test_custom_tiles_need_an_attribution(areas, heat) -> None:
