@@ -385,7 +385,10 @@ def _session_id() -> str:
 def _forget_session() -> None:
     """Forget everything this session saw and was offered (its downloads included)."""
     gate.forget_session(_session_id())
+    access = st.session_state.get("_access")  # the deployment's, not the viewer's: it stays
     st.session_state.clear()  # exports prepared, uploads shown, filters: nothing carries over
+    if access is not None:
+        st.session_state["_access"] = access
 
 
 def still_allowed(options: argparse.Namespace) -> None:
@@ -397,10 +400,12 @@ def still_allowed(options: argparse.Namespace) -> None:
     try:
         config = access_config(str(options.access), options.access.stat().st_mtime)
     except (LayersError, OSError):
-        config = None
-    if config is None or bound_viewer(config) is None:
+        # Unreadable for a moment (an edit in progress): show nothing more, sign nobody out;
+        # the full run says what is wrong.
+        st.rerun(scope="app")
+    if bound_viewer(config) is None:
         if st.session_state.get("viewer") is not None:
-            sign_out(config or st.session_state.get("_access"), reason="access changed")
+            sign_out(config, reason="access changed")
             st.session_state["_access_changed"] = True
         st.rerun(scope="app")
 
@@ -500,7 +505,7 @@ def sign_in_page(config: AccessConfig) -> None:
 def signed_in(viewer: Viewer, method: str) -> None:
     """A sign-in that succeeded (and is logged): a ticket for it, which the next run turns
     into the browser's cookie. Nothing is shown before that cookie is back."""
-    ticket, code = gate.issue(viewer.name, method)
+    ticket, code = gate.issue(viewer.name, method, gate.browser_key())
     connection = gate.connection()
     st.session_state.update(
         viewer=viewer, _method=method, _ticket=ticket.id,
@@ -540,7 +545,20 @@ def download(label: str, make: Callable[[], bytes | str], *, key: str, file_name
             )
 
     ticket = st.session_state.get("_ticket")
-    url = gate.offer(key, file_name, mime, make, log, ticket)
+    method = st.session_state.get("_method")
+
+    def allowed() -> bool:  # asked again when the link is followed, from the files
+        if config is None:
+            return True  # the open page
+        if method == "oidc":
+            return config.oidc_viewer(who.name) == who
+        try:
+            user = load_users(config.users_file).get(who.name) if config.users_file else None
+        except (LayersError, OSError):
+            return False
+        return user is not None and user.viewer == who
+
+    url = gate.offer(key, file_name, mime, make, log, ticket, allowed)
     st.link_button(label, url, icon=":material/download:",
                    help="The link works once: reload the page for another copy.")  # fmt: skip
     if dictionary is not None:
@@ -765,15 +783,19 @@ def map_panel(
     rotation).
     """
     snapshot = load_store(store, version)
+    # Fixed for the session once made: a live store's new incidents must not move the
+    # opening view, which would rebuild the map under the viewer.
+    fit_key = f"_fit_{boundary}_{store}"
+    if fit_key not in st.session_state:
+        st.session_state[fit_key] = opening_view(store, version, boundary)
+    fit = st.session_state[fit_key]
     zoom, bounds = map_view()
     if focus is not None:
         zoom, bounds = focus[1], focus[2]
+    elif zoom is None:  # a new map: heat for the zoom it opens at
+        zoom = columnar.fit_zoom(fit)
     data = map_data(store, version, flt, boundary, zoom, bounds, policy)
     label = "Precinct" if boundary == "precinct" else "Ward"
-    # Fixed for the session once made: a live store's new incidents must not move the
-    # opening view, which would rebuild the map under the viewer.
-    fit = st.session_state.setdefault(f"_fit_{boundary}_{store}",
-                                      opening_view(store, version, boundary))  # fmt: skip
     base = live_base_map(snapshot.precincts, tiles=tiles, synthetic=snapshot.synthetic,
                          large=large, fit=fit)  # fmt: skip
     layers = map_layers(
@@ -914,10 +936,10 @@ def hours_control() -> tuple[int, int] | None:
                            format_func=lambda h: f"{h:02d}:00")  # fmt: skip
     end = right.selectbox("to", range(1, 25), key="f_hour_to",
                           format_func=lambda h: f"{h:02d}:00")  # fmt: skip
+    if (start, end) == (0, 24):
+        return None
     if start == end % 24:
         sb.caption("Time of day: choose a window at least an hour wide; showing all hours.")
-        return None
-    if (start, end) == (0, 24):
         return None
     if start > end:
         sb.caption(f"Overnight: {start:02d}:00 to {end:02d}:00 the next morning.")
@@ -1023,8 +1045,9 @@ def column_choices(upload: UploadedFile, *, max_mb: float) -> tuple[dict[str, st
     column_map: dict[str, str] = {}
     defaults: dict[str, str] = {}
     with st.popover("Columns and values for every row"):
-        st.caption("Which column holds each field. Fields found under a known name are read "
-                   "from it unless you choose another column.")  # fmt: skip
+        st.caption("Which column holds each field, read from the first incident file and "
+                   "applied to every incident file of this upload. Fields found under a known "
+                   "name are read from it unless you choose another column.")  # fmt: skip
         columns = [str(c) for c in head.columns]
         for field, label in UPLOAD_FIELDS.items():
             auto = f"{AUTO}: {found[field]}" if field in found else NONE
@@ -1125,6 +1148,11 @@ def show_report(report: IngestReport) -> None:
     """What an upload did, in one voice: a failed file says so and nothing else claims
     success. File names only: never a path on the server."""
     totals = report.totals()
+    if not report.files:  # boundaries only
+        st.success(f"Boundaries loaded. The store holds {report.total_incidents:,} incidents.")
+        for note in report.boundary_warnings:
+            st.caption(md(note))
+        return
     failed = [file for file in report.files if file.error]
     for file in failed:
         st.error(md(f"{Path(file.file).name} was not loaded: {file.error}"))
@@ -1339,7 +1367,7 @@ def meeting_sidebar() -> None:
 
 
 def rotation(
-    snapshot: StoreSnapshot, flt: IncidentFilter, choices: dict[str, list[str]]
+    source: str, snapshot: StoreSnapshot, flt: IncidentFilter, choices: dict[str, list[str]]
 ) -> tuple[IncidentFilter, Focus | None, str | None, gpd.GeoDataFrame | None]:
     """Meeting-mode rotation: the filter, map focus, heading and outlined area of the
     current step. A precinct or ward step filters everything on the page to that area,
@@ -1354,8 +1382,13 @@ def rotation(
                 f"Collaboration area: {md(area)}", None)  # fmt: skip
     if rotate in ("precincts", "wards"):
         boundaries = snapshot.precincts if rotate == "precincts" else snapshot.wards
-        # Only areas with incidents in the store (the rest would be empty steps).
-        names = [n for n in choices[rotate] if n != OUTSIDE and (boundaries["name"] == n).any()]
+        # The areas the viewer chose, or else every area with incidents in the filter (an
+        # empty area would be an empty step).
+        mask = kept(source, snapshot.version, flt)
+        counts = columnar.counts_by(snapshot.columns, mask, rotate[:-1])
+        held = set(counts[counts > 0].index) - {OUTSIDE}
+        names = [n for n in (getattr(flt, rotate) or choices[rotate])
+                 if n in held and (boundaries["name"] == n).any()]  # fmt: skip
         if names:
             name = names[step % len(names)]
             outline = boundaries[boundaries["name"] == name]
@@ -1415,7 +1448,7 @@ def view_panel(
     else:
         snapshot = load_store(source, current_version(source) or "")
     version = snapshot.version
-    flt, focus, heading, outline = rotation(snapshot, flt, choices)
+    flt, focus, heading, outline = rotation(source, snapshot, flt, choices)
     numbers = figures(source, version, flt, boundary, policy)
     stats = numbers["headline"]
     if heading:
@@ -1463,9 +1496,12 @@ def view_panel(
             st.caption(f"Areas with fewer than {policy.rules.k} incidents are left out, with "
                        "a few more so that theirs cannot be worked out.")  # fmt: skip
         st.subheader("Weekly incidents by agency")
+        # A live store runs to today (its week in progress); a file store to its last day.
+        today = datetime.now(LOCAL_ZONE).date()
+        last = today if is_live(source) else date.fromisoformat(choices["last"][0])
         trend_chart(numbers["weekly"], height=260,
                     first=flt.since or date.fromisoformat(choices["first"][0]),
-                    last=flt.until or date.fromisoformat(choices["last"][0]))  # fmt: skip
+                    last=min(flt.until, last) if flt.until else last)  # fmt: skip
     if meeting:
         st.subheader("CompStat review")
         compstat_panel(source, version, flt, large=True, policy=policy)
@@ -1557,8 +1593,15 @@ def compstat_panel(
         st.markdown(f"**Weekly trend, top five {COMPSTAT_BY[by].lower()}**")
         top = [v for v in table.loc[~table["is_total"], by].head(5)]
         shown = weekly[[c for c in top if c in weekly.columns]].tail(26)
-        start = shown.index.min().date() if len(shown) else day
-        trend_chart(shown, height=280, first=start, last=day)
+        # The weeks hold what the store holds: from its first day to its last (today's
+        # incidents included on a live store), which may cut the first and last week.
+        held = filter_choices(source, version)
+        start = date.fromisoformat(held["first"][0])
+        if len(shown):
+            start = max(start, shown.index.min().date())
+        end = datetime.now(LOCAL_ZONE).date() if is_live(source) else date.fromisoformat(
+            held["last"][0])  # fmt: skip
+        trend_chart(shown, height=280, first=start, last=max(end, day))
 
 
 def trend_chart(weekly: pd.DataFrame, *, height: int, first: date, last: date) -> None:

@@ -29,6 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import streamlit as st
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -71,11 +72,18 @@ class Download:
     make: Callable[[], bytes | str]
     log: Callable[[], None]
     expires: float
+    allowed: Callable[[], bool] = lambda: True  # the viewer's access, checked again on fetch
 
 
 _lock = threading.Lock()
 _tickets: dict[str, Ticket] = {}
-_binds: dict[str, tuple[str, float]] = {}  # one-time code -> (ticket id, expiry)
+# one-time code -> (ticket id, expiry, the browser it was made for)
+_binds: dict[str, tuple[str, float, str | None]] = {}
+# Streamlit's XSRF cookie: random per browser, and only a page of this site can read it. A
+# code works only from the browser whose sign-in made it.
+BROWSER_COOKIE = "_streamlit_xsrf"
+# A bind request is a few dozen bytes; anything much larger is refused unread.
+MAX_BIND_BYTES = 1024
 _downloads: dict[str, Download] = {}
 _offered: dict[tuple[str, str], str] = {}  # (session id, key) -> its current token
 
@@ -88,7 +96,7 @@ def _expire(now: float) -> None:
     """Forget what has run out (called under the lock)."""
     for tid in [t for t, ticket in _tickets.items() if ticket.expires <= now]:
         del _tickets[tid]
-    for code in [c for c, (_, until) in _binds.items() if until <= now]:
+    for code in [c for c, (_, until, _) in _binds.items() if until <= now]:
         del _binds[code]
     for token in [t for t, d in _downloads.items() if d.expires <= now]:
         _drop_download(token)
@@ -102,24 +110,29 @@ def _drop_download(token: str) -> Download | None:
     return download
 
 
-def issue(user: str, method: str) -> tuple[Ticket, str]:
-    """A new ticket for a sign-in, and the one-time code that turns it into a cookie."""
+def issue(user: str, method: str, browser: str | None = None) -> tuple[Ticket, str]:
+    """A new ticket for a sign-in, and the one-time code that turns it into a cookie, for the
+    browser whose :data:`BROWSER_COOKIE` is ``browser``."""
     now = time.time()
     ticket = Ticket(secrets.token_urlsafe(24), user, method, now + TICKET_S)
     code = secrets.token_urlsafe(24)
     with _lock:
         _expire(now)
         _tickets[ticket.id] = ticket
-        _binds[code] = (ticket.id, now + BIND_S)
+        _binds[code] = (ticket.id, now + BIND_S, browser)
     return ticket, code
 
 
-def redeem(code: str) -> str | None:
-    """The signed cookie value for a one-time code (None: unknown, used or too old)."""
+def redeem(code: str, browser: str | None = None) -> str | None:
+    """The signed cookie value for a one-time code, asked for by ``browser`` (None: unknown,
+    used, too old, or another browser's: a code someone else obtained signs no one in)."""
     with _lock:
         _expire(time.time())
-        bound = _binds.pop(code, None)
-        if bound is None or bound[0] not in _tickets:
+        bound = _binds.get(code)
+        if bound is None or bound[2] != browser:
+            return None
+        del _binds[code]
+        if bound[0] not in _tickets:
             return None
     return _serializer().dumps(bound[0])
 
@@ -145,7 +158,7 @@ def revoke(ticket_id: str | None) -> None:
         return
     with _lock:
         _tickets.pop(ticket_id, None)
-        for code in [c for c, (tid, _) in _binds.items() if tid == ticket_id]:
+        for code in [c for c, (tid, _, _) in _binds.items() if tid == ticket_id]:
             del _binds[code]
         for token in [t for t, d in _downloads.items() if d.ticket == ticket_id]:
             _drop_download(token)
@@ -154,6 +167,11 @@ def revoke(ticket_id: str | None) -> None:
 def presented_cookie() -> str | None:
     """The session cookie of the connection this run serves (a reconnect is a new one)."""
     return st.context.cookies.get(COOKIE)
+
+
+def browser_key() -> str | None:
+    """The browser behind this run, as its :data:`BROWSER_COOKIE` names it."""
+    return st.context.cookies.get(BROWSER_COOKIE)
 
 
 def browser_ticket() -> Ticket | None:
@@ -172,17 +190,19 @@ def bind_page(code: str) -> str:
 fetch("/auth/bind", {{method: "POST", credentials: "same-origin",
   headers: {{"Content-Type": "application/json"}},
   body: JSON.stringify({{code: {json.dumps(code)}}})}})
-  .then((r) => {{
-    if (r.ok) {{ window.location.reload(); return; }}
-    document.getElementById("incident-map-binding").textContent =
-      "Sign-in could not be completed: reload the page and sign in again.";
-  }});
+  .then((r) => {{ if (r.ok) {{ window.location.reload(); }} else {{ failed(); }} }})
+  .catch(failed);
+function failed() {{
+  document.getElementById("incident-map-binding").textContent =
+    "Sign-in could not be completed: reload the page and sign in again.";
+}}
 </script>
 """
 
 
 def offer(key: str, file_name: str, mime: str, make: Callable[[], bytes | str],
-          log: Callable[[], None], ticket: str | None) -> str:  # fmt: skip
+          log: Callable[[], None], ticket: str | None,
+          allowed: Callable[[], bool] = lambda: True) -> str:  # fmt: skip
     """The URL of a one-time download for this session (a new one replaces ``key``'s last)."""
     ctx = get_script_run_ctx()
     session = ctx.session_id if ctx is not None else "no-session"
@@ -194,7 +214,7 @@ def offer(key: str, file_name: str, mime: str, make: Callable[[], bytes | str],
         if old is not None:
             _drop_download(old)
         _downloads[token] = Download(session, ticket, file_name, mime, make, log,
-                                     now + DOWNLOAD_S)  # fmt: skip
+                                     now + DOWNLOAD_S, allowed)  # fmt: skip
         _offered[(session, key)] = token
     return f"/download/{token}"
 
@@ -207,12 +227,27 @@ def forget_session(session: str) -> None:
 
 
 async def bind_route(request: Request) -> Response:
-    """POST /auth/bind {"code": ...}: set the session cookie for a correct sign-in."""
+    """POST /auth/bind {"code": ...}: set the session cookie for a correct sign-in.
+
+    Only the page itself can make this request: JSON (which another site cannot send
+    without a preflight we never answer), from this origin, from the browser the code was
+    made for, small."""
+    if (
+        not _same_origin(request)
+        or request.headers.get("content-type", "").split(";")[0].strip().lower()
+        != "application/json"
+    ):
+        return PlainTextResponse("Sign-in requests come from the dashboard's own page.", 403)
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BIND_BYTES:
+            return PlainTextResponse("Request too large.", status_code=413)
     try:
-        code = (await request.json()).get("code")
-    except (ValueError, AttributeError):
+        code = json.loads(body).get("code")
+    except (ValueError, AttributeError, RecursionError):
         code = None
-    value = redeem(code) if isinstance(code, str) else None
+    value = redeem(code, request.cookies.get(BROWSER_COOKIE)) if isinstance(code, str) else None
     if value is None:
         return PlainTextResponse(
             "This sign-in has expired or was already used: reload the page and sign in again.",
@@ -226,6 +261,14 @@ async def bind_route(request: Request) -> Response:
     )  # fmt: skip
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def _same_origin(request: Request) -> bool:
+    """Whether the browser says the request comes from a page of this site."""
+    if request.headers.get("sec-fetch-site", "same-origin") != "same-origin":
+        return False
+    origin = request.headers.get("origin")
+    return origin is not None and urlsplit(origin).netloc == request.headers.get("host")
 
 
 async def download_route(request: Request) -> Response:
@@ -252,6 +295,10 @@ async def download_route(request: Request) -> Response:
             "This download link has been used or has expired: prepare the download again on "
             "the page.",
             status_code=410,
+        )
+    if not await run_in_threadpool(download.allowed):  # removed or changed since offered
+        return PlainTextResponse(
+            "Your access has changed since this download was offered: sign in again.", 403
         )
     try:
         await run_in_threadpool(download.log)

@@ -52,7 +52,7 @@ SIMPLIFY_TOLERANCE_M = 15.0
 # the internet. With no tiles the map is offline: boundaries on a plain background.
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_TILES: str | None = None
-NO_BASEMAP = "No basemap: offline map (start with --tiles to use a tile server)"
+NO_BASEMAP = "No basemap: an offline map"
 TILES_UNAVAILABLE = "Basemap unavailable: no connection to the tile server"
 DEFAULT_ATTRIBUTION = (
     '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'

@@ -4,6 +4,8 @@ dashboard: the server must not let a client steer it or read what it may not."""
 from __future__ import annotations
 
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -137,7 +139,7 @@ def test_a_session_id_alone_does_not_resume_a_signed_in_session(store, access, t
     """Attack 4: the analyst signs in in Chromium; a bare client presents that session's id
     (Streamlit's reconnect) without the browser's cookie, and gets the sign-in form. The
     browser, which holds the cookie, stays signed in."""
-    from test_browser import CHROMIUM, CHROMIUM_ARGS, _require_browser, _sign_in
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, _require_browser, _sign_in, _wait_until_idle
 
     from layers import audit
 
@@ -162,15 +164,27 @@ def test_a_session_id_alone_does_not_resume_a_signed_in_session(store, access, t
         page.goto(url, wait_until="domcontentloaded")
         _sign_in(page, "ana")
         page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=60_000)
+        _wait_until_idle(page)  # nothing of the analyst's page still on its way
         stolen = session_ids[-1]
         with _connect(url, stolen) as ws:
             _rerun(ws)
             replies = _read(ws, 60)
-        # The browser reconnects (the server handed its session to the bare client) and,
-        # presenting its cookie, is signed in again without a password.
-        page.get_by_text("Signed in as").wait_for(state="attached", timeout=60_000)
+        # The browser that holds the cookie is still signed in: a new page, no password.
+        page.reload(wait_until="domcontentloaded")
         page.locator('[data-testid="stMetricValue"]').first.wait_for(timeout=60_000)
+        reloaded_form = page.get_by_role("textbox", name="Password").count()
+        # A sign-in code is redeemed only by the page itself: not by a form another site
+        # posts (text/plain), nor from another origin.
+        forged = urllib.request.Request(
+            url + "/auth/bind", data=b'{"code": "x"}', method="POST",
+            headers={"Content-Type": "text/plain", "Origin": "https://evil.example"},
+        )  # fmt: skip
+        try:
+            forged_status = urllib.request.urlopen(forged, timeout=30).status
+        except urllib.error.HTTPError as err:
+            forged_status = err.code
         browser.close()
+    assert reloaded_form == 0 and forged_status == 403
     resumed = [m.new_session.initialize.session_id for m in replies
                if m.WhichOneof("type") == "new_session"]  # fmt: skip
     assert resumed == [stolen]  # Streamlit did hand the session over: the script refused it

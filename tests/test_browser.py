@@ -134,6 +134,7 @@ def _fetch_download(page, url: str, label: str) -> tuple[int, str, int]:
     answer's status and body, and the second's status (the link works once)."""
     link = page.get_by_role("link", name=label)
     link.wait_for(timeout=30_000)
+    _wait_until_idle(page)  # a rerun still on its way would replace the link
     href = url + link.get_attribute("href")
     first = page.request.get(href)
     again = page.request.get(href)

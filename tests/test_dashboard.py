@@ -266,6 +266,7 @@ def test_an_overnight_window_can_be_set_on_the_page_and_from_the_url(app, demo_s
     assert any("Overnight: 22:00 to 04:00" in c.value for c in at.sidebar.caption)
     # chosen on the page: the handles of a slider could not cross, these can
     at = app(demo_store).run()
+    assert not any("Time of day" in c.value for c in at.sidebar.caption)  # all hours: no note
     at.selectbox(key="f_hour_from").set_value(22).run()
     at.selectbox(key="f_hour_to").set_value(4).run()
     assert metric(at, "Incidents").replace(",", "") == f"{overnight}"

@@ -278,9 +278,16 @@ def test_normal_and_meeting_mode_draw_the_same_colours(dashboard):
             # The page makes cells and a scale for the new view (a fragment rerun).
             _changed(scale, before, timeout_s=60)
             _wait_until_idle(page)
-            page.wait_for_timeout(500)
-            scales[path] = scale()
-            seen[path] = np.array(body.evaluate(DASHBOARD_SAMPLE, places))
+            # Settled: two readings a second apart agree (a later rerun may still redraw).
+            reading = None
+            for _ in range(30):
+                page.wait_for_timeout(1000)
+                now = (scale(), body.evaluate(DASHBOARD_SAMPLE, places))
+                if now == reading:
+                    break
+                reading = now
+            scales[path], sample = reading
+            seen[path] = np.array(sample)
             legends[path] = (
                 frame.locator(".cct-legend").filter(has_text="Incidents per km").inner_text()
             )

@@ -54,12 +54,14 @@ def app(monkeypatch):
 # instead, and sign_in does what the page's script does in a browser (redeem the one-time
 # code at /auth/bind, keep the cookie, reload).
 JAR: dict[str, str] = {}
+BROWSER = "the test's browser"  # its XSRF cookie, which a sign-in code is bound to
 
 
 @pytest.fixture(autouse=True)
 def cookie_jar(monkeypatch) -> dict[str, str]:
     JAR.clear()
     monkeypatch.setattr(gate, "presented_cookie", lambda: JAR.get(gate.COOKIE))
+    monkeypatch.setattr(gate, "browser_key", lambda: BROWSER)
     return JAR
 
 
@@ -70,7 +72,7 @@ def sign_in(at: AppTest, name: str, password: str = PASSWORD) -> AppTest:
     if "_bind" in at.session_state:
         assert "Signing you in" in at.html[0].proto.body  # and nothing else yet
         assert not at.metric
-        JAR[gate.COOKIE] = gate.redeem(at.session_state["_bind"][0])
+        JAR[gate.COOKIE] = gate.redeem(at.session_state["_bind"][0], BROWSER)
         at.run()
     return at
 
@@ -335,8 +337,9 @@ def test_a_removed_user_cannot_resume_with_the_cookie(app, store, tmp_path):
 
 
 def test_a_sign_in_code_turns_into_a_cookie_once():
-    ticket, code = gate.issue("ana", "password")
-    cookie = gate.redeem(code)
+    ticket, code = gate.issue("ana", "password", "browser-a")
+    assert gate.redeem(code, "browser-b") is None  # a code obtained by another browser
+    cookie = gate.redeem(code, "browser-a")
     assert gate.ticket_in(cookie) == ticket
     assert gate.redeem(code) is None  # used
     assert gate.redeem("made-up") is None
