@@ -675,7 +675,11 @@ def opening_view(path: str, version: str, boundary: str) -> tuple[float, float, 
     if extent is None:
         areas = snapshot.precincts if boundary == "precinct" else snapshot.wards
         extent = tuple(float(v) for v in areas.total_bounds)
-    return tuple(round(v, 4) for v in extent)  # type: ignore[return-value]
+    # Out to whole hundredths of a degree (about 1 km): the box's edges are otherwise some
+    # incident's own longitude or latitude, and every viewer gets them.
+    west, south, east, north = extent
+    return (math.floor(west * 100) / 100, math.floor(south * 100) / 100,
+            math.ceil(east * 100) / 100, math.ceil(north * 100) / 100)  # fmt: skip
 
 
 # A filter's parts, as a viewer names them: (the field(s) to clear, the label).

@@ -173,6 +173,8 @@ def test_the_dashboard_opens_on_the_incidents_not_the_province(realdata, tmp_pat
     assert province[2] - province[0] > 5  # the precincts span the province...
     assert east - west < 0.2 and north - south < 0.2  # ...the map opens on Bellville
     assert 18.55 < west < east < 18.75 and -33.98 < south < north < -33.85
+    # whole hundredths of a degree: no incident's own coordinate reaches any viewer
+    assert all(abs(v * 100 - round(v * 100)) < 1e-6 for v in (south, west, north, east))
     before = at.get("component_instance")[0].proto.id
     at.radio(key="m_boundary").set_value("ward").run()
     assert at.get("component_instance")[0].proto.id != before  # a new map, fitted again
