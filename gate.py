@@ -66,6 +66,7 @@ class Download:
     """A file one session may fetch once: ``make`` builds it, ``log`` records it first."""
 
     session: str
+    key: str  # what the page offers it as: a new offer under the same key replaces it
     ticket: str | None
     file_name: str
     mime: str
@@ -105,8 +106,9 @@ def _expire(now: float) -> None:
 def _drop_download(token: str) -> Download | None:
     download = _downloads.pop(token, None)
     if download is not None:
-        for key in [k for k, t in _offered.items() if t == token]:
-            del _offered[key]
+        offered = (download.session, download.key)
+        if _offered.get(offered) == token:
+            del _offered[offered]
     return download
 
 
@@ -213,7 +215,7 @@ def offer(key: str, file_name: str, mime: str, make: Callable[[], bytes | str],
         old = _offered.get((session, key))
         if old is not None:
             _drop_download(old)
-        _downloads[token] = Download(session, ticket, file_name, mime, make, log,
+        _downloads[token] = Download(session, key, ticket, file_name, mime, make, log,
                                      now + DOWNLOAD_S, allowed)  # fmt: skip
         _offered[(session, key)] = token
     return f"/download/{token}"
