@@ -83,6 +83,17 @@ def demo_store(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def browser_demo(tmp_path_factory) -> Path:
+    """The 5,000-incident demo (``files/`` and ``store/``) the browser tests' dashboards
+    serve; built once. Its store is only read (uploads go to a store of their own)."""
+    from layers.demo import build_demo_store, generate_demo
+
+    folder = tmp_path_factory.mktemp("browser")
+    build_demo_store(folder / "store", generate_demo(folder / "files", incidents=5000))
+    return folder
+
+
+@pytest.fixture(scope="session")
 def taxonomy():
     return load_taxonomy()
 

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import pytest
 from conftest import IN_CI, ROOT
 
-from layers.demo import build_demo_store, generate_demo
+from layers.demo import generate_demo
 
 pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
@@ -53,11 +53,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(browser_demo):
     _require_browser()
-    folder = tmp_path_factory.mktemp("browser")
-    manifest = generate_demo(folder / "files", incidents=5000)
-    build_demo_store(folder / "store", manifest)
+    folder = browser_demo
     options = ["--store", folder / "store", "--tiles", "none", "--uploads", folder / "uploads",
                "--max-upload-mb", "2"]  # fmt: skip
     with _dashboard(options, folder / "streamlit.log") as url:

@@ -38,7 +38,6 @@ from test_heat_fidelity import incidents
 
 from layers.assets import standalone_html, vendor_assets
 from layers.columnar import heat_cells
-from layers.demo import build_demo_store, generate_demo
 from layers.store import open_store
 from layers.webmap import build_map
 
@@ -236,15 +235,14 @@ DASHBOARD_SCALE = """() => window.feature_group.filter(g => map_div.hasLayer(g))
 
 
 @pytest.fixture(scope="module")
-def dashboard(tmp_path_factory):
+def dashboard(browser_demo, tmp_path_factory):
     _require_browser()
-    folder = tmp_path_factory.mktemp("heat-dashboard")
-    manifest = generate_demo(folder / "files", incidents=5000)
-    build_demo_store(folder / "store", manifest)
-    incidents = open_store(folder / "store").incidents
+    store = browser_demo / "store"
+    incidents = open_store(store).incidents
     busiest = incidents.round({"lat": 2, "lon": 2}).value_counts(["lat", "lon"]).index[0]
-    options = ["--store", folder / "store", "--tiles", "none"]
-    with _dashboard(options, folder / "streamlit.log") as url:
+    options = ["--store", store, "--tiles", "none"]
+    log = tmp_path_factory.mktemp("heat-dashboard") / "streamlit.log"
+    with _dashboard(options, log) as url:
         yield url, (float(busiest[0]), float(busiest[1]))
 
 
