@@ -178,7 +178,7 @@ def public_figures(
     names = sorted(views[0]["areas"])
     if area is not None and area not in names:
         raise PublicViewError(f"{area!r} is not a published precinct.")
-    area_counts = pd.DataFrame([v["areas"] for v in views], columns=names)
+    area_counts = pd.DataFrame([v["areas"] for v in views], columns=names, dtype=float)
     areas = pd.DataFrame(
         {
             "name": names,
