@@ -37,9 +37,17 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 from streamlit_folium import st_folium
 
 import gate
-from layers import audit, columnar, compstat, evaluate
 from layers._errors import LayersError
-from layers.access import (
+from layers.access import audit
+from layers.access.privacy import (
+    Policy,
+    PrivacyRules,
+    private_figures,
+    private_heat,
+    private_review,
+)
+from layers.access.throttle import SignInThrottle
+from layers.access.users import (
     AccessConfig,
     LocalUser,
     Viewer,
@@ -48,23 +56,25 @@ from layers.access import (
     load_users,
     parse_role,
 )
-from layers.analysis import (
+from layers.analysis import compstat, evaluate
+from layers.analysis.evaluate import evaluate_hotspots
+from layers.analysis.study import (
     METHODS,
     HotspotParams,
     HotspotResult,
     hotspot_provenance,
     private_hotspots,
 )
-from layers.dictionary import dictionary_csv, dictionary_path
-from layers.evaluate import evaluate_hotspots
-from layers.filters import IncidentFilter, filter_from_query
-from layers.hotspot_export import HOTSPOT_SUFFIXES, export_hotspots
-from layers.ingest import IngestReport, ingest
-from layers.join import OUTSIDE
-from layers.live import LiveStore, count_since, recent_rows
-from layers.postgis import describe
-from layers.privacy import Policy, PrivacyRules, private_figures, private_heat, private_review
-from layers.public import (
+from layers.intake.ingest import IngestReport, ingest
+from layers.intake.sources import read_incident_file
+from layers.intake.validate import resolve_columns
+from layers.livefeed.live import LiveStore, count_since, recent_rows
+from layers.livefeed.postgis import describe
+from layers.maps.dictionary import dictionary_csv, dictionary_path
+from layers.maps.hotspot_export import HOTSPOT_SUFFIXES, export_hotspots
+from layers.maps.view import MapData, prepare_map
+from layers.maps.webmap import focus_layer, live_base_map, map_layers
+from layers.publishing.public import (
     GROUP_LABELS,
     PublicFigures,
     PublicSite,
@@ -73,12 +83,10 @@ from layers.public import (
     public_map,
     store_site,
 )
-from layers.sources import read_incident_file
-from layers.store import StoreSnapshot, current_version, open_store, safe_filename
-from layers.throttle import SignInThrottle
-from layers.validate import resolve_columns
-from layers.view import MapData, prepare_map
-from layers.webmap import focus_layer, live_base_map, map_layers
+from layers.storage import columnar
+from layers.storage.filters import IncidentFilter, filter_from_query
+from layers.storage.join import OUTSIDE
+from layers.storage.store import StoreSnapshot, current_version, open_store, safe_filename
 
 ROOT = Path(__file__).resolve().parent
 LOCAL_ZONE = ZoneInfo("Africa/Johannesburg")
@@ -663,7 +671,7 @@ def kept(path: str, version: str, flt: IncidentFilter) -> np.ndarray | None:
 @st.cache_data(max_entries=8, show_spinner=False)
 def opening_view(path: str, version: str, boundary: str) -> tuple[float, float, float, float]:
     """Where the map opens: the incidents inside the chosen boundary layer, without a few
-    far-off ones (see :func:`layers.columnar.robust_extent`), or the boundaries' own extent
+    far-off ones (see :func:`layers.storage.columnar.robust_extent`), or the boundaries' own extent
     when there are none. Choosing the other layer fits the map again."""
     snapshot = load_store(path, version)
     columns = snapshot.columns
@@ -735,7 +743,7 @@ def figures(
     path: str, version: str, flt: IncidentFilter, boundary: str, policy: Policy
 ) -> dict[str, object]:
     """Headline, top areas and weekly trend: every figure beside the map, for one filter,
-    as the viewer may see them (see layers.privacy)."""
+    as the viewer may see them (see layers.access.privacy)."""
     columns = load_store(path, version).columns
     mask = kept(path, version, flt)
     if mask is not None and len(mask) != len(columns):  # the version moved on under us
@@ -843,7 +851,7 @@ def ensure_demo_store(store: Path) -> None:
 
 
 def _build_demo_store(store: Path) -> None:
-    from layers.demo import build_demo_store, generate_demo
+    from layers.intake.demo import build_demo_store, generate_demo
 
     with st.status(
         "First start: building the demo store from synthetic data…", expanded=True
@@ -1024,7 +1032,7 @@ def upload_panel(store: Path, *, synthetic: bool, uploads: Path, max_mb: float,
             st.rerun()
 
 
-# The fields an incident file is read into, as the page names them (see layers.validate).
+# The fields an incident file is read into, as the page names them (see layers.intake.validate).
 UPLOAD_FIELDS = {
     "incident_id": "Incident id", "agency": "Agency", "category": "Category",
     "occurred_at": "Date and time", "lat": "Latitude", "lon": "Longitude",

@@ -32,13 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from timing import RESULTS, timed
 
-from layers.analysis import HotspotParams, hotspot_provenance, run_hotspots, study_area
-from layers.demo import build_demo_store, generate_demo
-from layers.filters import IncidentFilter
-from layers.grid import assign_cells, cell_counts, make_grid
-from layers.hotspot_export import export_hotspots
-from layers.hotspots import gi_star
-from layers.store import open_store
+from layers.analysis.grid import assign_cells, cell_counts, make_grid
+from layers.analysis.hotspots import gi_star
+from layers.analysis.study import HotspotParams, hotspot_provenance, run_hotspots, study_area
+from layers.intake.demo import build_demo_store, generate_demo
+from layers.maps.hotspot_export import export_hotspots
+from layers.storage.filters import IncidentFilter
+from layers.storage.store import open_store
 
 
 def naive_gi(cells: gpd.GeoDataFrame, counts: np.ndarray) -> np.ndarray:

@@ -31,12 +31,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from run import parse_size, size_label, typical_filters
 from timing import RESULTS
 
-from layers import columnar
-from layers.access import Viewer
-from layers.demo import build_demo_store, generate_demo
-from layers.privacy import Policy, private_figures
-from layers.store import current_version, open_store
-from layers.view import prepare_map
+from layers.access.privacy import Policy, private_figures
+from layers.access.users import Viewer
+from layers.intake.demo import build_demo_store, generate_demo
+from layers.maps.view import prepare_map
+from layers.storage import columnar
+from layers.storage.store import current_version, open_store
 
 PUBLIC = Policy(Viewer("public", "public"))
 

@@ -76,9 +76,9 @@ from live_load import (
 from site_server import serve_site
 from timing import RESULTS
 
-from layers.demo import build_demo_store, generate_demo
-from layers.publish import PublishOptions, publish_site
-from layers.store import open_store
+from layers.intake.demo import build_demo_store, generate_demo
+from layers.publishing.publish import PublishOptions, publish_site
+from layers.storage.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 12, 5)

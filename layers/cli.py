@@ -14,19 +14,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from layers._errors import LayersError
-from layers.access import AccessConfig, AccessError
-from layers.analysis import HotspotParams
-from layers.audit import INGEST
-from layers.columnar import unknown_values
-from layers.filters import FILTER_COLUMNS, IncidentFilter, apply_filter, parse_hours
-from layers.privacy import Policy, PrivacyRules, own_rows
+from layers.access.audit import INGEST
+from layers.access.privacy import Policy, PrivacyRules, own_rows
+from layers.access.users import AccessConfig, AccessError
+from layers.analysis.study import HotspotParams
+from layers.storage.columnar import unknown_values
+from layers.storage.filters import FILTER_COLUMNS, IncidentFilter, apply_filter, parse_hours
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from layers.dropfolder import DropResult
-    from layers.ingest import IngestReport
-from layers.store import StoreSnapshot, open_store
+    from layers.intake.dropfolder import DropResult
+    from layers.intake.ingest import IngestReport
+from layers.storage.store import StoreSnapshot, open_store
 
 DEFAULT_DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
 
@@ -240,7 +240,7 @@ def _policy(args: argparse.Namespace) -> tuple[Policy, AccessConfig | None]:
     """The role the command runs as. The CLI is an operator's tool, trusted through the
     server's file permissions: the role is what the operator says, and with an access file
     it must be said, so that the audit log records it with the operating-system user."""
-    from layers.access import load_access, parse_role
+    from layers.access.users import load_access, parse_role
 
     config = load_access(args.access) if args.access else None
     if args.role is None and config is not None:
@@ -254,7 +254,7 @@ def _policy(args: argparse.Namespace) -> tuple[Policy, AccessConfig | None]:
 
 def _refused(config: AccessConfig | None, policy: Policy, what: str, message: str) -> AccessError:
     """An access refusal, in the audit log first when there is one."""
-    from layers.audit import ACCESS_DENIED
+    from layers.access.audit import ACCESS_DENIED
 
     _audit(config, ACCESS_DENIED, {"what": what, "via": "command line"}, policy=policy)
     return AccessError(message)
@@ -288,7 +288,7 @@ def _audit(
     ran as, or (without one, e.g. an ingest) as the operator."""
     if config is None or config.audit_log is None:
         return
-    from layers.audit import AuditLog
+    from layers.access.audit import AuditLog
 
     if policy is None:
         user, role = getpass.getuser(), "operator"
@@ -301,7 +301,7 @@ def _audit_export(
     config: AccessConfig | None, policy: Policy, what: str, out: Path, flt: IncidentFilter,
     rows: int | None,
 ) -> None:  # fmt: skip
-    from layers.audit import EXPORT
+    from layers.access.audit import EXPORT
 
     detail = {"what": what, "file": Path(out).name, "rows": rows, "filters": flt.to_query(),
               "via": "command line"}  # fmt: skip
@@ -312,8 +312,8 @@ def _write_dictionary(csv: Path, kind: str, columns: Iterable[str]) -> Path:
     """Write the data dictionary of the ``kind`` CSV just written to ``csv`` beside it, as
     ``<stem>.dictionary.csv``, atomically. It holds no incident, so it is not logged: it is
     written once ``csv`` is in place, and never for an export that was refused."""
-    from layers.dictionary import dictionary_csv, dictionary_path
-    from layers.store import write_text_atomic
+    from layers.maps.dictionary import dictionary_csv, dictionary_path
+    from layers.storage.store import write_text_atomic
 
     target = dictionary_path(csv)
     write_text_atomic(target, dictionary_csv(kind, columns))
@@ -321,7 +321,7 @@ def _write_dictionary(csv: Path, kind: str, columns: Iterable[str]) -> Path:
 
 
 def add_scheduler_argument(parser: argparse.ArgumentParser) -> None:
-    """``--scheduler``: run the per-row work on a dask cluster (see layers.distributed)."""
+    """``--scheduler``: run the per-row work on a dask cluster (see layers.analysis.distributed)."""
     parser.add_argument(
         "--scheduler",
         metavar="ADDRESS",
@@ -432,7 +432,7 @@ def _progress(message: str, fraction: float) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from layers.demo import build_demo_store, generate_demo
+    from layers.intake.demo import build_demo_store, generate_demo
 
     manifest = generate_demo(args.out, seed=args.seed, incidents=args.incidents)
     print(
@@ -446,7 +446,7 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _run_ingest(args: argparse.Namespace) -> int:
-    from layers.taxonomy import load_taxonomy
+    from layers.intake.taxonomy import load_taxonomy
 
     if not args.files and args.watch is None:
         raise LayersError("Give incident files to ingest, or --watch DIR for a drop folder.")
@@ -462,19 +462,19 @@ def _run_ingest(args: argparse.Namespace) -> int:
         margin_km=args.margin_km, progress=_progress,
     )  # fmt: skip
     if args.postgis:
-        from layers.postgis import ingest_postgis
+        from layers.livefeed.postgis import ingest_postgis
 
         def load(files: Sequence[Path], **extra: object) -> IngestReport:
             return ingest_postgis(args.postgis, files, **{**options, **extra})
     else:
-        from layers.ingest import ingest
+        from layers.intake.ingest import ingest
 
         def load(files: Sequence[Path], **extra: object) -> IngestReport:
             return ingest(args.store, files, scheduler=args.scheduler, **{**options, **extra})
 
     config = None
     if args.access:
-        from layers.access import load_access
+        from layers.access.users import load_access
 
         config = load_access(args.access)
 
@@ -501,13 +501,13 @@ def _run_ingest(args: argparse.Namespace) -> int:
 
 def _watch(args: argparse.Namespace, run: Callable[..., IngestReport]) -> int:
     """Ingest every file dropped into ``args.watch`` until interrupted."""
-    from layers.dropfolder import watch
+    from layers.intake.dropfolder import watch
 
     def report(result: DropResult) -> None:
         state = "processed" if result.ok else "FAILED"
         print(f"{state}: {result.path.name} -> {result.moved_to} ({result.message})", flush=True)
 
-    from layers.postgis import redact
+    from layers.livefeed.postgis import redact
 
     target = redact(args.postgis) if args.postgis else args.store
     print(f"Watching {args.watch} for incident files to ingest into {target}; Ctrl-C stops.")
@@ -520,7 +520,7 @@ def _watch(args: argparse.Namespace, run: Callable[..., IngestReport]) -> int:
 
 
 def _run_db_init(args: argparse.Namespace) -> int:
-    from layers.postgis import init_db, redact
+    from layers.livefeed.postgis import init_db, redact
 
     init_db(args.postgis)
     print(f"The incident_map schema is ready in {redact(args.postgis)}.")
@@ -528,7 +528,7 @@ def _run_db_init(args: argparse.Namespace) -> int:
 
 
 def _run_export(args: argparse.Namespace) -> int:
-    from layers.export import export_columns, export_incidents
+    from layers.maps.export import export_columns, export_incidents
 
     policy, config = _policy(args)
     viewer = policy.viewer
@@ -560,10 +560,10 @@ def _run_export(args: argparse.Namespace) -> int:
 
 
 def _run_map(args: argparse.Namespace) -> int:
-    from layers.assets import standalone_html
-    from layers.store import write_text_atomic
-    from layers.view import prepare_map
-    from layers.webmap import build_map
+    from layers.maps.assets import standalone_html
+    from layers.maps.view import prepare_map
+    from layers.maps.webmap import build_map
+    from layers.storage.store import write_text_atomic
 
     policy, config = _policy(args)
     if policy.viewer.role == "public":
@@ -591,9 +591,15 @@ def _run_map(args: argparse.Namespace) -> int:
 
 def _run_public_map(args: argparse.Namespace, policy: Policy, config: AccessConfig | None) -> int:
     """``map --role public``: a map of the published site's numbers, and nothing else."""
-    from layers.assets import standalone_html
-    from layers.public import GROUP_LABELS, month_run, public_figures, public_map, store_site
-    from layers.store import write_text_atomic
+    from layers.maps.assets import standalone_html
+    from layers.publishing.public import (
+        GROUP_LABELS,
+        month_run,
+        public_figures,
+        public_map,
+        store_site,
+    )
+    from layers.storage.store import write_text_atomic
 
     refused = [flag for flag, value in (
         ("--since", args.since), ("--until", args.until), ("--hours", args.hours),
@@ -628,8 +634,8 @@ def _run_public_map(args: argparse.Namespace, policy: Policy, config: AccessConf
 
 
 def _run_hotspots(args: argparse.Namespace) -> int:
-    from layers.analysis import hotspot_provenance, private_hotspots
-    from layers.hotspot_export import export_hotspots
+    from layers.analysis.study import hotspot_provenance, private_hotspots
+    from layers.maps.hotspot_export import export_hotspots
 
     policy, config = _policy(args)
     if policy.viewer.role == "public":
@@ -664,9 +670,9 @@ def _run_hotspots(args: argparse.Namespace) -> int:
 
 
 def _run_publish(args: argparse.Namespace) -> int:
-    from layers.access import load_access
-    from layers.publish import PublishOptions, publish_site
-    from layers.store import open_store
+    from layers.access.users import load_access
+    from layers.publishing.publish import PublishOptions, publish_site
+    from layers.storage.store import open_store
 
     rules = load_access(args.access).privacy if args.access else PrivacyRules()
     options = PublishOptions(months=args.months, settle_days=args.settle_days, cell_m=args.cell_m,
@@ -681,8 +687,8 @@ def _run_publish(args: argparse.Namespace) -> int:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from layers.evaluate import evaluate_hotspots, readable_table, to_csv
-    from layers.store import write_text_atomic
+    from layers.analysis.evaluate import evaluate_hotspots, readable_table, to_csv
+    from layers.storage.store import write_text_atomic
 
     policy, config = _policy(args)
     if not policy.full:
@@ -711,7 +717,7 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _run_users_set(args: argparse.Namespace) -> int:
-    from layers.access import set_user
+    from layers.access.users import set_user
 
     if args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -725,7 +731,7 @@ def _run_users_set(args: argparse.Namespace) -> int:
 
 
 def _run_audit_show(args: argparse.Namespace) -> int:
-    from layers.audit import format_events, parse_since, read_events
+    from layers.access.audit import format_events, parse_since, read_events
 
     try:
         since = parse_since(args.since) if args.since else None
@@ -736,7 +742,7 @@ def _run_audit_show(args: argparse.Namespace) -> int:
 
 
 def _run_audit_verify(args: argparse.Namespace) -> int:
-    from layers.audit import verify
+    from layers.access.audit import verify
 
     result = verify(args.log)
     print(result.reason, file=sys.stdout if result.ok else sys.stderr)
@@ -744,7 +750,7 @@ def _run_audit_verify(args: argparse.Namespace) -> int:
 
 
 def _run_audit_repair(args: argparse.Namespace) -> int:
-    from layers.audit import remove_incomplete_tail
+    from layers.access.audit import remove_incomplete_tail
 
     removed = remove_incomplete_tail(args.log)
     print(
@@ -756,7 +762,7 @@ def _run_audit_repair(args: argparse.Namespace) -> int:
 
 
 def _run_assets(args: argparse.Namespace) -> int:
-    from layers.assets import vendor_assets
+    from layers.maps.assets import vendor_assets
 
     for path in vendor_assets():
         print(path)

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-from layers.taxonomy import load_taxonomy
-from layers.validate import Extent
+from layers.intake.taxonomy import load_taxonomy
+from layers.intake.validate import Extent
 
 ROOT = Path(__file__).resolve().parent.parent
 # Hosts a map must never load from, and patterns to find what a page links or mentions.
@@ -74,7 +74,7 @@ def realdata() -> Path:
 @pytest.fixture(scope="session")
 def demo_store(tmp_path_factory) -> Path:
     """A synthetic demo store of 3,000 incidents, shared by the app tests (read only)."""
-    from layers.demo import build_demo_store, generate_demo
+    from layers.intake.demo import build_demo_store, generate_demo
 
     folder = tmp_path_factory.mktemp("demo")
     manifest = generate_demo(folder / "files", incidents=3000)
@@ -86,7 +86,7 @@ def demo_store(tmp_path_factory) -> Path:
 def browser_demo(tmp_path_factory) -> Path:
     """The 5,000-incident demo (``files/`` and ``store/``) the browser tests' dashboards
     serve; built once. Its store is only read (uploads go to a store of their own)."""
-    from layers.demo import build_demo_store, generate_demo
+    from layers.intake.demo import build_demo_store, generate_demo
 
     folder = tmp_path_factory.mktemp("browser")
     build_demo_store(folder / "store", generate_demo(folder / "files", incidents=5000))

@@ -1,6 +1,6 @@
 """Frame-based reference implementations of the dashboard's figures.
 
-The dashboard computes these on coded columns (:mod:`layers.columnar`); the tests hold the
+The dashboard computes these on coded columns (:mod:`layers.storage.columnar`); the tests hold the
 fast path to these plain pandas versions, which are easy to read and check by eye.
 """
 
@@ -10,8 +10,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from layers.join import OUTSIDE
 from layers.settings import LOCAL_TZ
+from layers.storage.join import OUTSIDE
 
 
 def counts_by_area(incidents: pd.DataFrame, *, by: str, names: pd.Series) -> pd.Series:

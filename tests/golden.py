@@ -26,16 +26,22 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from layers import compstat
-from layers.access import Viewer
-from layers.analysis import HotspotParams, hotspot_provenance, private_hotspots
-from layers.columnar import select
-from layers.filters import IncidentFilter
-from layers.hotspot_export import export_hotspots
-from layers.privacy import Policy, PrivacyRules, private_figures, private_heat, private_review
-from layers.public import month_run, public_figures, store_site
-from layers.store import StoreSnapshot, open_store
-from layers.view import prepare_map
+from layers.access.privacy import (
+    Policy,
+    PrivacyRules,
+    private_figures,
+    private_heat,
+    private_review,
+)
+from layers.access.users import Viewer
+from layers.analysis import compstat
+from layers.analysis.study import HotspotParams, hotspot_provenance, private_hotspots
+from layers.maps.hotspot_export import export_hotspots
+from layers.maps.view import prepare_map
+from layers.publishing.public import month_run, public_figures, store_site
+from layers.storage.columnar import select
+from layers.storage.filters import IncidentFilter
+from layers.storage.store import StoreSnapshot, open_store
 
 INCIDENTS = 3000
 TODAY = date(2026, 10, 31)  # the demo's last day
@@ -239,7 +245,7 @@ def record(store: Path, work: Path) -> dict:
 
 
 def build_store(folder: Path) -> Path:
-    from layers.demo import build_demo_store, generate_demo
+    from layers.intake.demo import build_demo_store, generate_demo
 
     build_demo_store(folder / "store", generate_demo(folder / "files", incidents=INCIDENTS))
     return folder / "store"

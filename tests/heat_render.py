@@ -1,4 +1,4 @@
-"""A numpy model of how our heat layer (``layers/js/incident_heat.js``) draws.
+"""A numpy model of how our heat layer (``layers/maps/js/incident_heat.js``) draws.
 
 For a list of ``[lat, lon, count]`` points and a Leaflet map view it computes, per canvas
 pixel, the density the layer draws (incidents per km²), the intensity byte that density is

@@ -6,7 +6,8 @@ import stat
 
 import pytest
 
-from layers.access import (
+from layers.access.privacy import PrivacyRules
+from layers.access.users import (
     AccessConfig,
     AccessError,
     Viewer,
@@ -16,7 +17,6 @@ from layers.access import (
     parse_role,
     set_user,
 )
-from layers.privacy import PrivacyRules
 
 PASSWORD = "correct horse battery"
 

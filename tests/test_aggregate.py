@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 from frame_reference import counts_by_area, top_areas, weekly_counts
 
-from layers.columnar import heat_cells
-from layers.join import OUTSIDE
+from layers.storage.columnar import heat_cells
+from layers.storage.join import OUTSIDE
 
 
 def test_heat_cells_conserve_incidents_and_merge_close_points():

@@ -1,4 +1,4 @@
-"""Vendoring Leaflet and pointing folium maps at the vendored files (layers.assets)."""
+"""Vendoring Leaflet and pointing folium maps at the vendored files (layers.maps.assets)."""
 
 from __future__ import annotations
 
@@ -15,15 +15,15 @@ import pytest
 from conftest import CDN_HOSTS, LINKED, URL
 from shapely.geometry import box
 
-from layers import assets
-from layers.assets import (
+from layers.maps import assets
+from layers.maps.assets import (
     SERVED_URL_PREFIX,
     MissingAssetsError,
     apply_offline_assets,
     standalone_html,
     vendor_assets,
 )
-from layers.webmap import OSM_TILES, build_map
+from layers.maps.webmap import OSM_TILES, build_map
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NODE_LEAFLET = PROJECT_ROOT / "node_modules" / "leaflet"
@@ -65,7 +65,7 @@ def test_vendor_assets_copies_leaflet_and_heat(project: Path) -> None:
     }
     heat = Path(folium.__file__).parent / "templates" / "leaflet_heat.min.js"
     assert (vendor / "leaflet_heat.min.js").read_bytes() == heat.read_bytes()
-    ours = PROJECT_ROOT / "layers" / "js" / "incident_heat.js"
+    ours = PROJECT_ROOT / "layers" / "maps" / "js" / "incident_heat.js"
     assert (vendor / "incident_heat.js").read_bytes() == ours.read_bytes()
     # Atomic copies leave no temporary files behind.
     assert not [p for p in vendor.rglob(".*") if p.is_file()]

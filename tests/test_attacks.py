@@ -13,8 +13,8 @@ from streamlit.proto.BackMsg_pb2 import BackMsg
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from test_browser import _dashboard
 
-from layers.access import set_user
-from layers.demo import build_demo_store, generate_demo
+from layers.access.users import set_user
+from layers.intake.demo import build_demo_store, generate_demo
 
 websockets = pytest.importorskip("websockets.sync.client", reason="websockets is not installed")
 PASSWORD = "a long enough password"
@@ -141,7 +141,7 @@ def test_a_session_id_alone_does_not_resume_a_signed_in_session(store, access, t
     browser, which holds the cookie, stays signed in."""
     from test_browser import CHROMIUM, CHROMIUM_ARGS, _require_browser, _sign_in, _wait_until_idle
 
-    from layers import audit
+    from layers.access import audit
 
     sync_playwright = _require_browser()
     session_ids: list[str] = []

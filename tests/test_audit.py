@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from layers._errors import LayersError
-from layers.audit import (
+from layers.access.audit import (
     ACCESS_DENIED,
     EXPORT,
     GENESIS,

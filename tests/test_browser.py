@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import pytest
 from conftest import IN_CI, ROOT
 
-from layers.demo import generate_demo
+from layers.intake.demo import generate_demo
 
 pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
@@ -467,7 +467,7 @@ def test_filter_change_swaps_layers_without_rebuilding_the_map(server):
 def test_live_page_follows_another_process_without_a_reload(postgis_url, tmp_path):
     """The meeting's view: incidents ingested by another process appear within one refresh,
     in place (no page reload)."""
-    from layers.postgis import ingest_postgis
+    from layers.livefeed.postgis import ingest_postgis
 
     sync_playwright = _require_browser()
     manifest = generate_demo(tmp_path / "files", incidents=1000)
@@ -530,10 +530,10 @@ def test_an_agency_viewer_receives_no_other_agencys_incident_coordinates(server,
     coordinates, id or description."""
     import numpy as np
 
-    from layers.access import set_user
-    from layers.columnar import mercator_pixels
-    from layers.privacy import PrivacyRules
-    from layers.store import open_store
+    from layers.access.privacy import PrivacyRules
+    from layers.access.users import set_user
+    from layers.storage.columnar import mercator_pixels
+    from layers.storage.store import open_store
 
     sync_playwright = _require_browser()
     _, folder = server
@@ -588,7 +588,7 @@ def test_an_agency_viewer_receives_no_other_agencys_incident_coordinates(server,
     assert fresh != used
     assert (status, again, stranger, owner) == (200, 410, 403, 200)
     assert zoomed and opening
-    from layers import audit
+    from layers.access import audit
 
     exports = audit.read_events(tmp_path / "audit.jsonl", event=audit.EXPORT)
     assert [(e["user"], e["role"], e["detail"]["what"]) for e in exports] == [
@@ -617,8 +617,8 @@ def test_a_public_viewer_gets_the_published_map_and_no_incident(server, tmp_path
     """Signed in as the public: the page draws the published site's cells, and nothing
     Streamlit sends (websocket frames, the page, the map's frame) holds an incident's
     coordinates, id or description."""
-    from layers.access import set_user
-    from layers.store import open_store
+    from layers.access.users import set_user
+    from layers.storage.store import open_store
 
     sync_playwright = _require_browser()
     _, folder = server
@@ -654,8 +654,8 @@ def test_a_removed_user_stops_receiving_the_meeting_rotation(server, tmp_path):
     """The meeting rotation reruns only its fragment: a user removed from the users file
     while it runs gets no further precinct within one step, is told so, and the sign-out is
     in the audit log."""
-    from layers import audit
-    from layers.access import set_user
+    from layers.access import audit
+    from layers.access.users import set_user
 
     sync_playwright = _require_browser()
     _, folder = server

@@ -10,7 +10,7 @@ import sys
 import pandas as pd
 from conftest import ROOT, incident_rows, write_csv
 
-from layers.store import open_store
+from layers.storage.store import open_store
 
 
 def layers(*args: str) -> subprocess.CompletedProcess[str]:

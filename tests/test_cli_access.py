@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from layers import audit
-from layers.access import authenticate, load_users
-from layers.columnar import mercator_pixels
-from layers.privacy import PrivacyRules
+from layers.access import audit
+from layers.access.privacy import PrivacyRules
+from layers.access.users import authenticate, load_users
+from layers.storage.columnar import mercator_pixels
 
 
 def layers(*args: object, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from layers import columnar
-from layers.demo import build_demo_store, generate_demo
-from layers.filters import IncidentFilter, apply_filter, filter_mask
-from layers.store import open_store
+from layers.intake.demo import build_demo_store, generate_demo
+from layers.storage import columnar
+from layers.storage.filters import IncidentFilter, apply_filter, filter_mask
+from layers.storage.store import open_store
 
 
 @pytest.fixture(scope="module")
@@ -196,7 +196,7 @@ def test_week_days_counts_the_days_a_period_leaves_of_each_week():
 
     import pandas as pd
 
-    from layers.columnar import week_days
+    from layers.storage.columnar import week_days
 
     mondays = pd.DatetimeIndex(["2026-09-28", "2026-10-05", "2026-10-12"])
     # Thursday 1 October to Saturday 17 October: 4 days, a whole week, 6 days

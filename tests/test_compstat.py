@@ -11,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from layers import compstat
-from layers.columnar import IncidentColumns
-from layers.demo import build_demo_store, generate_demo
-from layers.dictionary import dictionary_csv
+from layers.analysis import compstat
+from layers.intake.demo import build_demo_store, generate_demo
+from layers.maps.dictionary import dictionary_csv
 from layers.settings import LOCAL_TZ
-from layers.store import open_store
+from layers.storage.columnar import IncidentColumns
+from layers.storage.store import open_store
 
 # A Saturday. Week: 1-7 Nov vs 25-31 Oct; 28 days: 11 Oct-7 Nov vs 13 Sep-10 Oct;
 # year to date: 1 Jan-7 Nov 2026 vs 1 Jan-7 Nov 2025.

@@ -20,11 +20,11 @@ from conftest import ROOT
 from corpus import make_corpus
 
 from layers._errors import InputFileError, LayersError
-from layers.ingest import IngestReport, ingest
-from layers.join import OUTSIDE
-from layers.sources import read_boundaries, read_incident_file
-from layers.store import current_version, open_store
-from layers.validate import validate_incidents
+from layers.intake.ingest import IngestReport, ingest
+from layers.intake.sources import read_boundaries, read_incident_file
+from layers.intake.validate import validate_incidents
+from layers.storage.join import OUTSIDE
+from layers.storage.store import current_version, open_store
 
 CORPUS = Path(__file__).resolve().parent / "corpus"
 NOT_CORPUS = {"README.md", "make_corpus.py", ".gitattributes"}
@@ -402,7 +402,7 @@ BIG_INGEST = textwrap.dedent(
     import json, resource, sys, time
     from pathlib import Path
     import pandas as pd
-    from layers.ingest import ingest
+    from layers.intake.ingest import ingest
 
     store, csv, precincts, wards = map(Path, sys.argv[1:])
     started = time.perf_counter()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from layers.demo import generate_demo
-from layers.store import open_store
+from layers.intake.demo import generate_demo
+from layers.storage.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,7 +74,7 @@ def test_missing_store_gives_a_clear_error(app, tmp_path):
 
 
 def test_store_without_incidents_offers_upload(app, tmp_path, boundary_files):
-    from layers.ingest import ingest
+    from layers.intake.ingest import ingest
 
     p, w = boundary_files
     ingest(tmp_path / "store", [], precincts=p, wards=w)
@@ -173,7 +173,7 @@ def test_compstat_review_in_the_page(app, demo_store):
 
 
 def test_live_store_counts_follow_inserts(app, postgis_url, tmp_path):
-    from layers.postgis import ingest_postgis
+    from layers.livefeed.postgis import ingest_postgis
 
     manifest = generate_demo(tmp_path / "files", incidents=1000)
     ingest_postgis(
@@ -200,7 +200,7 @@ def test_unreachable_database_is_explained(app):
 
 
 def test_live_refresh_keeps_the_viewers_filter_choices(app, postgis_url, tmp_path):
-    from layers.postgis import ingest_postgis
+    from layers.livefeed.postgis import ingest_postgis
 
     manifest = generate_demo(tmp_path / "files", incidents=1000)
     ingest_postgis(
@@ -223,7 +223,7 @@ def test_live_refresh_keeps_the_viewers_filter_choices(app, postgis_url, tmp_pat
 def test_names_from_the_data_are_shown_as_written_not_as_markdown(app, tmp_path, boundary_files):
     from conftest import incident_rows, write_csv
 
-    from layers.ingest import ingest
+    from layers.intake.ingest import ingest
 
     hostile = "[click](http://evil.example) **loud** :red[x]"
     p, w = boundary_files
@@ -245,7 +245,7 @@ def test_an_unexpected_error_shows_a_reference_and_no_detail(app, demo_store, mo
     def broken(*args, **kwargs):
         raise RuntimeError("secret detail /srv/stores/live")
 
-    monkeypatch.setattr("layers.webmap.map_layers", broken)  # drawn on every run, not cached
+    monkeypatch.setattr("layers.maps.webmap.map_layers", broken)  # drawn on every run, not cached
     at = app(demo_store).run()
     assert not at.exception
     shown = " ".join(e.value for e in at.error)
@@ -254,7 +254,7 @@ def test_an_unexpected_error_shows_a_reference_and_no_detail(app, demo_store, mo
 
 
 def test_an_overnight_window_can_be_set_on_the_page_and_from_the_url(app, demo_store):
-    from layers.filters import IncidentFilter, filter_mask
+    from layers.storage.filters import IncidentFilter, filter_mask
 
     incidents = open_store(demo_store).incidents
     overnight = int(filter_mask(incidents, IncidentFilter(hours=(22, 4))).sum())

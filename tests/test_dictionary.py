@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from layers import compstat
-from layers.dictionary import (
+from layers.analysis import compstat
+from layers.maps.dictionary import (
     DICTIONARY_HEADERS,
     KINDS,
     data_dictionary,
@@ -18,7 +18,7 @@ from layers.dictionary import (
     dictionary_path,
     headers,
 )
-from layers.export import CSV_LINE_END, EXPORT_COLUMNS, spreadsheet_csv
+from layers.maps.export import CSV_LINE_END, EXPORT_COLUMNS, spreadsheet_csv
 
 
 def rows(text: str) -> list[dict[str, str]]:

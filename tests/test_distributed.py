@@ -20,16 +20,16 @@ from distributed import LocalCluster
 from geopandas.testing import assert_geodataframe_equal
 
 from layers._errors import LayersError
-from layers.analysis import HotspotParams, run_hotspots
+from layers.analysis.distributed import connect, grid_cells, join_areas
+from layers.analysis.grid import assign_cells, cell_counts, make_grid
+from layers.analysis.study import HotspotParams, run_hotspots
 from layers.cli import main
-from layers.demo import generate_demo
-from layers.distributed import connect, grid_cells, join_areas
-from layers.filters import IncidentFilter
-from layers.grid import assign_cells, cell_counts, make_grid
-from layers.ingest import IngestReport, ingest
-from layers.join import OUTSIDE, assign_areas
-from layers.sources import read_incident_file
-from layers.store import StoreSnapshot, open_store
+from layers.intake.demo import generate_demo
+from layers.intake.ingest import IngestReport, ingest
+from layers.intake.sources import read_incident_file
+from layers.storage.filters import IncidentFilter
+from layers.storage.join import OUTSIDE, assign_areas
+from layers.storage.store import StoreSnapshot, open_store
 
 NOW = pd.Timestamp("2027-01-01", tz="UTC")
 # __main__ as it was when tests were collected, before any test ran a script as __main__.

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from layers._errors import DatabaseUnavailable, LayersError
-from layers.demo import DemoManifest, generate_demo
-from layers.dropfolder import FAILED, LOCK_NAME, PROCESSED, scan, watch
-from layers.ingest import ingest
-from layers.store import current_version, open_store
+from layers.intake.demo import DemoManifest, generate_demo
+from layers.intake.dropfolder import FAILED, LOCK_NAME, PROCESSED, scan, watch
+from layers.intake.ingest import ingest
+from layers.storage.store import current_version, open_store
 
 SETTLE = 5.0
 STAMPED = re.compile(r"^\d{8}T\d{6}Z(-\d+)?_")

@@ -13,9 +13,9 @@ import time
 import pytest
 from conftest import ROOT
 
-from layers.demo import build_demo_store, generate_demo
-from layers.ingest import ingest
-from layers.store import current_version, open_store
+from layers.intake.demo import build_demo_store, generate_demo
+from layers.intake.ingest import ingest
+from layers.storage.store import current_version, open_store
 
 # Moments (seconds after start) to kill the writer: reading, validating, joining, writing.
 KILL_AFTER_S = (0.3, 0.8, 1.3, 1.8, 2.0, 2.2, 2.4, 3.0)

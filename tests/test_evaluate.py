@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from conftest import write_csv
 
-from layers.analysis import HotspotParams, run_hotspots
+from layers.analysis.evaluate import METHOD_LABELS, evaluate_hotspots, to_csv
+from layers.analysis.hotspots import HotspotError
+from layers.analysis.study import HotspotParams, run_hotspots
 from layers.cli import main
-from layers.dictionary import dictionary_csv
-from layers.evaluate import METHOD_LABELS, evaluate_hotspots, to_csv
-from layers.filters import IncidentFilter
-from layers.hotspots import HotspotError
-from layers.ingest import ingest
-from layers.store import open_store
+from layers.intake.ingest import ingest
+from layers.maps.dictionary import dictionary_csv
+from layers.storage.filters import IncidentFilter
+from layers.storage.store import open_store
 
 # Three planted clusters in the two fixture precincts (18.0-18.2 E, -34.0 to -33.9 S):
 # S is hot throughout, O only early on (before the previous period), N only lately.
@@ -116,7 +116,7 @@ def test_gistar_finds_the_planted_clusters_as_99_percent_hot(planted):
     for lon, lat in CLUSTERS.values():
         import shapely
 
-        from layers.grid import to_metric
+        from layers.analysis.grid import to_metric
 
         x, y = to_metric(np.array([lon]), np.array([lat]))
         assert hot.geometry.distance(shapely.Point(x[0], y[0])).min() < 400
@@ -128,7 +128,7 @@ def test_no_matching_incidents_is_a_clear_error(planted):
 
 
 def test_cells_tied_at_the_cut_off_share_the_area_whatever_their_order():
-    from layers.evaluate import _top_area
+    from layers.analysis.evaluate import _top_area
 
     score = np.array([5.0, 3.0, 3.0, 3.0, 0.0, 0.0])
     area = np.ones(6)

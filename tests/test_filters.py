@@ -5,7 +5,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from layers.filters import IncidentFilter, apply_filter, filter_from_query, filter_mask
+from layers.storage.filters import IncidentFilter, apply_filter, filter_from_query, filter_mask
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from libpysal.graph import Graph
 from pyproj import Transformer
 from shapely.geometry import Point, box
 
-from layers.grid import (
+from layers.analysis.grid import (
     CANDIDATE_CELL_M,
     _global_moran_i,
     assign_cells,

@@ -1,4 +1,4 @@
-"""The heat surface's units, its peak and its legend's numbers (layers.heat)."""
+"""The heat surface's units, its peak and its legend's numbers (layers.maps.heat)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from heat_render import Viewport, density, project
 
-from layers.heat import (
+from layers.maps.heat import (
     grid_step_px,
     kernel_taps,
     metres_per_pixel,

@@ -36,10 +36,10 @@ from test_browser import (
 )
 from test_heat_fidelity import incidents
 
-from layers.assets import standalone_html, vendor_assets
-from layers.columnar import heat_cells
-from layers.store import open_store
-from layers.webmap import build_map
+from layers.maps.assets import standalone_html, vendor_assets
+from layers.maps.webmap import build_map
+from layers.storage.columnar import heat_cells
+from layers.storage.store import open_store
 
 pytestmark = pytest.mark.browser
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -309,7 +309,7 @@ def test_normal_and_meeting_mode_draw_the_same_colours(dashboard):
 def test_offline_the_attribution_says_the_basemap_is_unavailable(tmp_path):
     """A map asked for OpenStreetMap's tiles, opened where the tile server cannot be reached:
     the attribution stops crediting tiles that never drew and says why the map is bare."""
-    from layers.webmap import TILES_UNAVAILABLE
+    from layers.maps.webmap import TILES_UNAVAILABLE
 
     sync_playwright = _require_browser()
     folder = tmp_path / "osm"

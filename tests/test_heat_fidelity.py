@@ -1,15 +1,15 @@
 """The heat layer drawn from the cells we send looks like a heat map of every incident.
 
-The dashboard never sends incident points: :func:`layers.columnar.heat_cells` counts them in
+The dashboard never sends incident points: :func:`layers.storage.columnar.heat_cells` counts them in
 cells of ``cell_px`` (default 4) screen pixels at the map zoom, each occupied cell becomes one
-point at the cell centre weighted by its count, and :func:`layers.webmap.heat_layer` hands
-those to our heat layer (``layers/js/incident_heat.js``). These tests draw two pictures with
+point at the cell centre weighted by its count, and :func:`layers.maps.webmap.heat_layer` hands
+those to our heat layer (``layers/maps/js/incident_heat.js``). These tests draw two pictures with
 :mod:`heat_render`, a model of that layer (``test_heat_browser`` holds it to what Chromium
 draws), and compare where each pixel sits along the colour ramp (the intensity, in [0, 1],
 before rounding to a byte):
 
 * every point: the layer drawing all the filtered incidents, weight 1 each, on the scale
-  their own peak density sets (:func:`layers.heat.peak_density`);
+  their own peak density sets (:func:`layers.maps.heat.peak_density`);
 * cells: what the page draws from the points and options of the layer ``heat_layer`` builds
   from ``heat_cells`` (its scale set by the cells).
 
@@ -33,7 +33,7 @@ The dashboard's own path (cells only near the view, the top from every incident)
 Why this close. A cell centre moves each incident by at most half a cell diagonal (2.8 px)
 and the renderer is continuous in positions: the splat is bilinear and the kernel a Gaussian
 of 10 px or more, so the surface moves by a small fraction of its own slope. The square-root
-scale (``layers.heat.SCALE_EXPONENT``) stretches faint differences, and the comparison is
+scale (``layers.maps.heat.SCALE_EXPONENT``) stretches faint differences, and the comparison is
 made on that scale, as the colours show it. The old leaflet.heat summed weights in screen
 bins aligned to the map pane and divided by the busiest bin on the canvas: a point moved
 across a bin edge jumped a whole bin, and the same map opened a few pixels away differed by
@@ -56,10 +56,10 @@ import pandas as pd
 import pytest
 from heat_render import Viewport, density, intensity
 
-from layers.columnar import IncidentColumns, heat_cells, pixels_to_lonlat
-from layers.heat import page_points, peak_density
-from layers.view import view_heat
-from layers.webmap import HEAT_RADIUS, IncidentHeat, heat_layer
+from layers.maps.heat import page_points, peak_density
+from layers.maps.view import view_heat
+from layers.maps.webmap import HEAT_RADIUS, IncidentHeat, heat_layer
+from layers.storage.columnar import IncidentColumns, heat_cells, pixels_to_lonlat
 
 SEED = 20240604
 N_POINTS = 100_000
@@ -208,7 +208,7 @@ def test_cells_much_larger_than_the_radius_fail(view: str, radius: int) -> None:
     assert got["mean"] > MEAN_TOL, got
 
 
-# The dashboard's own path (layers.view.view_heat): only the cells near the viewport are sent
+# The dashboard's own path (layers.maps.view.view_heat): only the cells near the viewport are sent
 # (the view and half of it again on every side), on the scale of every incident. Views away
 # from the densest area are the hard case: scaled by what they hold, they would draw brighter.
 DASHBOARD_VIEWS = {

@@ -10,7 +10,7 @@ import pytest
 from shapely.geometry import Point
 
 from layers._errors import InputFileError
-from layers.sources import read_boundaries, read_incident_file
+from layers.intake.sources import read_boundaries, read_incident_file
 
 
 def shapefile_zip(tmp_path: Path, *, extra: dict[str, bytes] | None = None) -> Path:

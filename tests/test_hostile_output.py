@@ -23,19 +23,19 @@ import pytest
 from conftest import write_csv
 from shapely.geometry import box
 
-from layers import compstat, evaluate
-from layers.analysis import HotspotParams, hotspot_provenance, run_hotspots
+from layers.analysis import compstat, evaluate
+from layers.analysis.study import HotspotParams, hotspot_provenance, run_hotspots
 from layers.cli import main
-from layers.columnar import IncidentColumns
-from layers.dictionary import dictionary_path, headers
-from layers.export import export_incidents, neutralise_formulas
-from layers.filters import IncidentFilter
-from layers.hotspot_export import export_hotspots, provenance_block
-from layers.ingest import ingest
+from layers.intake.ingest import ingest
+from layers.maps.dictionary import dictionary_path, headers
+from layers.maps.export import export_incidents, neutralise_formulas
+from layers.maps.hotspot_export import export_hotspots, provenance_block
+from layers.maps.view import prepare_map
+from layers.maps.webmap import build_map, heat_layer, hotspot_layer, live_base_map, map_layers
 from layers.settings import METRIC_CRS
-from layers.store import open_store
-from layers.view import prepare_map
-from layers.webmap import build_map, heat_layer, hotspot_layer, live_base_map, map_layers
+from layers.storage.columnar import IncidentColumns
+from layers.storage.filters import IncidentFilter
+from layers.storage.store import open_store
 
 FORMULAS = ('=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1")
 MARKUP = ("<script>alert(1)</script>", "<img src=x onerror=alert(1)>", '"><svg onload=alert(1)>')

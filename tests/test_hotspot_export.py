@@ -14,7 +14,8 @@ import pytest
 from shapely.geometry import box
 
 from layers._errors import InputFileError
-from layers.hotspot_export import (
+from layers.analysis.kde import kde_hotspots, kde_surface
+from layers.maps.hotspot_export import (
     PROVENANCE_KEYS,
     SHAPEFILE_FIELDS,
     HotspotExportError,
@@ -22,7 +23,6 @@ from layers.hotspot_export import (
     provenance_block,
     shapefile_field_names,
 )
-from layers.kde import kde_hotspots, kde_surface
 from layers.settings import METRIC_CRS
 
 WEST, SOUTH = 270_000.0, 6_240_000.0

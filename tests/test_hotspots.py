@@ -12,9 +12,8 @@ from pyproj import Transformer
 from scipy import stats
 from shapely.geometry import box
 
-from layers.demo import build_demo_store, generate_demo
-from layers.grid import Grid, assign_cells, cell_counts, make_grid
-from layers.hotspots import (
+from layers.analysis.grid import Grid, assign_cells, cell_counts, make_grid
+from layers.analysis.hotspots import (
     HotspotError,
     _classify,
     category_name,
@@ -24,8 +23,9 @@ from layers.hotspots import (
     gi_star_steps,
     mann_kendall,
 )
+from layers.intake.demo import build_demo_store, generate_demo
 from layers.settings import METRIC_CRS
-from layers.store import open_store
+from layers.storage.store import open_store
 
 TO_LONLAT = Transformer.from_crs(METRIC_CRS, "EPSG:4326", always_xy=True)
 
@@ -83,7 +83,7 @@ def test_gi_star_equals_esda_knn(small_grid):
 
 
 def _knn_rows(grid: Grid, k: int) -> np.ndarray:
-    from layers.hotspots import neighbour_graph
+    from layers.analysis.hotspots import neighbour_graph
 
     graph = neighbour_graph(
         grid.cells["x"].to_numpy(),
@@ -96,7 +96,7 @@ def _knn_rows(grid: Grid, k: int) -> np.ndarray:
 
 
 def test_gi_star_steps_equal_esda_step_by_step(small_grid):
-    from layers.hotspots import neighbour_graph
+    from layers.analysis.hotspots import neighbour_graph
 
     cube = np.random.default_rng(9).poisson(0.8, (small_grid.n_cells, 5)).astype(float)
     cube[:, 3] = 0  # a step without incidents

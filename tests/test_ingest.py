@@ -9,10 +9,10 @@ import pytest
 from conftest import incident_rows, write_csv
 
 from layers._errors import StoreError
-from layers.dictionary import dictionary_path
-from layers.ingest import ingest
-from layers.join import OUTSIDE
-from layers.store import current_version, open_store
+from layers.intake.ingest import ingest
+from layers.maps.dictionary import dictionary_path
+from layers.storage.join import OUTSIDE
+from layers.storage.store import current_version, open_store
 
 NOW = pd.Timestamp("2026-01-01", tz="UTC")
 

@@ -10,10 +10,10 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from layers.ingest import ingest
-from layers.sources import read_incident_file
-from layers.store import open_store
-from layers.validate import Extent, validate_incidents
+from layers.intake.ingest import ingest
+from layers.intake.sources import read_incident_file
+from layers.intake.validate import Extent, validate_incidents
+from layers.storage.store import open_store
 
 FIXTURES = HealthCheck.function_scoped_fixture
 AGENCIES = ["SAPS", "Metro Police", "LEAP", "saps", "Neighbourhood Watch", "", "Unknown Agency"]

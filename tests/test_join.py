@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from layers.join import OUTSIDE, assign_areas
+from layers.storage.join import OUTSIDE, assign_areas
 
 
 def test_points_get_their_area(precincts):

@@ -9,7 +9,7 @@ import shapely
 from shapely.geometry import box
 
 from layers._errors import LayersError
-from layers.kde import (
+from layers.analysis.kde import (
     BANDWIDTH_CANDIDATES_M,
     KdeError,
     KdeSurface,

@@ -14,10 +14,9 @@ import shapely
 from conftest import ROOT
 
 from layers._errors import StoreError
-from layers.demo import build_demo_store, generate_demo
-from layers.join import assign_areas
-from layers.live import LiveStore, count_since
-from layers.postgis import (
+from layers.intake.demo import build_demo_store, generate_demo
+from layers.livefeed.live import LiveStore, count_since
+from layers.livefeed.postgis import (
     SCHEMA,
     connect,
     ingest_postgis,
@@ -25,7 +24,8 @@ from layers.postgis import (
     read_boundaries_from_db,
     read_incidents,
 )
-from layers.store import open_store
+from layers.storage.join import assign_areas
+from layers.storage.store import open_store
 
 
 @pytest.fixture(scope="module")
@@ -258,7 +258,7 @@ def test_sql_edge_points_and_moves_follow_the_python_rule(postgis_url, demo):
     manifest, _ = demo
     ingest_postgis(postgis_url, [], precincts=manifest.precincts_path, wards=manifest.wards_path)
     precincts, _ = read_boundaries_from_db(postgis_url)
-    from layers.sources import read_boundaries
+    from layers.intake.sources import read_boundaries
 
     python_order = read_boundaries(manifest.precincts_path, kind="precinct").areas
     assert precincts["name"].tolist() == python_order["name"].tolist()

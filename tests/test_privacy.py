@@ -8,10 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from layers.access import Viewer
-from layers.columnar import IncidentColumns, heat_grid, mercator_pixels
-from layers.filters import IncidentFilter
-from layers.privacy import (
+from layers.access.privacy import (
     Policy,
     PrivacyRules,
     anonymous_shift,
@@ -24,6 +21,9 @@ from layers.privacy import (
     private_top_areas,
     visible,
 )
+from layers.access.users import Viewer
+from layers.storage.columnar import IncidentColumns, heat_grid, mercator_pixels
+from layers.storage.filters import IncidentFilter
 
 PUBLIC = Policy(Viewer("cpf", "public"))
 ANALYST = Policy(Viewer("analyst", "analyst"))
@@ -107,11 +107,11 @@ def test_cells_with_fewer_than_k_incidents_are_dropped():
 
 
 def test_suppressed_heat_carries_k_to_its_legend():
-    """The heat legend (layers.webmap.heat_layer) prints no value below the k the cells were
+    """The heat legend (layers.maps.webmap.heat_layer) prints no value below the k the cells were
     suppressed with; an analyst's cells carry none."""
     import re
 
-    from layers.webmap import heat_layer
+    from layers.maps.webmap import heat_layer
 
     cols = incidents(spread(40, 18.40, -33.80, jitter_m=300) + spread(3, 18.7, -34.0, seed=2))
     cells = private_heat(cols, None, Policy(SAPS.viewer, PrivacyRules(k=5)), zoom=15)
@@ -240,7 +240,7 @@ def test_an_agency_cannot_subtract_its_own_from_a_figure():
 
 
 def full_grid_days() -> list[str]:
-    from layers.compstat import WEEKDAYS
+    from layers.analysis.compstat import WEEKDAYS
 
     return list(WEEKDAYS)
 
@@ -282,10 +282,10 @@ def test_bad_privacy_settings_say_what_is_wrong(values, message):
 
 
 def test_public_heat_is_drawn_with_a_radius_to_match_its_cells(tmp_path, boundary_files):
-    from layers.ingest import ingest
-    from layers.store import open_store
-    from layers.view import prepare_map
-    from layers.webmap import HEAT_RADIUS
+    from layers.intake.ingest import ingest
+    from layers.maps.view import prepare_map
+    from layers.maps.webmap import HEAT_RADIUS
+    from layers.storage.store import open_store
 
     p, w = boundary_files
     rows = pd.DataFrame({"incident_id": [f"I{i}" for i in range(6)], "agency": "SAPS",

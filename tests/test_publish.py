@@ -13,11 +13,10 @@ import numpy as np
 import pytest
 from attack import exposures, read_month
 
-from layers.disclosure import MonthTable, primary, protect
-from layers.join import OUTSIDE
-from layers.privacy import PrivacyRules, sensitive_rows
-from layers.public import PublicSite, month_run, public_figures
-from layers.publish import (
+from layers.access.disclosure import MonthTable, primary, protect
+from layers.access.privacy import PrivacyRules, sensitive_rows
+from layers.publishing.public import PublicSite, month_run, public_figures
+from layers.publishing.publish import (
     ALL,
     PublishError,
     PublishOptions,
@@ -26,7 +25,8 @@ from layers.publish import (
     month_tables,
     publish_site,
 )
-from layers.store import open_store
+from layers.storage.join import OUTSIDE
+from layers.storage.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 TODAY = date(2026, 12, 5)  # the demo runs to 2026-10-31: every month but none after is whole
@@ -47,7 +47,7 @@ def site(demo_store, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def busy_store(tmp_path_factory) -> Path:
     """A denser demo store (12,000 incidents, about 500 a month): more cells and partners."""
-    from layers.demo import build_demo_store, generate_demo
+    from layers.intake.demo import build_demo_store, generate_demo
 
     folder = tmp_path_factory.mktemp("busy")
     build_demo_store(folder / "store", generate_demo(folder / "files", incidents=12_000))
@@ -364,7 +364,7 @@ def test_public_day_and_hour_filters_and_hotspots_are_refused_on_the_cli(
 @pytest.mark.realdata
 def test_real_precincts_and_service_requests_publish_a_site_that_holds(realdata, tmp_path):
     """A real year of geocoded City service requests on the 151 real SAPS precincts."""
-    from layers.ingest import ingest
+    from layers.intake.ingest import ingest
 
     ingest(
         tmp_path / "store",
@@ -394,7 +394,7 @@ def test_a_published_month_is_final_whatever_comes_in_late(demo_store, tmp_path)
     into a published month leaves the month's files as they were."""
     import shutil
 
-    from layers.ingest import ingest
+    from layers.intake.ingest import ingest
 
     store = tmp_path / "store"
     shutil.copytree(demo_store, store)

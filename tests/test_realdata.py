@@ -11,10 +11,10 @@ import pandas as pd
 import pyproj
 import pytest
 
-from layers.ingest import ingest
-from layers.join import assign_areas
-from layers.sources import read_boundaries, read_incident_file
-from layers.store import open_store
+from layers.intake.ingest import ingest
+from layers.intake.sources import read_boundaries, read_incident_file
+from layers.storage.join import assign_areas
+from layers.storage.store import open_store
 
 pytestmark = pytest.mark.realdata
 
@@ -115,9 +115,9 @@ def test_windows_1252_csv_is_read(realdata, tmp_path):
 
 @pytest.mark.parametrize("method", ["gistar", "kde", "emerging"])
 def test_hotspots_on_a_store_built_from_the_real_boundaries(realdata, tmp_path, method):
-    from layers.analysis import HotspotParams, run_hotspots
-    from layers.filters import IncidentFilter
-    from layers.hotspot_export import export_hotspots, provenance_block
+    from layers.analysis.study import HotspotParams, run_hotspots
+    from layers.maps.hotspot_export import export_hotspots, provenance_block
+    from layers.storage.filters import IncidentFilter
 
     ingest(
         tmp_path / "store",

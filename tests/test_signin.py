@@ -10,9 +10,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import gate
-from layers import audit
-from layers.access import set_user
-from layers.store import open_store
+from layers.access import audit
+from layers.access.users import set_user
+from layers.storage.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "a long enough password"

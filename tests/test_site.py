@@ -18,8 +18,8 @@ from conftest import ROOT
 from site_server import serve_site
 from test_browser import CHROMIUM, CHROMIUM_ARGS, _is_local, _require_browser
 
-from layers.publish import PublishOptions, publish_site
-from layers.store import open_store
+from layers.publishing.publish import PublishOptions, publish_site
+from layers.storage.store import open_store
 
 # The demo's incidents run to 2026-10-31: on this day the last 12 whole, settled months are
 # 2025-11 to 2026-10 whenever the tests run.

@@ -11,13 +11,13 @@ from conftest import incident_rows
 from shapely.geometry import Point, box
 
 from layers._errors import InputFileError
-from layers.sources import (
+from layers.intake.sources import (
     INCIDENT_SUFFIXES,
     PREFERRED_NAME_FIELDS,
     read_boundaries,
     read_incident_file,
 )
-from layers.validate import validate_incidents
+from layers.intake.validate import validate_incidents
 
 TWO_SQUARES = [box(18.1, -34.0, 18.2, -33.9), box(18.0, -34.0, 18.1, -33.9)]
 
@@ -171,7 +171,7 @@ def test_float_ward_numbers_become_plain_names(tmp_path):
     import geopandas as gpd
     from shapely.geometry import box
 
-    from layers.sources import read_boundaries
+    from layers.intake.sources import read_boundaries
 
     frame = gpd.GeoDataFrame(
         {"WARD_NO": [9.0, 10.0]}, geometry=[box(18, -34, 18.1, -33.9), box(18.1, -34, 18.2, -33.9)],

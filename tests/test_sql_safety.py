@@ -221,7 +221,7 @@ def checked_count(report: list[str]) -> int:
 
 def test_every_sql_statement_in_layers_is_fixed_text():
     unsafe, checked = [], 0
-    for path in sorted(LAYERS.glob("*.py")):
+    for path in sorted(LAYERS.rglob("*.py")):
         report = unsafe_sql_calls(path.read_text(encoding="utf-8"), module=path.name)
         unsafe += report[:-1]
         checked += checked_count(report)
@@ -236,7 +236,7 @@ def test_every_sql_statement_in_layers_is_fixed_text():
 PREAMBLE = """\
 import os
 from psycopg import sql
-from layers.postgis import SCHEMA
+from layers.livefeed.postgis import SCHEMA
 TABLE = "incidents"
 COLUMNS = ("a", "b")
 SELECT_ALL = f"SELECT {', '.join(COLUMNS)} FROM {SCHEMA}.{TABLE}"
@@ -289,8 +289,8 @@ def test_checker_passes_fixed_statements(code):
 
 
 def test_imported_constants_are_resolved_from_their_module():
-    assert "SCHEMA" in _layers_constants("layers.postgis")
-    assert "INCIDENT_COLUMNS" in _layers_constants("layers.postgis")
+    assert "SCHEMA" in _layers_constants("layers.livefeed.postgis")
+    assert "INCIDENT_COLUMNS" in _layers_constants("layers.livefeed.postgis")
 
 
 # --- a real database -----------------------------------------------------------------------
@@ -323,7 +323,7 @@ def hostile_files(tmp_path: Path) -> tuple[Path, Path, Path]:
 
 
 def test_injection_shaped_values_are_stored_and_read_back_intact(postgis_url, hostile_files):
-    from layers.postgis import (
+    from layers.livefeed.postgis import (
         SCHEMA,
         connect,
         ingest_postgis,

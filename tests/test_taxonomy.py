@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from layers._errors import TaxonomyError
-from layers.taxonomy import UNASSIGNED, load_taxonomy
+from layers.intake.taxonomy import UNASSIGNED, load_taxonomy
 
 
 def test_configured_taxonomy_has_13_areas_with_descriptions(taxonomy):

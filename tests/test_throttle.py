@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from layers.throttle import SignInThrottle
+from layers.access.throttle import SignInThrottle
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,7 +69,7 @@ def test_twelve_attempts_at_the_same_moment_check_only_five_passwords(tmp_path):
 
 ATTEMPT = """
 import sys, time
-from layers.throttle import SignInThrottle
+from layers.access.throttle import SignInThrottle
 throttle = SignInThrottle(sys.argv[1], free=5, base_delay_s=60)
 time.sleep(max(float(sys.argv[3]) - time.time(), 0))  # all start together
 print(throttle.attempt("bob", sys.argv[2]).allowed)

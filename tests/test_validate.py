@@ -8,8 +8,8 @@ import pytest
 from conftest import incident_rows
 
 from layers._errors import InputFileError
-from layers.sources import IncidentTable, read_incident_file
-from layers.validate import Extent, parse_times, resolve_columns, validate_incidents
+from layers.intake.sources import IncidentTable, read_incident_file
+from layers.intake.validate import Extent, parse_times, resolve_columns, validate_incidents
 
 NOW = pd.Timestamp("2026-01-01", tz="UTC")
 
@@ -238,7 +238,7 @@ def test_slash_dates_from_shapefiles_are_read():
 
 
 def test_negative_margin_is_refused():
-    from layers.validate import Extent
+    from layers.intake.validate import Extent
 
     with pytest.raises(InputFileError, match="0 km or more"):
         Extent.of((18, -34, 18.2, -33.9), margin_km=-100)

@@ -1,4 +1,4 @@
-"""The folium map builder (layers.webmap), checked as rendered HTML."""
+"""The folium map builder (layers.maps.webmap), checked as rendered HTML."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 from conftest import CDN_HOSTS, LINKED, URL
 from shapely.geometry import Point, box
 
-from layers.assets import standalone_html, vendor_assets
-from layers.heat import peak_density
-from layers.webmap import (
+from layers.maps.assets import standalone_html, vendor_assets
+from layers.maps.heat import peak_density
+from layers.maps.webmap import (
     HEAT_RADIUS,
     HIDDEN_COLOUR,
     NO_BASEMAP,
@@ -186,7 +186,7 @@ def test_heat_legend_has_numbered_ticks_not_low_and_high(areas, heat) -> None:
 
 
 def test_heat_legend_prints_no_value_below_k(areas, heat) -> None:
-    # An agency viewer's heat (layers.privacy.private_heat) carries its threshold.
+    # An agency viewer's heat (layers.access.privacy.private_heat) carries its threshold.
     suppressed = heat.copy()
     suppressed.attrs["k"] = 5
     page = render(_map_with(heat_layer(suppressed, max_zoom=13, scale=4.6)))

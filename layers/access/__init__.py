@@ -1,0 +1,1 @@
+"""Access and audit: who is looking, what they may see, suppression, the audit log."""

@@ -1,0 +1,1 @@
+"""Analysis: hotspots (Gi*, emerging, KDE), CompStat periods, hotspot evaluation."""

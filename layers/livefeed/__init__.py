@@ -1,0 +1,1 @@
+"""Live sources: a PostGIS table followed as it changes."""
