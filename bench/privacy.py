@@ -7,7 +7,7 @@ each of bench/run.py's twelve typical filter changes, at the zoom that fits the 
 zoomed in (zoom 15 on the busiest place, cells for the view only), times:
 
 - baseline, the analyst: ``prepare_map`` and the figures beside the map
-  (``private_figures`` with no policy: headline, top areas, weekly counts);
+  (``side_figures`` with no policy: headline, top areas, weekly counts);
 - project, the public: the same with the public policy, which adds the anonymous grid,
   k-suppression with its cover, and sensitive categories kept to precincts.
 
@@ -31,8 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from run import parse_size, size_label, typical_filters
 from timing import RESULTS
 
-from layers.access.privacy import Policy, private_figures
-from layers.access.users import Viewer
+from layers.access.policy import Policy, Viewer
+from layers.access.sight import apply_policy
+from layers.access.suppression import disclose
+from layers.analysis.figures import side_figures, side_view
 from layers.intake.demo import build_demo_store, generate_demo
 from layers.maps.view import prepare_map
 from layers.storage import columnar
@@ -57,7 +59,8 @@ def one_view(snapshot, flt, policy, view) -> float:
     mask = None if flt.is_empty else columnar.select(columns, flt)
     prepare_map(snapshot, flt, boundary="precinct", zoom=zoom, bounds=bounds, mask=mask,
                 policy=policy)  # fmt: skip
-    private_figures(columns, mask, policy, flt, boundary="precinct")
+    sight = apply_policy(policy, columns, mask, flt)
+    side_view(disclose(side_figures(sight, boundary="precinct"), sight.k), boundary="precinct")
     return time.perf_counter() - start
 
 

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 from layers._errors import LayersError
 from layers.access.audit import INGEST
-from layers.access.privacy import Policy, PrivacyRules, own_rows
+from layers.access.policy import Policy, PrivacyRules
+from layers.access.sight import apply_policy, own_rows
 from layers.access.users import AccessConfig, AccessError
 from layers.analysis.study import HotspotParams
 from layers.storage.columnar import unknown_values
@@ -634,8 +635,9 @@ def _run_public_map(args: argparse.Namespace, policy: Policy, config: AccessConf
 
 
 def _run_hotspots(args: argparse.Namespace) -> int:
-    from layers.analysis.study import hotspot_provenance, private_hotspots
+    from layers.analysis.study import hotspot_provenance, run_hotspots
     from layers.maps.hotspot_export import export_hotspots
+    from layers.storage.columnar import select
 
     policy, config = _policy(args)
     if policy.viewer.role == "public":
@@ -652,9 +654,10 @@ def _run_hotspots(args: argparse.Namespace) -> int:
         )  # fmt: skip
     flt = filter_from_args(args)
     snapshot = _checked_store(args.store, flt)
-    result = private_hotspots(
-        snapshot, flt, _hotspot_params(args), policy=policy, scheduler=args.scheduler
-    )
+    mask = None if flt.is_empty else select(snapshot.columns, flt)
+    sight = apply_policy(policy, snapshot.columns, mask, flt)
+    result = run_hotspots(snapshot, flt, _hotspot_params(args), sight=sight,
+                          scheduler=args.scheduler)  # fmt: skip
     provenance = hotspot_provenance(result, snapshot, flt)
     out = _logged_write(
         config, policy, f"hotspots ({result.method})", args.out, flt, len(result.layer),

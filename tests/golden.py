@@ -26,16 +26,12 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from layers.access.privacy import (
-    Policy,
-    PrivacyRules,
-    private_figures,
-    private_heat,
-    private_review,
-)
-from layers.access.users import Viewer
+from layers.access.policy import Policy, PrivacyRules, Viewer
+from layers.access.sight import apply_policy
+from layers.access.suppression import disclose
 from layers.analysis import compstat
-from layers.analysis.study import HotspotParams, hotspot_provenance, private_hotspots
+from layers.analysis.figures import heat_cells, review_figures, side_figures, side_view
+from layers.analysis.study import HotspotParams, hotspot_provenance, run_hotspots
 from layers.maps.hotspot_export import export_hotspots
 from layers.maps.view import prepare_map
 from layers.publishing.public import month_run, public_figures, store_site
@@ -140,7 +136,8 @@ def map_record(snapshot: StoreSnapshot, flt: IncidentFilter, policy: Policy) -> 
                     "incidents": data.incidents,
                 }
     mask = select(snapshot.columns, flt) if not flt.is_empty else None
-    recent = private_heat(snapshot.columns, mask, policy, zoom=13, cell_px=16)
+    sight = apply_policy(policy, snapshot.columns, mask, flt)
+    recent = disclose({"recent": heat_cells(sight, zoom=13, cell_px=16)}, sight.k)["recent"]
     out["recent cells z13"] = table(recent)
     return out
 
@@ -150,7 +147,9 @@ def figures_record(snapshot: StoreSnapshot, flt: IncidentFilter, policy: Policy)
     mask = select(columns, flt) if not flt.is_empty else None
     out = {}
     for boundary in ("precinct", "ward"):
-        figures = private_figures(columns, mask, policy, flt, boundary=boundary)
+        sight = apply_policy(policy, columns, mask, flt)
+        shown = disclose(side_figures(sight, boundary=boundary), sight.k)
+        figures = side_view(shown, boundary=boundary)
         out[boundary] = {
             "headline": _round(figures["headline"]),
             "hidden": figures["hidden"],
@@ -167,7 +166,9 @@ def compstat_record(snapshot: StoreSnapshot, flt: IncidentFilter, policy: Policy
     day = compstat.default_reference_day(columns, TODAY)
     out = {}
     for by in ("precinct", "ward", "agency", "collaboration_area"):
-        review, grid, weekly = private_review(columns, mask, policy, flt, by=by, today=day)
+        sight = apply_policy(policy, columns, mask, flt)
+        shown = disclose(review_figures(sight, by=by, today=day), sight.k)
+        review, grid, weekly = shown["table"], shown["grid"], shown["weekly"]
         out[by] = {
             "table": table(review, full=by == "agency"),
             "csv_sha256": hashlib.sha256(compstat.to_csv(review).encode()).hexdigest(),
@@ -181,7 +182,9 @@ def hotspot_record(snapshot: StoreSnapshot, flt: IncidentFilter, policy: Policy)
     out = {}
     for method in ("gistar", "emerging"):
         params = HotspotParams(method=method, cell_m=500)
-        result = private_hotspots(snapshot, flt, params, policy=policy)
+        mask = None if flt.is_empty else select(snapshot.columns, flt)
+        sight = apply_policy(policy, snapshot.columns, mask, flt)
+        result = run_hotspots(snapshot, flt, params, sight=sight)
         provenance = {
             **hotspot_provenance(result, snapshot, flt),
             "exported_at": "fixed",

@@ -6,7 +6,7 @@ import stat
 
 import pytest
 
-from layers.access.privacy import PrivacyRules
+from layers.access.policy import PrivacyRules
 from layers.access.users import (
     AccessConfig,
     AccessError,

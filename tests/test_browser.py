@@ -530,7 +530,7 @@ def test_an_agency_viewer_receives_no_other_agencys_incident_coordinates(server,
     coordinates, id or description."""
     import numpy as np
 
-    from layers.access.privacy import PrivacyRules
+    from layers.access.policy import PrivacyRules
     from layers.access.users import set_user
     from layers.storage.columnar import mercator_pixels
     from layers.storage.store import open_store

@@ -16,7 +16,7 @@ import pytest
 from conftest import ROOT
 
 from layers.access import audit
-from layers.access.privacy import PrivacyRules
+from layers.access.policy import PrivacyRules
 from layers.access.users import authenticate, load_users
 from layers.storage.columnar import mercator_pixels
 

@@ -56,10 +56,13 @@ import pandas as pd
 import pytest
 from heat_render import Viewport, density, intensity
 
+from layers.access.sight import apply_policy
+from layers.access.suppression import disclose
 from layers.maps.heat import page_points, peak_density
-from layers.maps.view import view_heat
+from layers.maps.view import heat_figures, view_heat
 from layers.maps.webmap import HEAT_RADIUS, IncidentHeat, heat_layer
 from layers.storage.columnar import IncidentColumns, heat_cells, pixels_to_lonlat
+from layers.storage.filters import IncidentFilter
 
 SEED = 20240604
 N_POINTS = 100_000
@@ -208,9 +211,10 @@ def test_cells_much_larger_than_the_radius_fail(view: str, radius: int) -> None:
     assert got["mean"] > MEAN_TOL, got
 
 
-# The dashboard's own path (layers.maps.view.view_heat): only the cells near the viewport are sent
-# (the view and half of it again on every side), on the scale of every incident. Views away
-# from the densest area are the hard case: scaled by what they hold, they would draw brighter.
+# The dashboard's own path (layers.maps.view.heat_figures, view_heat): only the cells near the
+# viewport are sent (the view and half of it again on every side), on the scale of every
+# incident. Views away from the densest area are the hard case: scaled by what they hold, they
+# would draw brighter.
 DASHBOARD_VIEWS = {
     "durbanville-z14": Viewport.centred(-33.83, 18.65, 14),
     "khayelitsha-z14": VIEWS["khayelitsha-z14"],
@@ -234,8 +238,10 @@ def dashboard_layer(view: Viewport) -> IncidentHeat:
     west, south = view_lonlat(view, 0, view.height)
     east, north = view_lonlat(view, view.width, 0)
     dx, dy = (east - west) / 2, (north - south) / 2
-    heat = view_heat(columns(), None, None, zoom=view.zoom,
-                     bounds=(west - dx, south - dy, east + dx, north + dy))  # fmt: skip
+    sight = apply_policy(None, columns(), None, IncidentFilter())
+    bounds = (west - dx, south - dy, east + dx, north + dy)
+    shown = disclose(heat_figures(sight, zoom=view.zoom, bounds=bounds), sight.k)
+    heat = view_heat(shown, zoom=view.zoom)
     return page_layer(heat.cells, radius=heat.radius, max_zoom=view.zoom, scale=heat.top)
 
 

@@ -3,31 +3,62 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from layers.access.privacy import (
-    Policy,
-    PrivacyRules,
-    anonymous_shift,
-    filter_level,
-    hide,
-    private_area_counts,
-    private_figures,
-    private_heat,
-    private_review,
-    private_top_areas,
-    visible,
-)
-from layers.access.users import Viewer
-from layers.storage.columnar import IncidentColumns, heat_grid, mercator_pixels
+from layers.access.policy import Policy, PrivacyRules, Viewer, anonymous_shift, filter_level
+from layers.access.sight import apply_policy
+from layers.access.suppression import disclose, hide
+from layers.analysis.figures import count, heat_cells, review_figures, rows, side_figures, side_view
+from layers.storage.columnar import IncidentColumns, area_counts, heat_grid, mercator_pixels
 from layers.storage.filters import IncidentFilter
 
 PUBLIC = Policy(Viewer("cpf", "public"))
 ANALYST = Policy(Viewer("analyst", "analyst"))
 SAPS = Policy(Viewer("station", "agency", agency="SAPS"))
+
+
+# Each figure as a page gets it: the access step once, the figure, suppression once.
+def seen(figure, cols, policy, flt=None):
+    sight = apply_policy(policy, cols, None, flt or IncidentFilter())
+    return disclose({"figure": figure(sight)}, sight.k)["figure"]
+
+
+def seen_heat(cols, mask, policy, **kw):
+    assert mask is None
+    return seen(lambda sight: heat_cells(sight, **kw), cols, policy)
+
+
+def seen_area_counts(cols, mask, policy, *, by, names, flt=None):
+    assert mask is None
+    by_area = partial(area_counts, by=by, names=names)
+    return seen(lambda sight: count(sight, by_area, level=by), cols, policy, flt)
+
+
+def seen_figures(cols, mask, policy, flt, *, boundary):
+    assert mask is None
+    sight = apply_policy(policy, cols, None, flt)
+    return side_view(disclose(side_figures(sight, boundary=boundary), sight.k), boundary=boundary)
+
+
+def seen_top_areas(cols, mask, policy, *, by, flt=None):
+    return seen_figures(cols, mask, policy, flt or IncidentFilter(), boundary=by)["top"]
+
+
+def seen_review(cols, mask, policy, flt, *, by, today):
+    assert mask is None
+    sight = apply_policy(policy, cols, None, flt)
+    shown = disclose(review_figures(sight, by=by, today=today), sight.k)
+    return shown["table"], shown["grid"], shown["weekly"]
+
+
+def seen_rows(cols, mask, policy, *, level):
+    assert mask is None
+    sight = apply_policy(policy, cols, None, IncidentFilter())
+    return rows(sight, level)
 
 
 def incidents(points: list[tuple[float, float, str, str]], *, ward: str = "W1") -> IncidentColumns:
@@ -80,7 +111,7 @@ def test_public_heat_is_on_the_anonymous_grid_whatever_the_zoom():
     rules = PUBLIC.rules
     by_zoom = {}
     for zoom in range(11, 19):
-        cells = private_heat(cols, None, PUBLIC, zoom=zoom, bin_px=16)
+        cells = seen_heat(cols, None, PUBLIC, zoom=zoom, bin_px=16)
         assert on_anonymous_grid(cells, rules)
         assert cells["weight"].sum() == 65
         by_zoom[zoom] = cells.sort_values(["lat", "lon"], ignore_index=True)
@@ -88,7 +119,7 @@ def test_public_heat_is_on_the_anonymous_grid_whatever_the_zoom():
     for zoom in range(12, 19):
         pd.testing.assert_frame_equal(by_zoom[zoom], by_zoom[11], check_exact=False, rtol=1e-9)
     # An analyst at zoom 16 gets cells far finer than the anonymous grid (the check has teeth).
-    fine = private_heat(cols, None, ANALYST, zoom=16)
+    fine = seen_heat(cols, None, ANALYST, zoom=16)
     assert len(fine) > 3 * len(by_zoom[16])
     assert not on_anonymous_grid(fine, rules)
 
@@ -97,13 +128,13 @@ def test_cells_with_fewer_than_k_incidents_are_dropped():
     lonely = spread(2, 18.70, -34.00, jitter_m=5)  # two incidents, one anonymous cell
     busy = spread(3, 18.40, -33.80, jitter_m=5, seed=2)
     cols = incidents(lonely + busy)
-    cells = private_heat(cols, None, PUBLIC, zoom=15)
+    cells = seen_heat(cols, None, PUBLIC, zoom=15)
     assert cells["weight"].tolist() == [3]
     assert abs(cells["lon"].iloc[0] - 18.40) < 0.01
-    cells_k2 = private_heat(cols, None, Policy(PUBLIC.viewer, PrivacyRules(k=2)), zoom=15)
+    cells_k2 = seen_heat(cols, None, Policy(PUBLIC.viewer, PrivacyRules(k=2)), zoom=15)
     assert sorted(cells_k2["weight"]) == [2, 3]
     # The analyst sees both, at their own positions.
-    assert private_heat(cols, None, ANALYST, zoom=15)["weight"].sum() == 5
+    assert seen_heat(cols, None, ANALYST, zoom=15)["weight"].sum() == 5
 
 
 def test_suppressed_heat_carries_k_to_its_legend():
@@ -114,9 +145,9 @@ def test_suppressed_heat_carries_k_to_its_legend():
     from layers.maps.webmap import heat_layer
 
     cols = incidents(spread(40, 18.40, -33.80, jitter_m=300) + spread(3, 18.7, -34.0, seed=2))
-    cells = private_heat(cols, None, Policy(SAPS.viewer, PrivacyRules(k=5)), zoom=15)
+    cells = seen_heat(cols, None, Policy(SAPS.viewer, PrivacyRules(k=5)), zoom=15)
     assert cells.attrs["k"] == 5
-    assert "k" not in private_heat(cols, None, ANALYST, zoom=15).attrs
+    assert "k" not in seen_heat(cols, None, ANALYST, zoom=15).attrs
 
     def labels(cells: pd.DataFrame) -> list[float]:
         (legend,) = (c.content for c in heat_layer(cells, max_zoom=15)._children.values()
@@ -133,33 +164,33 @@ def test_sensitive_incidents_never_reach_cells_or_ward_counts():
     burglaries = spread(10, 18.60, -33.95, jitter_m=5)
     offences = spread(10, 18.45, -33.85, category="Sexual offences", jitter_m=5, seed=3)
     cols = incidents(burglaries + offences)
-    cells = private_heat(cols, None, PUBLIC, zoom=13)
+    cells = seen_heat(cols, None, PUBLIC, zoom=13)
     assert cells["weight"].sum() == 10
     assert (cells["lon"] > 18.55).all()  # nothing where the offences are
-    wards = private_area_counts(cols, None, PUBLIC, by="ward", names=["W1"])
-    precincts = private_area_counts(cols, None, PUBLIC, by="precinct", names=["P1"])
+    wards = seen_area_counts(cols, None, PUBLIC, by="ward", names=["W1"])
+    precincts = seen_area_counts(cols, None, PUBLIC, by="precinct", names=["P1"])
     assert wards["W1"] == 10 and precincts["P1"] == 20
     # configurable: counted nowhere below the city, or down to wards
     city = Policy(PUBLIC.viewer, PrivacyRules(sensitive_level="city"))
-    assert private_area_counts(cols, None, city, by="precinct", names=["P1"])["P1"] == 10
+    assert seen_area_counts(cols, None, city, by="precinct", names=["P1"])["P1"] == 10
     ward = Policy(PUBLIC.viewer, PrivacyRules(sensitive_level="ward"))
-    assert private_area_counts(cols, None, ward, by="ward", names=["W1"])["W1"] == 20
-    assert private_heat(cols, None, ward, zoom=13)["weight"].sum() == 10
+    assert seen_area_counts(cols, None, ward, by="ward", names=["W1"])["W1"] == 20
+    assert seen_heat(cols, None, ward, zoom=13)["weight"].sum() == 10
 
 
 def test_sensitive_means_category_or_collaboration_area_in_any_case():
     cols = incidents(spread(3, 18.6, -33.9, category="DOMESTIC VIOLENCE")
                      + spread(3, 18.6, -33.9, category="Sexual offences"))  # fmt: skip
-    assert visible(cols, None, PUBLIC, level="cell").sum() == 0
-    assert visible(cols, None, PUBLIC, level="precinct") is None
+    assert seen_rows(cols, None, PUBLIC, level="cell").sum() == 0
+    assert seen_rows(cols, None, PUBLIC, level="precinct").all()
 
 
 def test_small_area_counts_read_as_suppressed():
     cols = incidents(spread(2, 18.6, -33.9))
-    counts = private_area_counts(cols, None, PUBLIC, by="precinct", names=["P1", "P2"])
+    counts = seen_area_counts(cols, None, PUBLIC, by="precinct", names=["P1", "P2"])
     # zero is hidden too: a blank must not tell "none" from "one or two"
     assert counts.isna().all()
-    assert private_area_counts(cols, None, ANALYST, by="precinct", names=["P1"])["P1"] == 2
+    assert seen_area_counts(cols, None, ANALYST, by="precinct", names=["P1"])["P1"] == 2
 
 
 @pytest.mark.parametrize(
@@ -185,16 +216,16 @@ def test_top_areas_leave_out_hidden_areas_and_their_cover():
                       "precinct": ["P1"] * 5 + ["P2"] * 4 + ["P3"],
                       "occurred_at": pd.Timestamp("2026-11-20T10:00:00Z")})
     )  # fmt: skip
-    top = private_top_areas(cols2, None, PUBLIC, by="precinct")
+    top = seen_top_areas(cols2, None, PUBLIC, by="precinct")
     assert top["precinct"].tolist() == ["P1"]  # P3's 1 hidden, and P2 with it
-    assert private_top_areas(cols, None, ANALYST, by="ward")["incidents"].tolist() == [6]
+    assert seen_top_areas(cols, None, ANALYST, by="ward")["incidents"].tolist() == [6]
 
 
 def test_an_agency_sees_its_own_incidents_in_full_and_others_aggregated():
     own = spread(2, 18.70, -34.00, agency="SAPS", category="Sexual offences", jitter_m=300)
     others = spread(2, 18.40, -33.80, jitter_m=5, seed=4)
     cols = incidents(own + others)
-    cells = private_heat(cols, None, SAPS, zoom=16)
+    cells = seen_heat(cols, None, SAPS, zoom=16)
     assert cells["weight"].sum() == 2  # own two (sensitive too), the others' pair suppressed
     exact = heat_grid(cols, np.array([True, True, False, False]), zoom=16)
     pd.testing.assert_frame_equal(
@@ -203,9 +234,9 @@ def test_an_agency_sees_its_own_incidents_in_full_and_others_aggregated():
     )  # fmt: skip
     # The ward holds 4 the agency may count, but only 2 of other agencies': subtracting its
     # own would give those away, so the count is hidden.
-    assert private_area_counts(cols, None, SAPS, by="ward", names=["W1"]).isna().all()
+    assert seen_area_counts(cols, None, SAPS, by="ward", names=["W1"]).isna().all()
     more = incidents(own + others + spread(1, 18.40, -33.80, seed=5))
-    assert private_area_counts(more, None, SAPS, by="ward", names=["W1"])["W1"] == 5
+    assert seen_area_counts(more, None, SAPS, by="ward", names=["W1"])["W1"] == 5
 
 
 def test_a_ward_filter_drops_sensitive_incidents_from_every_figure():
@@ -213,27 +244,29 @@ def test_a_ward_filter_drops_sensitive_incidents_from_every_figure():
     assert filter_level(IncidentFilter(precincts=("P1",))) == "precinct"
     assert filter_level(IncidentFilter(agencies=("SAPS",))) == "city"
     cols = incidents(spread(4, 18.6, -33.9, category="Sexual offences") + spread(5, 18.6, -33.9))
-    assert visible(cols, None, PUBLIC, level=filter_level(IncidentFilter(wards=("W1",)))).sum() == 5
-    assert visible(cols, None, ANALYST, level="ward") is None
+    assert (
+        seen_rows(cols, None, PUBLIC, level=filter_level(IncidentFilter(wards=("W1",)))).sum() == 5
+    )
+    assert seen_rows(cols, None, ANALYST, level="ward") is None
 
 
 def test_figures_under_a_ward_filter_hide_everything_a_small_count_gives_away():
     cols = incidents(spread(2, 18.6, -33.9))
     ward = IncidentFilter(wards=("W1",))
-    figures = private_figures(cols, None, PUBLIC, ward, boundary="ward")
+    figures = seen_figures(cols, None, PUBLIC, ward, boundary="ward")
     head = figures["headline"]
     assert figures["hidden"] and head["incidents"] is None and head["first"] is None
     assert head["agencies"] is None and head["outside"] is None
     assert figures["weekly"].isna().all().all()  # the weekly chart would add up to 2
-    city = private_figures(cols, None, PUBLIC, IncidentFilter(), boundary="ward")
+    city = seen_figures(cols, None, PUBLIC, IncidentFilter(), boundary="ward")
     assert not city["hidden"] and city["headline"]["incidents"] == 2
-    full = private_figures(cols, None, ANALYST, ward, boundary="ward")
+    full = seen_figures(cols, None, ANALYST, ward, boundary="ward")
     assert full["headline"]["incidents"] == 2 and full["weekly"].sum().sum() == 2
 
 
 def test_an_agency_cannot_subtract_its_own_from_a_figure():
     cols = incidents(spread(5, 18.6, -33.9, agency="SAPS") + spread(2, 18.6, -33.9))
-    figures = private_figures(cols, None, SAPS, IncidentFilter(wards=("W1",)), boundary="ward")
+    figures = seen_figures(cols, None, SAPS, IncidentFilter(wards=("W1",)), boundary="ward")
     assert figures["hidden"]  # 7 in the ward, but only 2 of other agencies
     weekly = figures["weekly"]
     assert weekly["SAPS"].sum() == 5 and weekly["Metro Police"].isna().all()
@@ -249,7 +282,7 @@ def test_a_review_hides_small_counts_rows_by_agency_under_a_ward_filter_and_the_
     cols = incidents(spread(2, 18.6, -33.9) + spread(5, 18.6, -33.9, agency="SAPS"))
     today = pd.Timestamp("2026-11-25").date()
     ward = IncidentFilter(wards=("W1",))
-    table, grid, weekly = private_review(cols, None, PUBLIC, ward, by="agency", today=today)
+    table, grid, weekly = seen_review(cols, None, PUBLIC, ward, by="agency", today=today)
     rows = table.set_index("agency")
     assert np.isnan(rows.loc["Metro Police", "week"]) and np.isnan(rows.loc["SAPS", "week"])
     assert np.isnan(rows.loc["Metro Police", "week_change"])
@@ -257,11 +290,11 @@ def test_a_review_hides_small_counts_rows_by_agency_under_a_ward_filter_and_the_
     assert grid.stack().dropna().ge(3).all() and grid.stack().isna().any()
     assert grid.index.tolist() == full_grid_days()  # Monday first, as the analyst's
     assert weekly.isna().all().all()
-    full, full_grid, _ = private_review(cols, None, ANALYST, ward, by="agency", today=today)
+    full, full_grid, _ = seen_review(cols, None, ANALYST, ward, by="agency", today=today)
     assert full.set_index("agency").loc["Metro Police", "week"] == 2
     assert full_grid.to_numpy().sum() == 7
     # citywide, agencies are not areas: nothing to hide
-    city, _, _ = private_review(cols, None, PUBLIC, IncidentFilter(), by="agency", today=today)
+    city, _, _ = seen_review(cols, None, PUBLIC, IncidentFilter(), by="agency", today=today)
     assert city.set_index("agency").loc["Metro Police", "week"] == 2
 
 
@@ -308,14 +341,14 @@ def test_a_sensitive_category_under_a_ward_filter_shows_no_count_in_precinct_are
     cols = incidents(spread(6, 18.6, -33.9, agency="Metro Police", category="Sexual offences"))
     ward_filter = IncidentFilter(wards=("W1",), categories=("Sexual offences",))
     for policy in (PUBLIC, SAPS):
-        counts = private_area_counts(cols, None, policy, by="precinct", names=["P1"],
+        counts = seen_area_counts(cols, None, policy, by="precinct", names=["P1"],
                                      flt=ward_filter)  # fmt: skip
         assert counts.isna().all(), policy.viewer.label
-        top = private_top_areas(cols, None, policy, by="precinct", flt=ward_filter)
+        top = seen_top_areas(cols, None, policy, by="precinct", flt=ward_filter)
         assert top.empty
     # Without the ward filter a precinct count of a sensitive category is allowed.
-    assert private_area_counts(cols, None, SAPS, by="precinct", names=["P1"])["P1"] == 6
-    assert private_area_counts(cols, None, ANALYST, by="precinct", names=["P1"],
+    assert seen_area_counts(cols, None, SAPS, by="precinct", names=["P1"])["P1"] == 6
+    assert seen_area_counts(cols, None, ANALYST, by="precinct", names=["P1"],
                                flt=ward_filter)["P1"] == 6  # fmt: skip
 
 
@@ -324,11 +357,11 @@ def test_partner_level_keeps_other_agencies_out_of_finer_views():
     others = spread(9, 18.40, -33.80, seed=4)
     cols = incidents(own + others)
     coarse = Policy(SAPS.viewer, PrivacyRules(partner_level="precinct"))
-    assert private_heat(cols, None, coarse, zoom=14)["weight"].sum() == 4  # own only
-    assert private_heat(cols, None, SAPS, zoom=14)["weight"].sum() == 13
-    ward = private_area_counts(cols, None, coarse, by="ward", names=["W1"])["W1"]
+    assert seen_heat(cols, None, coarse, zoom=14)["weight"].sum() == 4  # own only
+    assert seen_heat(cols, None, SAPS, zoom=14)["weight"].sum() == 13
+    ward = seen_area_counts(cols, None, coarse, by="ward", names=["W1"])["W1"]
     assert pd.isna(ward) or ward == 4  # the others' 9 are not in it
-    assert private_area_counts(cols, None, coarse, by="precinct", names=["P1"])["P1"] == 13
+    assert seen_area_counts(cols, None, coarse, by="precinct", names=["P1"])["P1"] == 13
     with pytest.raises(ValueError, match="partner_level"):
         PrivacyRules(partner_level="street")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="partner_period"):

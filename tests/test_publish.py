@@ -14,7 +14,8 @@ import pytest
 from attack import exposures, read_month
 
 from layers.access.disclosure import MonthTable, primary, protect
-from layers.access.privacy import PrivacyRules, sensitive_rows
+from layers.access.policy import PrivacyRules
+from layers.access.sight import sensitive_rows
 from layers.publishing.public import PublicSite, month_run, public_figures
 from layers.publishing.publish import (
     ALL,

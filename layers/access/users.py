@@ -8,7 +8,7 @@ Three roles, from the issue the safety cluster agreed on:
 - ``public`` (CPFs, neighbourhood watches, the public): the published monthly site only
   (:mod:`layers.publishing.public`).
 
-What "aggregated" means is :mod:`layers.access.privacy`'s business; this module decides who the
+What "aggregated" means is :mod:`layers.access.sight`'s business; this module decides who the
 viewer is. A deployment names its sign-in in an access file (TOML)::
 
     [sign_in]
@@ -22,7 +22,7 @@ viewer is. A deployment names its sign-in in an access file (TOML)::
     "thandi@capetown.gov.za" = "analyst"
     "station.commander@saps.gov.za" = "agency:SAPS"
 
-    [privacy]                   # see layers.access.privacy.PrivacyRules
+    [privacy]                   # see layers.access.policy.PrivacyRules
     k = 3
 
 Paths are relative to the access file. Without an access file the dashboard runs open, as
@@ -38,17 +38,13 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, get_args
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from layers._errors import LayersError
-from layers.access.privacy import PrivacyRules
+from layers.access.policy import AccessError, PrivacyRules, Viewer, parse_role
 from layers.storage.store import write_text_atomic
 
-Role = Literal["analyst", "agency", "public"]
-ROLES: tuple[Role, ...] = get_args(Role)
 MIN_PASSWORD_LENGTH = 12
 _HASHER = PasswordHasher()  # argon2id, 64 MiB, 3 passes: about 0.15 s a check here
 
@@ -58,74 +54,6 @@ def _dummy_hash() -> str:
     """Checked against when the user name is unknown, so a wrong name costs as long as a
     wrong password and timing does not tell which names exist. Made on first use."""
     return _HASHER.hash("not a password of anyone's")
-
-
-class AccessError(LayersError):
-    """The access configuration or users file is invalid, or a request is not allowed."""
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """Someone looking at the data, and what their role lets them see.
-
-    Attributes
-    ----------
-    name : str
-        User name or e-mail, as the audit log records it.
-    role : {"analyst", "agency", "public"}
-    agency : str, optional
-        The agency whose incidents an ``agency`` viewer sees at point level.
-    """
-
-    name: str
-    role: Role
-    agency: str | None = None
-
-    def __post_init__(self) -> None:
-        if self.role not in ROLES:
-            raise AccessError(
-                f"Unknown role {self.role!r}: use analyst, public or agency:AGENCY "
-                "(e.g. agency:SAPS)."
-            )
-        if (self.role == "agency") != bool(self.agency):
-            raise AccessError(
-                "An agency viewer needs the agency's name (agency:SAPS); only agency viewers "
-                "have one."
-            )
-
-    @property
-    def sees_all_points(self) -> bool:
-        """Analysts see every incident at point level."""
-        return self.role == "analyst"
-
-    @property
-    def may_export_incidents(self) -> bool:
-        """Analysts export any incidents; agencies their own agency's."""
-        return self.role in ("analyst", "agency")
-
-    @property
-    def label(self) -> str:
-        """``analyst``, ``public`` or ``agency:SAPS``: the spelling the configuration uses."""
-        return f"agency:{self.agency}" if self.role == "agency" else self.role
-
-    def describe(self) -> str:
-        """What this viewer sees, in a sentence for the page."""
-        return {
-            "analyst": "every incident, with exports",
-            "agency": f"{self.agency} incidents in full; other agencies' aggregated",
-            "public": "the published monthly map only",
-        }[self.role]
-
-
-def parse_role(text: str, *, name: str = "") -> Viewer:
-    """A viewer from ``analyst``, ``public`` or ``agency:NAME`` (the CLI's ``--role``)."""
-    role, _, agency = str(text).strip().partition(":")
-    role = role.strip().lower()
-    if role not in ROLES:
-        raise AccessError(
-            f"Unknown role {text!r}: use analyst, public or agency:AGENCY (e.g. agency:SAPS)."
-        )
-    return Viewer(name=name or role, role=role, agency=agency.strip() or None)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

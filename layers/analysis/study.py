@@ -16,7 +16,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from layers.access.privacy import Policy, private_total, visible
+from layers.access.sight import Sight
+from layers.access.suppression import disclose
+from layers.analysis.figures import count, rows, total
 from layers.analysis.grid import (
     Grid,
     assign_cells,
@@ -29,7 +31,6 @@ from layers.analysis.hotspots import HotspotError, emerging_hotspots, gi_star
 from layers.analysis.kde import hotspot_mask, kde_hotspots, kde_surface, points_in_hotspots
 from layers.maps.hotspot_export import provenance_block
 from layers.settings import LOCAL_TZ, METRIC_CRS, WGS84
-from layers.storage.columnar import select
 from layers.storage.filters import IncidentFilter, apply_filter
 from layers.storage.join import OUTSIDE, assign_areas
 from layers.storage.store import StoreSnapshot
@@ -86,7 +87,7 @@ class HotspotResult:
     by_area: pd.DataFrame
     explanation: str
     parameters: dict[str, object] = field(default_factory=dict)
-    incidents: int | None = 0  # None: hidden from this viewer (layers.access.privacy.private_total)
+    incidents: int | None = 0  # None: hidden from this viewer (see layers.access.suppression)
     period: str = ""
 
 
@@ -120,6 +121,68 @@ def run_hotspots(
     flt: IncidentFilter,
     params: HotspotParams,
     *,
+    sight: Sight | None = None,
+    scheduler: str | None = None,
+) -> HotspotResult:
+    """Run one hotspot analysis on the filtered incidents of a store, as ``sight`` allows.
+
+    An analyst (``sight`` None, or a sight that holds nothing back) gets the analysis as
+    asked. Anyone else gets Gi* or emerging hot spots on one fixed grid, square cells of the
+    anonymous cell size over the wards holding incidents (whatever cell size, shape or study
+    area was asked for: grids of other sizes would not nest, and laid over each other they
+    would place incidents more finely), of the incidents the sight may count in cells, and
+    only each cell's class (and its precinct and ward), hot cells per area and no counts. KDE
+    surfaces, which centre a blob on a lone incident, are for analysts only.
+
+    Parameters
+    ----------
+    snapshot : StoreSnapshot
+    flt : IncidentFilter
+    params : HotspotParams
+    sight : Sight, optional
+        What the viewer may see of ``flt``'s incidents (:func:`layers.access.sight.apply_policy`).
+    scheduler : str, optional
+        Assign incidents to grid cells and count them on a dask cluster: a scheduler address,
+        or ``"local[:N]"`` (see :func:`layers.analysis.distributed.connect`). The result is the
+        same.
+
+    Returns
+    -------
+    HotspotResult
+        The layer (in :data:`METRIC_CRS`, with ``precinct`` and ``ward`` of each cell or
+        polygon), hot cells and incidents inside them per precinct and ward, and the reasoning
+        behind the cell size or bandwidth.
+    """
+    if sight is None or sight.full:
+        return _run_hotspots(snapshot, flt, params, scheduler=scheduler)
+    if params.method == "kde":
+        raise HotspotError(
+            "Kernel density surfaces are for analysts: choose Gi* or emerging hot spots, "
+            "which count incidents in anonymous cells."
+        )
+    cell_m = sight.anonymous_cell_m
+    fixed = replace(params, cell_m=cell_m, shape="square", study_area="ward")
+    result = _run_hotspots(snapshot, flt, fixed, scheduler=scheduler, keep=rows(sight, "cell"))
+    layer = result.layer
+    layer = layer[[c for c in PUBLIC_HOTSPOT_COLUMNS if c in layer.columns] + [layer.geometry.name]]
+    hidden = disclose({"total": count(sight, total, how="whole")}, sight.k)["total"] is None
+    return replace(
+        result,
+        layer=layer,
+        incidents=None if hidden else result.incidents,
+        period="(not shown: too few incidents)" if hidden else result.period,
+        by_area=result.by_area[["level", "area", "hot_cells"]],
+        parameters={k: v for k, v in result.parameters.items() if k != "bandwidth_m"},
+        explanation=f"Square cells of {cell_m:g} m, the same for every view, and only where "
+        "the hot and cold spots are: incident counts are not shown, to protect victims.",
+    )
+
+
+def _run_hotspots(
+    snapshot: StoreSnapshot,
+    flt: IncidentFilter,
+    params: HotspotParams,
+    *,
     scheduler: str | None = None,
     keep: np.ndarray | None = None,
 ) -> HotspotResult:
@@ -136,7 +199,7 @@ def run_hotspots(
         same.
     keep : numpy.ndarray, optional
         Which of the store's incidents may be used at all (a boolean mask in store order;
-        see :func:`private_hotspots`).
+        see :func:`run_hotspots`).
 
     Returns
     -------
@@ -199,51 +262,6 @@ def run_hotspots(
 # the statistics behind them (a Gi* z-score is linear in its neighbourhood's counts, so the
 # counts could be solved for).
 PUBLIC_HOTSPOT_COLUMNS = ("gi_bin", "category", "precinct", "ward")
-
-
-def private_hotspots(
-    snapshot: StoreSnapshot,
-    flt: IncidentFilter,
-    params: HotspotParams,
-    *,
-    policy: Policy | None,
-    scheduler: str | None = None,
-) -> HotspotResult:
-    """:func:`run_hotspots` as a viewer's role allows (see :mod:`layers.access.privacy`).
-
-    An analyst gets the analysis as asked. Anyone else gets Gi* or emerging hot spots on one
-    fixed grid, square cells of the anonymous cell size over the wards holding incidents
-    (whatever cell size, shape or study area was asked for: grids of other sizes would not
-    nest, and laid over each other they would place incidents more finely), without the
-    sensitive incidents they may not see as points, and only each cell's class (and its
-    precinct and ward), hot cells per area and no counts. KDE surfaces, which centre a blob
-    on a lone incident, are for analysts only.
-    """
-    if policy is None or policy.full:
-        return run_hotspots(snapshot, flt, params, scheduler=scheduler)
-    if params.method == "kde":
-        raise HotspotError(
-            "Kernel density surfaces are for analysts: choose Gi* or emerging hot spots, "
-            "which count incidents in anonymous cells."
-        )
-    rules = policy.rules
-    fixed = replace(params, cell_m=rules.anonymous_cell_m, shape="square", study_area="ward")
-    keep = visible(snapshot.columns, None, policy, level="cell")
-    result = run_hotspots(snapshot, flt, fixed, scheduler=scheduler, keep=keep)
-    layer = result.layer
-    layer = layer[[c for c in PUBLIC_HOTSPOT_COLUMNS if c in layer.columns] + [layer.geometry.name]]
-    hidden = private_total(snapshot.columns, select(snapshot.columns, flt), policy, flt) is None
-    return replace(
-        result,
-        layer=layer,
-        incidents=None if hidden else result.incidents,
-        period="(not shown: too few incidents)" if hidden else result.period,
-        by_area=result.by_area[["level", "area", "hot_cells"]],
-        parameters={k: v for k, v in result.parameters.items() if k != "bandwidth_m"},
-        explanation=f"Square cells of {rules.anonymous_cell_m:g} m, the same for every view, "
-        "and only where the hot and cold spots are: incident counts are not shown, to "
-        "protect victims.",
-    )
 
 
 def _cells_and_counts(

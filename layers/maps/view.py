@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from layers.access.privacy import Policy, private_area_counts, private_heat, private_total
+from layers.access.policy import Policy
+from layers.access.sight import Sight, apply_policy
+from layers.access.suppression import Counted, disclose
+from layers.analysis.figures import count, heat_cells, total
 from layers.maps.heat import page_points, peak_density
 from layers.maps.webmap import HEAT_RADIUS, display_geometry
-from layers.storage.columnar import IncidentColumns, fit_zoom, select
+from layers.storage.columnar import area_counts, fit_zoom, select
 from layers.storage.filters import IncidentFilter
 from layers.storage.store import StoreSnapshot
 
@@ -37,7 +41,7 @@ class MapData:
     heat_radius: int
     center: tuple[float, float]
     zoom: int
-    incidents: int | None  # None: hidden from this viewer (see layers.access.privacy.private_total)
+    incidents: int | None  # None: hidden from this viewer (see layers.access.suppression)
 
 
 def prepare_map(
@@ -73,7 +77,7 @@ def prepare_map(
         ``select(snapshot.columns, flt)``, when the caller already has it.
     policy : Policy, optional
         Who is looking: a viewer who may not see every incident gets the aggregates of
-        :mod:`layers.access.privacy` (anonymous cells, k-suppression, sensitive categories only at
+        :mod:`layers.access.sight` (anonymous cells, k-suppression, sensitive categories only at
         their level). None shows everything, as to an analyst.
 
     Returns
@@ -88,19 +92,28 @@ def prepare_map(
         mask = select(columns, flt)
     minx, miny, maxx, maxy = areas.total_bounds
     zoom = zoom if zoom is not None else fit_zoom(areas.total_bounds)
-    counts = private_area_counts(columns, mask, policy, by=boundary, names=areas["name"], flt=flt)
-    heat = view_heat(columns, mask, policy, zoom=zoom, bounds=bounds)
-    shown = areas[["name", "geometry"]].assign(count=counts.reindex(areas["name"]).to_numpy())
-    if policy is not None and not policy.full:
-        shown["count_text"] = count_text(shown["count"], policy.rules.k)
+    sight = apply_policy(policy, columns, mask, flt)  # the access step: once per map
+    by_area = partial(area_counts, by=boundary, names=areas["name"])
+    counted = {
+        "areas": count(sight, by_area, level=boundary),
+        "total": count(sight, total, how="whole"),
+        **heat_figures(sight, zoom=zoom, bounds=bounds),
+    }
+    shown = disclose(counted, sight.k)
+    heat = view_heat(shown, zoom=zoom)
+    drawn = areas[["name", "geometry"]].assign(
+        count=shown["areas"].reindex(areas["name"]).to_numpy()
+    )
+    if not sight.full:
+        drawn["count_text"] = count_text(drawn["count"], sight.k)
     return MapData(
-        areas=shown,
+        areas=drawn,
         heat=heat.cells,
         heat_scale=heat.top,
         heat_radius=heat.radius,
         center=((miny + maxy) / 2, (minx + maxx) / 2),
         zoom=zoom,
-        incidents=private_total(columns, mask, policy, flt),
+        incidents=shown["total"],
     )
 
 
@@ -113,30 +126,32 @@ class ViewHeat:
     radius: int  # px (see layers.maps.webmap.heat_layer)
 
 
-def view_heat(
-    columns: IncidentColumns,
-    mask: np.ndarray | None,
-    policy: Policy | None,
-    *,
-    zoom: int,
-    bounds: tuple[float, float, float, float] | None = None,
-) -> ViewHeat:
-    """Heat cells near a view, as ``policy`` may see them, and the scale to draw them on.
+def heat_figures(
+    sight: Sight, *, zoom: int, bounds: tuple[float, float, float, float] | None = None
+) -> dict[str, Counted]:
+    """The heat cells near a view (``"heat"``), and, when ``bounds`` leaves some out, every
+    cell at the same size (``"everywhere"``), which the colour scale is read from."""
+    near = heat_cells(sight, zoom=zoom, bounds=bounds, max_cells=MAX_HEAT_CELLS)
+    if bounds is None:
+        return {"heat": near}
+    everywhere = heat_cells(sight, zoom=zoom, cell_px=near.value.attrs["cell_px"])
+    return {"heat": near, "everywhere": everywhere}
+
+
+def view_heat(shown: dict[str, pd.DataFrame], *, zoom: int) -> ViewHeat:
+    """The heat layer of disclosed :func:`heat_figures`, and the scale to draw it on.
 
     The top of the colour scale is the peak density of all the filtered incidents the viewer
-    may see, at ``zoom``, in view or not (:func:`layers.maps.heat.peak_density` of every cell): it
-    does not depend on ``bounds``, so every window and every part of the city is drawn on
-    the same scale, the one a map of every cell would have.
+    may see, at ``zoom``, in view or not (:func:`layers.maps.heat.peak_density` of every
+    cell): it does not depend on the view's bounds, so every window and every part of the city
+    is drawn on the same scale, the one a map of every cell would have.
     """
-    cells = private_heat(columns, mask, policy, zoom=zoom, bounds=bounds, max_cells=MAX_HEAT_CELLS)
-    # Anonymous cells (see layers.access.privacy) are wider than the heat radius at a close zoom:
-    # drawn with a radius to match, they make a surface instead of scattered dots.
+    cells = shown["heat"]
+    # Anonymous cells (see layers.access.sight) are wider than the heat radius at a close
+    # zoom: drawn with a radius to match, they make a surface instead of scattered dots.
     anonymous_px = cells.attrs.get("anonymous_cell_px", 0)
     radius = max(HEAT_RADIUS, math.ceil(anonymous_px / 0.9))
-    everywhere = cells
-    if bounds is not None:
-        everywhere = private_heat(columns, mask, policy, zoom=zoom,
-                                  cell_px=cells.attrs["cell_px"])  # fmt: skip
+    everywhere = shown.get("everywhere", cells)
     top = peak_density(page_points(everywhere), zoom=zoom, sigma_px=radius / 2)
     return ViewHeat(cells=cells, top=top, radius=radius)
 

@@ -469,7 +469,7 @@ def heat_layer(
     k : int, optional
         For a viewer whose counts are suppressed below ``k``: the legend prints no value
         below ``k``. Defaults to ``heat.attrs["k"]``, which
-        :func:`layers.access.privacy.private_heat`
+        :func:`layers.analysis.figures.heat_cells`
         sets for such a viewer.
 
     Returns
@@ -765,7 +765,7 @@ def display_geometry(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
 def _display_frame(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     names = areas["name"].fillna("(unnamed)").astype(str)
-    # A suppressed count (NaN, with its wording in ``count_text``; see layers.access.privacy) is
+    # A suppressed count (NaN, with its wording in ``count_text``; see layers.access.suppression) is
     # marked hidden: a class of its own, never drawn as 0 or as the lowest counts.
     numbers = pd.to_numeric(areas["count"])
     counts = numbers.fillna(0).astype(int)

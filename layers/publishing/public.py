@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from layers._errors import LayersError
-from layers.access.privacy import PrivacyRules
+from layers.access.policy import PrivacyRules
 from layers.maps.assets import AssetMode, apply_offline_assets
 from layers.maps.webmap import area_layer, build_map
 from layers.publishing.publish import ALL, PublishOptions, publish_site

@@ -57,7 +57,8 @@ import shapely
 
 from layers._errors import LayersError
 from layers.access.disclosure import MonthTable, Suppression, primary, protect
-from layers.access.privacy import EQUATOR_M_PER_PX0, PrivacyRules, anonymous_shift, sensitive_rows
+from layers.access.policy import EQUATOR_M_PER_PX0, PrivacyRules, anonymous_shift
+from layers.access.sight import sensitive_rows
 from layers.maps.assets import LEAFLET_CSS, LEAFLET_JS, vendor_dir
 from layers.maps.webmap import display_geometry
 from layers.settings import LOCAL_TZ
@@ -213,7 +214,7 @@ def _month_days(month: str) -> tuple[int, int]:
 
 def cell_shift(cell_m: float) -> int:
     """The grid's cell edge is ``2 ** -shift`` zoom-0 pixels (at least ``cell_m`` metres
-    everywhere in the metro; see :func:`layers.access.privacy.anonymous_shift`)."""
+    everywhere in the metro; see :func:`layers.access.policy.anonymous_shift`)."""
     return anonymous_shift(cell_m)
 
 
