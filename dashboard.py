@@ -38,14 +38,15 @@ UPLOAD_STORE = ROOT / "stores" / "uploads"
 # --max-upload-mb can only lower that.
 MAX_UPLOAD_MB = 200
 TITLE = "Safety cluster incident map"
-# The pages, by URL path: file, title and icon. Which a viewer is offered: see offered_pages.
+# The pages, by URL path: file and title. Which a viewer is offered: see offered_pages. No
+# icons: Streamlit fetches a page's Material icon from Google's font server.
 PAGES = {
-    "map": ("app_pages/map.py", "Map", ":material/map:"),
-    "hotspots": ("app_pages/hotspots.py", "Hotspots", ":material/local_fire_department:"),
-    "compstat": ("app_pages/compstat.py", "CompStat review", ":material/table_chart:"),
-    "meeting": ("app_pages/meeting.py", "Meeting", ":material/co_present:"),
-    "load_data": ("app_pages/load_data.py", "Load data", ":material/upload_file:"),
-    "public": ("app_pages/public.py", "Public map", ":material/public:"),
+    "map": ("app_pages/map.py", "Map"),
+    "hotspots": ("app_pages/hotspots.py", "Hotspots"),
+    "compstat": ("app_pages/compstat.py", "CompStat review"),
+    "meeting": ("app_pages/meeting.py", "Meeting"),
+    "load_data": ("app_pages/load_data.py", "Load data"),
+    "public": ("app_pages/public.py", "Public map"),
 }
 
 
@@ -113,8 +114,8 @@ def offered_pages(viewer: Viewer, *, source: str, empty: bool) -> dict[str, Stre
             names.append("load_data")
     pages = {}
     for n, name in enumerate(names):
-        path, title, icon = PAGES[name]
-        pages[name] = st.Page(path, title=title, icon=icon, url_path=name, default=n == 0)
+        path, title = PAGES[name]
+        pages[name] = st.Page(path, title=title, url_path=name, default=n == 0)
     return pages
 
 
