@@ -197,6 +197,11 @@ def _wait_until_idle(page) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=30_000)
 
 
+def _open_page(page, title: str) -> None:
+    """Follow the sidebar's link to the page called ``title``."""
+    page.locator('[data-testid="stSidebarNavLink"]', has_text=title).first.click()
+
+
 def _upload(page, files: list[Path]) -> None:
     """Put ``files`` in the page's uploaders (incidents, precincts, wards, in that order) and
     wait until the app says it has them all ("Ready to load: ...").
@@ -283,7 +288,8 @@ def test_upload_validates_and_offers_rejected_rows(server, tmp_path):
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
         page.goto(url, wait_until="domcontentloaded")
-        page.get_by_text("Load your own incident or boundary files").click()
+        _open_page(page, "Load data")
+        page.get_by_text("Load your own incident or boundary files").wait_for(timeout=30_000)
         # The demo store is synthetic: uploads make a store of their own, with boundaries.
         page.get_by_text("your files go to a store of their own").wait_for(timeout=30_000)
         demo_files = folder / "files"
@@ -331,8 +337,8 @@ def test_a_failed_upload_says_one_thing_and_the_page_offers_map_and_default(serv
     with _dashboard(options, tmp_path / "streamlit.log") as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
-        page.goto(url, wait_until="domcontentloaded")
-        page.get_by_text("Load your own incident or boundary files").click()
+        page.goto(f"{url}/load_data", wait_until="domcontentloaded")
+        page.get_by_text("Load your own incident or boundary files").wait_for(timeout=30_000)
         page.get_by_text("your files go to a store of their own").wait_for(timeout=30_000)
         _upload(page, files)
         page.get_by_text("First rows of station_extract.csv").wait_for(timeout=30_000)
@@ -343,7 +349,7 @@ def test_a_failed_upload_says_one_thing_and_the_page_offers_map_and_default(serv
         failure = page.get_by_text("station_extract.csv was not loaded")
         failure.wait_for(timeout=60_000)
         _wait_until_idle(page)
-        panel = page.locator('[data-testid="stExpander"]', has_text="Load your own")
+        panel = page.locator('[data-testid="stMain"]', has_text="Load your own")
         failed_text = panel.inner_text()
         show_after_failure = page.get_by_role("button", name="Show my store").count()
         # the page's --default: SAPS for every row
@@ -371,8 +377,7 @@ def test_the_compstat_hour_grid_shows_all_24_hours_without_scrolling(server):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
-        page.goto(url, wait_until="domcontentloaded")
-        page.get_by_text("CompStat review: up or down").click()
+        page.goto(f"{url}/compstat", wait_until="domcontentloaded")
         title = page.get_by_text("Hour of day by day of week, last 28 days")
         title.wait_for(timeout=60_000)
         _wait_until_idle(page)
@@ -401,8 +406,8 @@ def test_an_upload_over_the_size_limit_is_refused_before_it_is_read(server, tmp_
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1500, "height": 1000})
-        page.goto(url, wait_until="domcontentloaded")
-        page.get_by_text("Load your own incident or boundary files").click()
+        page.goto(f"{url}/load_data", wait_until="domcontentloaded")
+        page.get_by_text("Load your own incident or boundary files").wait_for(timeout=30_000)
         page.get_by_text("your files go to a store of their own").wait_for(timeout=30_000)
         _wait_until_idle(page)
         _upload(page, [big])
@@ -570,13 +575,12 @@ def test_an_agency_viewer_receives_no_other_agencys_incident_coordinates(server,
         page_html = page.content() + body.evaluate("() => document.documentElement.outerHTML")
         # A download is in the audit log before the file is handed over, and its link
         # works once, for this browser only.
-        page.get_by_text("CompStat review: up or down").click()
+        _open_page(page, "CompStat review")
         status, review, again = _fetch_download(page, url, "Download the review (CSV)")
         link = page.get_by_role("link", name="Download the review (CSV)")
         used = link.get_attribute("href")
         # A new page in the same browser (its cookie: still signed in) makes a new link.
-        page.reload(wait_until="domcontentloaded")
-        page.get_by_text("CompStat review: up or down").click()
+        page.reload(wait_until="domcontentloaded")  # the CompStat page again (its URL)
         link.wait_for(timeout=60_000)
         fresh = link.get_attribute("href")
         try:  # a client without the browser's cookie (another person, a script)
@@ -707,3 +711,28 @@ def test_a_removed_user_stops_receiving_the_meeting_rotation(server, tmp_path):
     assert after <= 2, f"{after} frames after sign-out"  # heartbeats at most, no data
     signed_out = audit.read_events(tmp_path / "audit.jsonl", event=audit.SIGN_OUT)
     assert [(e["user"], e["detail"]["reason"]) for e in signed_out] == [("ana", "access changed")]
+
+
+def test_the_filter_stays_in_the_url_from_page_to_page(server):
+    """A shared link's filter and view hold on every page: following a page link (which
+    clears the query) writes them back, and the page's own path is kept."""
+    sync_playwright = _require_browser()
+    url, _ = server
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.goto(f"{url}/?agencies=SAPS&boundary=ward", wait_until="domcontentloaded")
+        page.get_by_text("Filter: ").first.wait_for(timeout=60_000)
+        _wait_until_idle(page)
+        _open_page(page, "Hotspots")
+        page.get_by_text("Choose an analysis under Hotspots").wait_for(timeout=60_000)
+        _wait_until_idle(page)
+        on_hotspots = urlparse(page.url)
+        _open_page(page, "CompStat review")
+        page.get_by_text("Hour of day by day of week").wait_for(timeout=60_000)
+        _wait_until_idle(page)
+        on_compstat = urlparse(page.url)
+        browser.close()
+    for seen, path in ((on_hotspots, "/hotspots"), (on_compstat, "/compstat")):
+        assert seen.path == path
+        assert "agencies=SAPS" in seen.query and "boundary=ward" in seen.query

@@ -1,0 +1,239 @@
+"""The map and the figures beside it, as one fragment: drawn by the Map page and, sized for
+a wall, by the Meeting page. Map moves rerun only the fragment, and with a live store it reruns
+every ``--refresh`` seconds."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+import folium
+import geopandas as gpd
+import pandas as pd
+import streamlit as st
+from streamlit_folium import st_folium
+
+from app import data
+from app.charts import trend_chart
+from app.data import LOCAL_ZONE, is_live, live_store, load_store
+from app.display import guarded, md
+from app.review import compstat_review
+from app.signin import still_allowed
+from app.state import MAP_KEY, Request, map_view
+from layers._errors import LayersError
+from layers.access.privacy import (
+    Policy,
+)
+from layers.analysis.study import (
+    HotspotResult,
+)
+from layers.livefeed.live import count_since
+from layers.maps import webmap
+from layers.storage import columnar
+from layers.storage.filters import IncidentFilter
+from layers.storage.store import StoreSnapshot, current_version
+
+# A map view to move to: centre (lat, lon), zoom, and the lon/lat box to make heat cells for.
+Focus = tuple[tuple[float, float], int, tuple[float, float, float, float]]
+# What a step of the meeting's rotation shows: its filter, map focus, heading and outline.
+Shown = tuple[IncidentFilter, Focus | None, str | None, gpd.GeoDataFrame | None]
+# A rotation: the source, its snapshot and the sidebar's filter in, the current step out.
+Rotation = Callable[[str, StoreSnapshot, IncidentFilter], Shown]
+
+
+def map_panel(
+    store: str,
+    version: str,
+    flt: IncidentFilter,
+    *,
+    boundary: str,
+    style: str,
+    tiles: str,
+    result: HotspotResult | None,
+    large: bool = False,
+    recent: pd.DataFrame | None = None,
+    recent_minutes: float = 60.0,
+    focus: Focus | None = None,
+    outline: gpd.GeoDataFrame | None = None,
+    policy: Policy,
+) -> None:
+    """The map. It runs inside the view fragment: panning or zooming reruns only that, to
+    refine the heat cells.
+
+    The base map (tiles, legend, banner, opening view) is the same on every run, so
+    streamlit-folium never rebuilds it; everything that depends on the filters or the view
+    goes in as ``feature_group_to_add`` layers, and the viewer keeps their position. A
+    ``focus`` (centre, zoom, padded bounds) moves the view without a rebuild (meeting-mode
+    rotation).
+    """
+    snapshot = load_store(store, version)
+    # Fixed for the session once made: a live store's new incidents must not move the
+    # opening view, which would rebuild the map under the viewer.
+    fit_key = f"_fit_{boundary}_{store}"
+    if fit_key not in st.session_state:
+        st.session_state[fit_key] = data.opening_view(store, version, boundary)
+    fit = st.session_state[fit_key]
+    zoom, bounds = map_view()
+    if focus is not None:
+        zoom, bounds = focus[1], focus[2]
+    elif zoom is None:  # a new map: heat for the zoom it opens at
+        zoom = columnar.fit_zoom(fit)
+    shown = data.map_data(store, version, flt, boundary, zoom, bounds, policy)
+    label = "Precinct" if boundary == "precinct" else "Ward"
+    base = webmap.live_base_map(snapshot.precincts, tiles=tiles, synthetic=snapshot.synthetic,
+                         large=large, fit=fit)  # fmt: skip
+    layers = webmap.map_layers(
+        shown.areas,
+        shown.heat,
+        area_label=label,
+        style=style,
+        zoom=shown.zoom,
+        heat_scale=shown.heat_scale,
+        heat_radius=shown.heat_radius,
+        hotspots=result.layer if result is not None else None,
+        hotspot_method=result.method if result is not None else "gistar",
+        recent=recent,
+        recent_minutes=recent_minutes,
+    )
+    if outline is not None:
+        layers.append(webmap.focus_layer(outline))
+    st_folium(
+        base,
+        key=MAP_KEY.format(boundary=boundary),
+        feature_group_to_add=layers,
+        layer_control=folium.LayerControl(collapsed=True),
+        returned_objects=["zoom", "bounds"],
+        height=780 if large else 640,
+        width=None,
+        center=focus[0] if focus is not None else None,
+        zoom=focus[1] if focus is not None else None,
+    )
+
+
+def view_panel(
+    source: str,
+    flt: IncidentFilter,
+    choices: dict[str, list[str]],
+    *,
+    boundary: str,
+    style: str,
+    options: argparse.Namespace,
+    result: HotspotResult | None,
+    policy: Policy,
+    meeting: bool = False,
+    rotation: Rotation | None = None,
+) -> None:
+    """Figures and map. A fragment: map moves rerun only this, and with a live store it
+    reruns every ``--refresh`` seconds, fetching only what is new. In a ``meeting`` the map
+    is larger, the CompStat review comes beneath, and ``rotation`` (if any) chooses what
+    each run shows."""
+    still_allowed(options)  # before anything is read: a fragment run is a run too
+    note = None
+    if is_live(source):
+        live = live_store(source)
+        outcome = live.refresh()
+        # Pin this run's snapshot in the version-keyed cache now, while that version is
+        # certainly kept: every figure, the map and the caption below come from it.
+        snapshot = load_store(source, live.version)
+        if outcome.error:
+            since = live.error_since.astimezone(LOCAL_ZONE) if live.error_since else None
+            good = live.last_success.astimezone(LOCAL_ZONE) if live.last_success else None
+            st.warning(
+                f"{outcome.error} Showing the data as of {good:%H:%M:%S}"
+                f"{f' (no refresh since {since:%H:%M:%S})' if since else ''}."
+                if good
+                else outcome.error
+            )
+        started = st.session_state.setdefault("meeting_started", datetime.now(UTC))
+        fresh = count_since(snapshot, started)
+        read_at = live.last_success or datetime.now(UTC)
+        note = (
+            f"Last updated {read_at.astimezone(LOCAL_ZONE):%H:%M:%S}. "
+            f"{fresh:,} new since the meeting started at "
+            f"{started.astimezone(LOCAL_ZONE):%H:%M}."
+        )
+    else:
+        snapshot = load_store(source, current_version(source) or "")
+    version = snapshot.version
+    focus, heading, outline = None, None, None
+    if rotation is not None:
+        flt, focus, heading, outline = rotation(source, snapshot, flt)
+    numbers = data.figures(source, version, flt, boundary, policy)
+    stats = numbers["headline"]
+    if heading:
+        st.header(heading)
+    nothing = stats["incidents"] == 0 and not numbers["hidden"]
+    if nothing:
+        st.info(data.why_nothing(source, version, flt, 1 if policy.full else policy.rules.k))
+    cols = st.columns(4)
+    fewer = f"fewer than {policy.rules.k}"  # a figure hidden to protect victims (None)
+    cols[0].metric("Incidents", fewer if numbers["hidden"] else f"{stats['incidents']:,}")
+    cols[1].metric("Agencies", "–" if stats["agencies"] is None else stats["agencies"])
+    cols[2].metric("Outside boundaries", fewer if stats["outside"] is None else
+                   f"{stats['outside']:,}")  # fmt: skip
+    days = (stats["last"] - stats["first"]).days + 1 if stats["first"] else None
+    cols[3].metric("Days covered", "–" if days is None else f"{days:,}")
+    if note:
+        st.caption(note)
+    span = f"{stats['first']:%d %b %Y} to {stats['last']:%d %b %Y}. " if stats["first"] else ""
+    st.caption(f"{span}Filter: {md(flt.describe())}. Store version {version}.")
+    recent = None
+    if is_live(source):
+        recent = data.recent_cells(source, version, flt, options.recent_minutes, policy,
+                                   zoom=map_view()[0])  # fmt: skip
+    left, right = st.columns([3, 2])
+    with left:
+        map_panel(source, version, flt, boundary=boundary, style=style, tiles=options.tiles,
+                  result=result, large=meeting, recent=recent,
+                  recent_minutes=options.recent_minutes, focus=focus, outline=outline,
+                  policy=policy)  # fmt: skip
+    with right:
+        st.subheader(f"Top {'precincts' if boundary == 'precinct' else 'wards'}")
+        if nothing:
+            st.caption("No incidents in this filter.")
+        st.dataframe(
+            numbers["top"],
+            hide_index=True,
+            width="stretch",
+            column_config={
+                "incidents": st.column_config.NumberColumn("incidents", format="localized"),
+                "share": st.column_config.ProgressColumn(
+                    "Share", format="percent", min_value=0, max_value=1
+                ),
+            },
+        )
+        if not policy.full:
+            st.caption(f"Areas with fewer than {policy.rules.k} incidents are left out, with "
+                       "a few more so that theirs cannot be worked out.")  # fmt: skip
+        st.subheader("Weekly incidents by agency")
+        # A live store runs to today (its week in progress); a file store to its last day.
+        today = datetime.now(LOCAL_ZONE).date()
+        last = today if is_live(source) else date.fromisoformat(choices["last"][0])
+        trend_chart(numbers["weekly"], height=260,
+                    first=flt.since or date.fromisoformat(choices["first"][0]),
+                    last=min(flt.until, last) if flt.until else last)  # fmt: skip
+    if meeting:
+        st.subheader("CompStat review")
+        compstat_review(source, version, flt, large=True, policy=policy)
+
+
+def show_view(request: Request, *, meeting: bool = False, rotation: Rotation | None = None) -> None:
+    """The view fragment for ``request``: every ``--refresh`` seconds on a live store, and
+    every rotation step in a meeting that rotates; with the sidebar's hotspots on the map."""
+    options, source, policy = request.options, request.source, request.policy
+    result = None
+    if request.params is not None:
+        try:
+            result = data.hotspot_result(source, request.version, request.flt, request.params,
+                                         policy)  # fmt: skip
+        except LayersError as err:
+            st.error(md(err))
+    run_every = options.refresh if is_live(source) and options.refresh > 0 else None
+    if rotation is not None:
+        every = float(st.session_state["n_every"])
+        run_every = min(run_every, every) if run_every else every
+    view = st.fragment(guarded(view_panel), run_every=run_every)
+    view(source, request.flt, request.choices, boundary=request.boundary,
+         style=st.session_state["m_style"], options=options, result=result, policy=policy,
+         meeting=meeting, rotation=rotation)  # fmt: skip

@@ -1,0 +1,89 @@
+"""Meeting page: the map and figures for a projector across a room, the CompStat review
+beneath them, and an optional rotation through precincts, wards or collaboration areas."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+
+import streamlit as st
+
+from app import state
+from app.data import kept
+from app.display import md
+from app.view import Shown, show_view
+from layers.storage import columnar
+from layers.storage.filters import IncidentFilter
+from layers.storage.join import OUTSIDE
+from layers.storage.store import StoreSnapshot
+
+# A projector across a room. Our own constant CSS, never user input.
+MEETING_CSS = """
+<style>
+  [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
+  [data-testid="stHeader"], [data-testid="stToolbar"] { display: none !important; }
+  .block-container { padding-top: 0.8rem !important; max-width: 100% !important; }
+  h1 { font-size: 2.6rem !important; }
+  h2, h3 { font-size: 2rem !important; }
+  [data-testid="stMetricValue"] { font-size: 3.4rem !important; }
+  [data-testid="stMetricLabel"] p { font-size: 1.5rem !important; }
+  [data-testid="stCaptionContainer"] p { font-size: 1.25rem !important; }
+</style>
+"""
+
+
+def rotation(
+    source: str, snapshot: StoreSnapshot, flt: IncidentFilter, *, choices: dict[str, list[str]]
+) -> Shown:
+    """Meeting-mode rotation: the filter, map focus, heading and outlined area of the
+    current step. A precinct or ward step filters everything on the page to that area,
+    outlines and labels it and fits it to the map, as a collaboration-area step filters."""
+    rotate, every = st.session_state["m_rotate"], st.session_state["n_every"]
+    if rotate == "none":
+        return flt, None, None, None
+    step = int(time.time() // every)
+    if rotate == "areas" and choices["areas"]:
+        area = choices["areas"][step % len(choices["areas"])]
+        return (dataclasses.replace(flt, areas=(area,)), None,
+                f"Collaboration area: {md(area)}", None)  # fmt: skip
+    if rotate in ("precincts", "wards"):
+        boundaries = snapshot.precincts if rotate == "precincts" else snapshot.wards
+        # The areas the viewer chose, or else every area with incidents in the filter (an
+        # empty area would be an empty step).
+        mask = kept(source, snapshot.version, flt)
+        counts = columnar.counts_by(snapshot.columns, mask, rotate[:-1])
+        held = set(counts[counts > 0].index) - {OUTSIDE}
+        names = [n for n in (getattr(flt, rotate) or choices[rotate])
+                 if n in held and (boundaries["name"] == n).any()]  # fmt: skip
+        if names:
+            name = names[step % len(names)]
+            outline = boundaries[boundaries["name"] == name]
+            minx, miny, maxx, maxy = outline.total_bounds
+            zoom = columnar.fit_zoom((minx, miny, maxx, maxy), width_px=1000, height_px=700)
+            dx, dy = maxx - minx, maxy - miny
+            padded = (minx - dx, miny - dy, maxx + dx, maxy + dy)
+            label = "Precinct" if rotate == "precincts" else "Ward"
+            return (
+                dataclasses.replace(flt, **{rotate: (name,)}),
+                (((miny + maxy) / 2, (minx + maxx) / 2), zoom, padded),
+                f"{label}: {md(name)}",
+                outline,
+            )
+    return flt, None, None, None
+
+
+def meeting_page(request: state.Request) -> None:
+    """Full screen: the sidebar hidden (its choices still apply), a way back, the view sized
+    for a wall with the CompStat review beneath, rotating if the sidebar said so."""
+    st.markdown(MEETING_CSS, unsafe_allow_html=True)
+    if st.button("Leave meeting mode", key="leave_meeting"):
+        st.session_state["m_mode"] = "normal"
+        st.switch_page(request.pages["map"])
+    rotate = None
+    if st.session_state["m_rotate"] != "none":
+        rotate = functools.partial(rotation, choices=request.choices)
+    show_view(request, meeting=True, rotation=rotate)
+
+
+meeting_page(state.request())
