@@ -6,7 +6,7 @@ Run ``streamlit run server.py`` for the synthetic demo, or
 
 This file is the frame every page runs in: it parses the options, works out who is looking,
 opens the source, draws the sidebar's shared filter, and runs the page the viewer asked for
-among those their role is offered (``app_pages/``). What the pages share is in ``app/``.
+among those their role is offered (``pages/``). What the pages share is in ``app/``.
 
 The pages' folder is not called ``pages/``: Streamlit takes a ``pages/`` folder beside the
 entry point for a legacy multipage app and then runs a page's file without this frame (no
@@ -28,7 +28,7 @@ from app.data import LIVE_SCHEMES, is_live
 from app.display import guarded
 from app.source import DEMO_STORE, open_source, wait_for_incidents
 from layers.access import audit
-from layers.access.users import Viewer
+from layers.access.policy import Viewer
 from layers.livefeed.postgis import describe
 from layers.storage.store import StoreSnapshot
 
@@ -41,12 +41,12 @@ TITLE = "Safety cluster incident map"
 # The pages, by URL path: file and title. Which a viewer is offered: see offered_pages. No
 # icons: Streamlit fetches a page's Material icon from Google's font server.
 PAGES = {
-    "map": ("app_pages/map.py", "Map"),
-    "hotspots": ("app_pages/hotspots.py", "Hotspots"),
-    "compstat": ("app_pages/compstat.py", "CompStat review"),
-    "meeting": ("app_pages/meeting.py", "Meeting"),
-    "load_data": ("app_pages/load_data.py", "Load data"),
-    "public": ("app_pages/public.py", "Public map"),
+    "map": ("pages/map.py", "Map"),
+    "hotspots": ("pages/hotspots.py", "Hotspots"),
+    "compstat": ("pages/compstat.py", "CompStat review"),
+    "meeting": ("pages/meeting.py", "Meeting"),
+    "load_data": ("pages/load_data.py", "Load data"),
+    "public": ("pages/public.py", "Public map"),
 }
 
 

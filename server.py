@@ -9,7 +9,15 @@ download can be fetched.
 """
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 import gate
+
+# dashboard.py's pages are in pages/, the folder Streamlit's legacy multipage mode reads by
+# itself: in that mode a page's address runs the page's file alone, without dashboard.py and
+# its sign-in. st.navigation turns the mode off, but only from the first run that calls it;
+# it is off here before any run. (Each page also stops when the frame has not run:
+# app.state.request.) tests/test_browser.py opens a page's address first on a new server.
+PagesManager.uses_pages_directory = False
 
 app = st.App("dashboard.py", routes=gate.ROUTES, on_script_error=gate.on_script_error)

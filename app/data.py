@@ -3,7 +3,7 @@ the figures, the CompStat review, the hotspots and the public view show.
 
 Every call into ``layers`` that turns a snapshot into what a viewer may see is made here, and
 only here: ``prepare_map``, ``private_figures``, ``private_heat``, ``private_review`` and
-``private_hotspots``. Caches are keyed on small hashable values (paths, store versions,
+``run_hotspots``. Caches are keyed on small hashable values (paths, store versions,
 filters, policies)."""
 
 from __future__ import annotations
@@ -21,19 +21,16 @@ import pandas as pd
 import streamlit as st
 from streamlit.runtime.app_session import AppSession
 
-from layers.access.privacy import (
-    Policy,
-    PrivacyRules,
-    private_figures,
-    private_heat,
-    private_review,
-)
+from layers.access.policy import Policy, PrivacyRules
+from layers.access.sight import Sight, apply_policy
+from layers.access.suppression import disclose
 from layers.analysis import compstat
 from layers.analysis.evaluate import evaluate_hotspots
+from layers.analysis.figures import heat_cells, review_figures, side_figures, side_view
 from layers.analysis.study import (
     HotspotParams,
     HotspotResult,
-    private_hotspots,
+    run_hotspots,
 )
 from layers.livefeed.live import LiveStore, recent_rows
 from layers.maps.view import MapData, prepare_map
@@ -198,19 +195,27 @@ def figures(
     path: str, version: str, flt: IncidentFilter, boundary: str, policy: Policy
 ) -> dict[str, object]:
     """Headline, top areas and weekly trend: every figure beside the map, for one filter,
-    as the viewer may see them (see layers.access.privacy)."""
+    as the viewer may see them (see layers.access.sight)."""
+    sight = viewer_sight(path, version, flt, policy)
+    shown = disclose(side_figures(sight, boundary=boundary), sight.k)
+    return side_view(shown, boundary=boundary)
+
+
+def viewer_sight(path: str, version: str, flt: IncidentFilter, policy: Policy) -> Sight:
+    """The access step for one filter and viewer (:func:`layers.access.sight.apply_policy`)."""
     columns = load_store(path, version).columns
     mask = kept(path, version, flt)
     if mask is not None and len(mask) != len(columns):  # the version moved on under us
         mask = columnar.select(columns, flt)
-    return private_figures(columns, mask, policy, flt, boundary=boundary)
+    return apply_policy(policy, columns, mask, flt)
 
 
 @st.cache_data(max_entries=4, ttl=3600, show_spinner="Finding hotspots…")
 def hotspot_result(
     path: str, version: str, flt: IncidentFilter, params: HotspotParams, policy: Policy
 ) -> HotspotResult:
-    return private_hotspots(load_store(path, version), flt, params, policy=policy)
+    sight = viewer_sight(path, version, flt, policy)
+    return run_hotspots(load_store(path, version), flt, params, sight=sight)
 
 
 @st.cache_data(max_entries=8, ttl=3600, show_spinner="Scoring earlier hotspots on later incidents…")
@@ -233,7 +238,9 @@ def compstat_tables(
     undated = dataclasses.replace(flt, since=None, until=None)
     mask = None if undated.is_empty else columnar.select(columns, undated)
     day = compstat.default_reference_day(columns, today)
-    return (*private_review(columns, mask, policy, flt, by=by, today=day), day)
+    sight = apply_policy(policy, columns, mask, flt)
+    shown = disclose(review_figures(sight, by=by, today=day), sight.k)
+    return shown["table"], shown["grid"], shown["weekly"], day
 
 
 def recent_cells(
@@ -251,7 +258,8 @@ def recent_cells(
         mask = mask & keep
     if zoom is None:
         zoom = columnar.fit_zoom(snapshot.precincts.total_bounds)
-    return private_heat(snapshot.columns, mask, policy, zoom=zoom, cell_px=16)
+    sight = apply_policy(policy, snapshot.columns, mask, flt)
+    return disclose({"recent": heat_cells(sight, zoom=zoom, cell_px=16)}, sight.k)["recent"]
 
 
 @st.cache_resource(max_entries=4, show_spinner="Publishing the public monthly map…")

@@ -10,9 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from app.data import LOCAL_ZONE, compstat_tables
-from layers.access.privacy import (
-    Policy,
-)
+from layers.access.policy import Policy
 from layers.analysis import compstat
 from layers.storage.filters import IncidentFilter
 

@@ -17,19 +17,9 @@ import gate
 from app.display import md
 from layers._errors import LayersError
 from layers.access import audit
-from layers.access.privacy import (
-    PrivacyRules,
-)
+from layers.access.policy import PrivacyRules, Viewer, parse_role
 from layers.access.throttle import SignInThrottle
-from layers.access.users import (
-    AccessConfig,
-    LocalUser,
-    Viewer,
-    authenticate,
-    load_access,
-    load_users,
-    parse_role,
-)
+from layers.access.users import AccessConfig, LocalUser, authenticate, load_access, load_users
 from layers.maps.dictionary import dictionary_path
 from layers.storage.filters import IncidentFilter
 

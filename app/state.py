@@ -13,8 +13,7 @@ from datetime import date
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
-from layers.access.privacy import Policy, PrivacyRules
-from layers.access.users import Viewer
+from layers.access.policy import Policy, PrivacyRules, Viewer
 from layers.analysis.study import (
     METHODS,
     HotspotParams,

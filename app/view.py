@@ -22,9 +22,7 @@ from app.review import compstat_review
 from app.signin import still_allowed
 from app.state import MAP_KEY, Request, map_view
 from layers._errors import LayersError
-from layers.access.privacy import (
-    Policy,
-)
+from layers.access.policy import Policy
 from layers.analysis.study import (
     HotspotResult,
 )

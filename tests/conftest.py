@@ -43,6 +43,22 @@ HARNESS_NOISE = ("missing ScriptRunContext",)
 
 
 @pytest.fixture(autouse=True)
+def no_legacy_pages_mode(monkeypatch):
+    """AppTest runs dashboard.py as server.py serves it: without Streamlit's legacy pages/
+    mode (server.py turns it off; AppTest turns it back on before every run, finding the
+    pages/ folder, so it is turned off again once AppTest has looked)."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    looked = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        looked(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture(autouse=True)
 def no_streamlit_warnings(caplog):
     """Every test fails on a warning Streamlit logs while the app runs in it (AppTest runs
     the app in the test's process): a widget given two values, a deprecated call."""

@@ -736,3 +736,30 @@ def test_the_filter_stays_in_the_url_from_page_to_page(server):
     for seen, path in ((on_hotspots, "/hotspots"), (on_compstat, "/compstat")):
         assert seen.path == path
         assert "agencies=SAPS" in seen.query and "boundary=ward" in seen.query
+
+
+def test_a_page_address_first_on_a_new_server_runs_inside_the_frame(server, tmp_path):
+    """pages/ is also the folder Streamlit's legacy multipage mode serves by itself, each
+    page's file alone: the very first request of a new server, for a page's own address,
+    still gets the frame's sign-in, and then the page the address names."""
+    from layers.access.users import set_user
+
+    sync_playwright = _require_browser()
+    _, folder = server
+    set_user(tmp_path / "users.toml", "station", "a long enough password", "agency:SAPS")
+    access = tmp_path / "access.toml"
+    access.write_text('[sign_in]\nusers = "users.toml"\naudit_log = "audit.jsonl"\n')
+    options = ["--store", folder / "store", "--tiles", "none", "--access", access]
+    log = tmp_path / "streamlit.log"
+    with _dashboard(options, log) as url, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1500, "height": 1000})
+        page.goto(f"{url}/hotspots", wait_until="domcontentloaded")
+        page.get_by_role("textbox", name="User name").wait_for(timeout=60_000)
+        before = page.get_by_text("Choose an analysis under Hotspots").count()
+        _sign_in(page, "station")
+        page.get_by_text("Choose an analysis under Hotspots").wait_for(timeout=60_000)
+        path = urlparse(page.url).path
+        browser.close()
+    assert before == 0 and path == "/hotspots"
+    assert "without the frame" not in log.read_text()

@@ -87,7 +87,7 @@ def test_store_without_incidents_offers_upload(app, tmp_path, boundary_files):
 def test_hotspots_show_on_the_map_with_areas_and_an_export(app, demo_store, method):
     at = app(demo_store, hotspots=method, cell_m="500").run(timeout=120)
     assert not at.exception
-    at.switch_page("app_pages/hotspots.py").run(timeout=120)
+    at.switch_page("pages/hotspots.py").run(timeout=120)
     assert not at.exception
     assert not at.error, [e.value for e in at.error]
     headings = [h.value for h in at.subheader]
@@ -109,7 +109,7 @@ def test_hotspots_show_on_the_map_with_areas_and_an_export(app, demo_store, meth
 
 def test_evaluation_table_in_the_dashboard(app, demo_store):
     at = app(demo_store).run()
-    at.switch_page("app_pages/hotspots.py").run()
+    at.switch_page("pages/hotspots.py").run()
     at.date_input(key="e_split").set_value(date(2026, 5, 1))
     at.button(key="e_go").click().run(timeout=120)
     assert not at.exception
@@ -119,7 +119,7 @@ def test_evaluation_table_in_the_dashboard(app, demo_store):
 
 def test_evaluation_default_split_falls_inside_the_filtered_period(app, demo_store):
     at = app(demo_store, since="2025-01-01", until="2025-06-30").run()
-    at.switch_page("app_pages/hotspots.py").run()
+    at.switch_page("pages/hotspots.py").run()
     split = at.date_input(key="e_split").value
     assert date(2025, 1, 2) <= split <= date(2025, 6, 30)
     at.button(key="e_go").click().run(timeout=120)
@@ -171,7 +171,7 @@ def test_meeting_rotation_through_wards_filters_to_each_ward(app, demo_store):
 
 def test_compstat_review_in_the_page(app, demo_store):
     at = app(demo_store).run()
-    at.switch_page("app_pages/compstat.py").run()
+    at.switch_page("pages/compstat.py").run()
     assert not at.exception
     assert any(h.value.startswith("CompStat review") for h in at.subheader)
     assert any(b.proto.label == "Download the review (CSV)" for b in at.get("link_button"))
@@ -290,12 +290,12 @@ def test_a_filter_with_no_results_says_which_filters_exclude_everything(app, dem
     assert "the agency filter or the collaboration area filter" in message
     assert any(c.value == "No incidents in this filter." for c in at.caption)
     # every panel stays in place, on its page, and says why it is empty
-    at.switch_page("app_pages/hotspots.py").run()
+    at.switch_page("pages/hotspots.py").run()
     assert not at.exception
     labels = [e.label for e in at.expander]
     assert "How well did last period's hotspots predict this one?" in labels
     assert any("needs incidents on at least two days" in i.value for i in at.info)
-    at.switch_page("app_pages/compstat.py").run()
+    at.switch_page("pages/compstat.py").run()
     assert not at.exception
     assert any(h.value.startswith("CompStat review") for h in at.subheader)
     assert at.query_params["agencies"] in (agency, [agency])  # the filter is kept

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = sorted((ROOT / "app_pages").glob("*.py"))
-# The layers functions that apply a viewer's access: called from app/data.py alone.
-ACCESS_CALLS = {"prepare_map", "private_figures", "private_heat", "private_review",
-                "private_hotspots"}  # fmt: skip
+PAGES = sorted((ROOT / "pages").glob("*.py"))
+# The layers functions that apply a viewer's access (the access step, suppression, and the two
+# that run them inside): called from app/data.py alone.
+ACCESS_CALLS = {"apply_policy", "disclose", "prepare_map", "run_hotspots"}
 
 
 def _lines(path: Path) -> int:
@@ -28,12 +28,9 @@ def test_each_page_is_at_most_450_lines(page):
     assert _lines(page) <= 450
 
 
-def test_every_page_the_frame_names_exists_and_there_is_no_pages_folder():
-    # A pages/ folder beside dashboard.py turns on Streamlit's legacy multipage mode, which
-    # runs a page's file without the frame (and its sign-in check).
-    assert not (ROOT / "pages").exists()
+def test_every_page_the_frame_names_exists():
     frame = (ROOT / "dashboard.py").read_text(encoding="utf-8")
-    named = {p.name for p in PAGES if f'"app_pages/{p.name}"' in frame}
+    named = {p.name for p in PAGES if f'"pages/{p.name}"' in frame}
     assert named == {p.name for p in PAGES} and len(named) == 6
 
 

@@ -115,7 +115,7 @@ def test_a_public_viewer_gets_the_published_map_and_no_analyst_tools(app, store,
     # The published map is the only page: no other is offered, so none can be switched to.
     for page in ("map", "hotspots", "compstat", "meeting", "load_data"):
         with pytest.raises(ValueError, match="Could not find a navigation page"):
-            at.switch_page(f"app_pages/{page}.py")
+            at.switch_page(f"pages/{page}.py")
     assert not any(h.value.startswith(("Load your own", "CompStat")) for h in at.subheader)
     assert not any(e.label.startswith("How well did") for e in at.expander)
     # Whole months, a group and a precinct: no day, hour, agency, category or ward filter, no
@@ -130,10 +130,10 @@ def test_a_public_viewer_gets_the_published_map_and_no_analyst_tools(app, store,
 def test_an_analyst_keeps_every_tool_and_signs_out(app, store, access):
     at = sign_in(app(store, "--access", str(access)).run(), "ana")
     assert not at.exception
-    at.switch_page("app_pages/load_data.py").run()
+    at.switch_page("pages/load_data.py").run()
     assert not at.exception
     assert any(h.value.startswith("Load your own") for h in at.subheader)
-    at.switch_page("app_pages/hotspots.py").run()
+    at.switch_page("pages/hotspots.py").run()
     assert any(e.label.startswith("How well did") for e in at.expander)
     assert not any("aggregated" in c.value for c in at.sidebar.caption)
     at.session_state["h_export"] = ("a view", "hotspots_gistar.gpkg", b"analyst's export")
@@ -200,8 +200,8 @@ def test_the_open_demo_says_so_and_previews_roles(app, store):
     assert any("other agencies' aggregated" in c.value for c in at.sidebar.caption)
     # An agency gets neither uploads nor the evaluation: analysts only.
     with pytest.raises(ValueError, match="Could not find a navigation page"):
-        at.switch_page("app_pages/load_data.py")
-    at.switch_page("app_pages/hotspots.py").run()
+        at.switch_page("pages/load_data.py")
+    at.switch_page("pages/hotspots.py").run()
     assert not at.exception
     assert not any(e.label.startswith("How well did") for e in at.expander)
     at.selectbox(key="m_view_as").set_value("public").run()
@@ -209,7 +209,7 @@ def test_the_open_demo_says_so_and_previews_roles(app, store):
     assert any("published monthly map" in c.value for c in at.sidebar.caption)
     assert not any(h.value.startswith("Load your own") for h in at.subheader)
     with pytest.raises(ValueError, match="Could not find a navigation page"):
-        at.switch_page("app_pages/load_data.py")
+        at.switch_page("pages/load_data.py")
 
 
 def test_an_access_file_without_a_sign_in_method_shows_nothing(app, store, tmp_path):

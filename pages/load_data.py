@@ -17,9 +17,7 @@ from app.display import md
 from app.signin import download, record
 from layers._errors import LayersError
 from layers.access import audit
-from layers.access.users import (
-    Viewer,
-)
+from layers.access.policy import Viewer
 from layers.intake.ingest import IngestReport, ingest
 from layers.intake.sources import read_incident_file
 from layers.intake.validate import resolve_columns

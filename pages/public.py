@@ -12,9 +12,7 @@ from app import data, state
 from app.data import public_site, public_view
 from app.display import md
 from layers._errors import LayersError
-from layers.access.privacy import (
-    PrivacyRules,
-)
+from layers.access.policy import PrivacyRules
 from layers.publishing.public import (
     GROUP_LABELS,
     month_run,

@@ -13,9 +13,7 @@ from app import data, state
 from app.display import md
 from app.signin import download
 from layers._errors import LayersError
-from layers.access.privacy import (
-    Policy,
-)
+from layers.access.policy import Policy
 from layers.analysis import evaluate
 from layers.analysis.study import (
     METHODS,
