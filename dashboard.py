@@ -8,9 +8,10 @@ This file is the frame every page runs in: it parses the options, works out who 
 opens the source, draws the sidebar's shared filter, and runs the page the viewer asked for
 among those their role is offered (``pages/``). What the pages share is in ``app/``.
 
-The pages' folder is not called ``pages/``: Streamlit takes a ``pages/`` folder beside the
-entry point for a legacy multipage app and then runs a page's file without this frame (no
-sign-in check, no filter) whenever the browser asks for that page.
+Streamlit also takes a ``pages/`` folder beside the entry point for a legacy multipage app,
+which runs a page's file without this frame (no sign-in check, no filter): ``server.py``
+turns that mode off before the first run, and a page run without the frame shows nothing
+(:func:`app.state.request`).
 """
 
 from __future__ import annotations

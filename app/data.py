@@ -2,9 +2,10 @@
 the figures, the CompStat review, the hotspots and the public view show.
 
 Every call into ``layers`` that turns a snapshot into what a viewer may see is made here, and
-only here: ``prepare_map``, ``private_figures``, ``private_heat``, ``private_review`` and
-``run_hotspots``. Caches are keyed on small hashable values (paths, store versions,
-filters, policies)."""
+only here: the access step (``apply_policy``, directly or inside ``prepare_map`` and
+``run_hotspots``), the figures over its result, and suppression (``disclose``), once for each
+set of figures. Caches are keyed on small hashable values (paths, store versions, filters,
+policies)."""
 
 from __future__ import annotations
 
