@@ -186,9 +186,8 @@ def map_data(
 ) -> MapData:
     # Keyed by filter, view and viewer: going back to an earlier one costs nothing.
     snapshot = load_store(path, version)
-    mask = kept(path, version, flt)
-    return prepare_map(snapshot, flt, boundary=boundary, zoom=zoom, bounds=bounds, mask=mask,
-                       policy=policy)  # fmt: skip
+    sight = viewer_sight(path, version, flt, policy)
+    return prepare_map(snapshot, flt, boundary=boundary, zoom=zoom, bounds=bounds, sight=sight)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -202,8 +201,11 @@ def figures(
     return side_view(shown, boundary=boundary)
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
 def viewer_sight(path: str, version: str, flt: IncidentFilter, policy: Policy) -> Sight:
-    """The access step for one filter and viewer (:func:`layers.access.sight.apply_policy`)."""
+    """The access step for one filter and viewer (:func:`layers.access.sight.apply_policy`),
+    taken once and shared by the map, the figures beside it and the hotspots; a resource,
+    so its arrays are neither copied nor hashed on each use."""
     columns = load_store(path, version).columns
     mask = kept(path, version, flt)
     if mask is not None and len(mask) != len(columns):  # the version moved on under us

@@ -38,8 +38,10 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 # AppTest's own constructor sets session state outside a script run, and Streamlit warns
-# about that ("missing ScriptRunContext"): the test harness's noise, never the app's.
-HARNESS_NOISE = ("missing ScriptRunContext",)
+# about that ("missing ScriptRunContext"); a test that imports an app module to watch it
+# makes its caches outside a running app ("No runtime found"): the test harness's noise,
+# never the app's.
+HARNESS_NOISE = ("missing ScriptRunContext", "No runtime found, using MemoryCacheStorageManager")
 
 
 @pytest.fixture(autouse=True)

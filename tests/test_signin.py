@@ -360,3 +360,31 @@ def test_a_sign_in_code_turns_into_a_cookie_once():
     assert gate.redeem("made-up") is None
     gate.revoke(ticket.id)
     assert gate.ticket_in(cookie) is None
+
+
+def test_an_agency_map_page_takes_the_access_step_once(app, store, access, monkeypatch):
+    """The map, the figures beside it and (on the Hotspots page) the hotspots of one filter
+    share one access step: a page run as an agency applies the viewer's policy once."""
+    from app import data
+
+    calls = []
+    taken = data.apply_policy
+
+    def counted(policy, columns, mask, flt):
+        calls.append((policy.viewer.label, flt))
+        return taken(policy, columns, mask, flt)
+
+    from layers.maps import view
+
+    for module in (data, view):  # the app's own calls, and prepare_map's
+        monkeypatch.setattr(module, "apply_policy", counted)
+    # A filter no other test asks for: nothing of it is cached yet.
+    query = {"categories": "Burglary", "agencies": "LEAP", "boundary": "ward"}
+    at = sign_in(app(store, "--access", str(access), **query).run(), "saps")
+    assert not at.exception and any(m.label.startswith("Incidents") for m in at.metric)
+    assert [label for label, _ in calls] == ["agency:SAPS"]
+    calls.clear()
+    at.switch_page("pages/hotspots.py").run()
+    at.selectbox(key="m_hotspots").select("gistar").run()
+    assert not at.exception
+    assert calls == [], "the hotspots reuse the map's access step"

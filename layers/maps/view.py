@@ -53,6 +53,7 @@ def prepare_map(
     bounds: tuple[float, float, float, float] | None = None,
     mask: np.ndarray | None = None,
     policy: Policy | None = None,
+    sight: Sight | None = None,
 ) -> MapData:
     """Aggregate a store's filtered incidents for a map.
 
@@ -79,6 +80,10 @@ def prepare_map(
         Who is looking: a viewer who may not see every incident gets the aggregates of
         :mod:`layers.access.sight` (anonymous cells, k-suppression, sensitive categories only at
         their level). None shows everything, as to an analyst.
+    sight : Sight, optional
+        The access step already taken for ``flt`` and the viewer
+        (:func:`layers.access.sight.apply_policy`), when the caller shares it with other
+        figures; ``mask`` and ``policy`` are then not used.
 
     Returns
     -------
@@ -88,11 +93,14 @@ def prepare_map(
         raise ValueError(f"`boundary` must be 'precinct' or 'ward', not {boundary!r}.")
     areas = _display_areas(snapshot, boundary)
     columns = snapshot.columns
-    if (mask is None and not flt.is_empty) or (mask is not None and len(mask) != len(columns)):
-        mask = select(columns, flt)
+    if sight is None:
+        if (mask is None and not flt.is_empty) or (mask is not None and len(mask) != len(columns)):
+            mask = select(columns, flt)
+        sight = apply_policy(policy, columns, mask, flt)  # the access step: once per map
+    elif len(sight.columns) != len(columns):
+        raise ValueError("`sight` was taken on another version of the store's incidents.")
     minx, miny, maxx, maxy = areas.total_bounds
     zoom = zoom if zoom is not None else fit_zoom(areas.total_bounds)
-    sight = apply_policy(policy, columns, mask, flt)  # the access step: once per map
     by_area = partial(area_counts, by=boundary, names=areas["name"])
     counted = {
         "areas": count(sight, by_area, level=boundary),
