@@ -27,7 +27,13 @@ from layers.access.sight import Sight, apply_policy
 from layers.access.suppression import disclose
 from layers.analysis import compstat
 from layers.analysis.evaluate import evaluate_hotspots
-from layers.analysis.figures import heat_cells, review_figures, side_figures, side_view
+from layers.analysis.figures import (
+    areas_shown,
+    heat_cells,
+    review_figures,
+    side_figures,
+    side_view,
+)
 from layers.analysis.study import (
     HotspotParams,
     HotspotResult,
@@ -211,6 +217,15 @@ def viewer_sight(path: str, version: str, flt: IncidentFilter, policy: Policy) -
     if mask is not None and len(mask) != len(columns):  # the version moved on under us
         mask = columnar.select(columns, flt)
     return apply_policy(policy, columns, mask, flt)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def rotation_areas(
+    path: str, version: str, flt: IncidentFilter, by: str, policy: Policy
+) -> list[str]:
+    """The precincts or wards (``by``) a meeting's rotation steps through: those where the
+    viewer is shown incidents of ``flt`` (see :func:`layers.analysis.figures.areas_shown`)."""
+    return areas_shown(viewer_sight(path, version, flt, policy), by=by)
 
 
 @st.cache_data(max_entries=4, ttl=3600, show_spinner="Finding hotspots…")

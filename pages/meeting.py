@@ -10,12 +10,12 @@ import time
 import streamlit as st
 
 from app import state
-from app.data import kept
+from app.data import rotation_areas
 from app.display import md
 from app.view import Shown, show_view
+from layers.access.policy import Policy
 from layers.storage import columnar
 from layers.storage.filters import IncidentFilter
-from layers.storage.join import OUTSIDE
 from layers.storage.store import StoreSnapshot
 
 # A projector across a room. Our own constant CSS, never user input.
@@ -34,8 +34,9 @@ MEETING_CSS = """
 
 
 def rotation(
-    source: str, snapshot: StoreSnapshot, flt: IncidentFilter, *, choices: dict[str, list[str]]
-) -> Shown:
+    source: str, snapshot: StoreSnapshot, flt: IncidentFilter, *, choices: dict[str, list[str]],
+    policy: Policy,
+) -> Shown:  # fmt: skip
     """Meeting-mode rotation: the filter, map focus, heading and outlined area of the
     current step. A precinct or ward step filters everything on the page to that area,
     outlines and labels it and fits it to the map, as a collaboration-area step filters."""
@@ -49,11 +50,9 @@ def rotation(
                 f"Collaboration area: {md(area)}", None)  # fmt: skip
     if rotate in ("precincts", "wards"):
         boundaries = snapshot.precincts if rotate == "precincts" else snapshot.wards
-        # The areas the viewer chose, or else every area with incidents in the filter (an
-        # empty area would be an empty step).
-        mask = kept(source, snapshot.version, flt)
-        counts = columnar.counts_by(snapshot.columns, mask, rotate[:-1])
-        held = set(counts[counts > 0].index) - {OUTSIDE}
+        # The areas the viewer chose, or else every area where the viewer is shown incidents
+        # of the filter (an empty area would be an empty step; a hidden count stays hidden).
+        held = set(rotation_areas(source, snapshot.version, flt, rotate[:-1], policy))
         names = [n for n in (getattr(flt, rotate) or choices[rotate])
                  if n in held and (boundaries["name"] == n).any()]  # fmt: skip
         if names:
@@ -82,7 +81,7 @@ def meeting_page(request: state.Request) -> None:
         st.switch_page(request.pages["map"])
     rotate = None
     if st.session_state["m_rotate"] != "none":
-        rotate = functools.partial(rotation, choices=request.choices)
+        rotate = functools.partial(rotation, choices=request.choices, policy=request.policy)
     show_view(request, meeting=True, rotation=rotate)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from functools import partial
 
 import numpy as np
@@ -15,6 +16,7 @@ from layers.access.suppression import disclose, hide
 from layers.analysis.figures import count, heat_cells, review_figures, rows, side_figures, side_view
 from layers.storage.columnar import IncidentColumns, area_counts, heat_grid, mercator_pixels
 from layers.storage.filters import IncidentFilter
+from layers.storage.join import OUTSIDE
 
 PUBLIC = Policy(Viewer("cpf", "public"))
 ANALYST = Policy(Viewer("analyst", "analyst"))
@@ -366,3 +368,46 @@ def test_partner_level_keeps_other_agencies_out_of_finer_views():
         PrivacyRules(partner_level="street")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="partner_period"):
         PrivacyRules(partner_period="hour")
+
+
+def test_a_meeting_rotation_steps_only_through_areas_whose_count_is_shown():
+    # Ward W1 holds only two sexual offences: a rotation through the wards with incidents of
+    # a sensitive filter would step into it, telling a viewer who may not count them there
+    # that it holds some.
+    from layers.analysis.figures import areas_shown
+
+    cols = incidents(spread(2, 18.6, -33.9, category="Sexual offences"), ward="W1")
+    flt = IncidentFilter(categories=("Sexual offences",))
+    for policy in (PUBLIC, SAPS):
+        assert areas_shown(apply_policy(policy, cols, None, flt), by="ward") == []
+    assert areas_shown(apply_policy(ANALYST, cols, None, flt), by="ward") == ["W1"]
+    # Enough of them, at the level they may be counted at: shown, so stepped through.
+    many = incidents(spread(5, 18.6, -33.9, category="Sexual offences"), ward="W1")
+    assert areas_shown(apply_policy(PUBLIC, many, None, flt), by="precinct") == ["P1"]
+    assert areas_shown(apply_policy(PUBLIC, many, None, flt), by="ward") == []
+
+
+def test_outside_boundaries_is_one_area_and_the_headline_shows_its_shown_count():
+    cols = incidents(spread(6, 18.6, -33.9) + spread(4, 18.7, -33.8, seed=5))
+    codes = cols.codes["precinct"].copy()
+    labels = [*cols.labels["precinct"], OUTSIDE]
+    codes[6:] = len(labels) - 1  # the last four are outside every precinct
+    cols = replace(cols, codes={**cols.codes, "precinct": codes},
+                   labels={**cols.labels, "precinct": labels})  # fmt: skip
+    for policy in (ANALYST, PUBLIC):
+        figures = seen_figures(cols, None, policy, IncidentFilter(), boundary="precinct")
+        top = figures["top"].set_index("precinct")["incidents"]
+        assert top.index.tolist().count(OUTSIDE) == 1 and top[OUTSIDE] == 4
+        assert figures["headline"]["outside"] == 4
+    # With sensitive incidents kept to the whole city, the outside count is a precinct-level
+    # count without them: the headline must not show more than the table beside it.
+    rules = PrivacyRules(sensitive_level="city")
+    sensitive = incidents(spread(5, 18.7, -33.8, seed=5)
+                          + spread(2, 18.7, -33.8, category="Sexual offences", seed=6))  # fmt: skip
+    codes = np.full(len(sensitive), len(labels) - 1, dtype=sensitive.codes["precinct"].dtype)
+    sensitive = replace(sensitive, codes={**sensitive.codes, "precinct": codes},
+                        labels={**sensitive.labels, "precinct": labels})  # fmt: skip
+    figures = seen_figures(sensitive, None, Policy(PUBLIC.viewer, rules), IncidentFilter(),
+                           boundary="precinct")  # fmt: skip
+    assert figures["headline"]["outside"] == 5  # not 7: the two sensitive ones stay out
+    assert figures["top"].set_index("precinct")["incidents"].get(OUTSIDE, 5) == 5

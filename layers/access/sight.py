@@ -118,6 +118,7 @@ def apply_policy(
     finest[kept] = partner
     finest[kept & sensitive_rows(columns, rules) & ~own] = sensitive
     finest[kept & own] = POINT
+    finest.flags.writeable = False  # a sight is shared by every session of a role
     keep = (viewer.agency,) if viewer.agency else ()
     return Sight(columns, mask, finest, level, rules.k, rules.anonymous_shift,
                  rules.anonymous_cell_m, keep)  # fmt: skip

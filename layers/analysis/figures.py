@@ -25,7 +25,7 @@ import pandas as pd
 
 from layers.access.policy import LEVELS, Level
 from layers.access.sight import POINT, Sight
-from layers.access.suppression import Counted, How
+from layers.access.suppression import Counted, How, disclose
 from layers.analysis.compstat import PERIODS, compare_periods, hour_by_weekday
 from layers.storage.columnar import (
     HEAT_CELL_PX,
@@ -140,12 +140,13 @@ def heat_cells(
 
 def side_figures(sight: Sight, *, boundary: str) -> dict[str, Counted]:
     """The figures beside the map: headline, areas by ``boundary``, weekly counts by agency."""
-    labels = sight.columns.labels[boundary]
+    # Outside boundaries is counted as an area of its own (area_counts adds it).
+    names = [name for name in sight.columns.labels[boundary] if name != OUTSIDE]
     return {
         "headline": count(sight, headline, how="none"),
         "total": count(sight, total, how="whole"),
         "outside": count(sight, outside, level="precinct", how="whole"),
-        "areas": count(sight, partial(area_counts, by=boundary, names=labels), level=boundary),
+        "areas": count(sight, partial(area_counts, by=boundary, names=names), level=boundary),
         "area_total": count(sight, total, level=boundary, how="none"),
         "weekly": count(sight, partial(weekly_counts, by="agency"), keep=sight.keep),
     }
@@ -158,8 +159,10 @@ def side_view(shown: dict[str, Any], *, boundary: str, n: int = 10) -> dict[str,
     hidden = shown["total"] is None
     if hidden:
         head.update(incidents=None, agencies=None, first=None, last=None, outside=None)
-    elif shown["outside"] is None:
-        head["outside"] = None
+    else:
+        # An area count like any other: counted, and judged, at precinct level (the same
+        # number the table of areas shows for it).
+        head["outside"] = shown["outside"]
     counts = shown["areas"].dropna()
     counts = counts[counts > 0].sort_values(ascending=False, kind="stable").head(n)
     top = pd.DataFrame(
@@ -167,6 +170,15 @@ def side_view(shown: dict[str, Any], *, boundary: str, n: int = 10) -> dict[str,
          "share": counts.to_numpy() / max(shown["area_total"], 1)}
     )  # fmt: skip
     return {"headline": head, "hidden": hidden, "top": top, "weekly": shown["weekly"]}
+
+
+def areas_shown(sight: Sight, *, by: str) -> list[str]:
+    """The areas of ``by`` (precincts or wards, not outside them) where the viewer is shown
+    incidents: counted at that level, and not suppressed. A meeting's rotation steps through
+    these; stepping through areas with any incident would tell which hold a hidden few."""
+    counted = {"areas": count(sight, partial(counts_by, column=by), level=by)}  # type: ignore[arg-type]
+    counts = disclose(counted, sight.k)["areas"]
+    return [str(name) for name, n in counts.items() if n > 0 and name != OUTSIDE]
 
 
 def review_figures(sight: Sight, *, by: str, today: date) -> dict[str, Counted]:

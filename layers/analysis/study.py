@@ -153,6 +153,8 @@ def run_hotspots(
         polygon), hot cells and incidents inside them per precinct and ward, and the reasoning
         behind the cell size or bandwidth.
     """
+    if sight is not None and len(sight.columns) != len(snapshot.columns):
+        raise ValueError("`sight` was taken on another version of the store's incidents.")
     if sight is None or sight.full:
         return _run_hotspots(snapshot, flt, params, scheduler=scheduler)
     if params.method == "kde":
