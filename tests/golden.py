@@ -1,8 +1,11 @@
 """What the dashboard's layers produce for a fixed set of filters and viewers, as plain data.
 
-``tests/test_golden.py`` compares it with ``tests/golden/expected.json``, recorded before the
-house refactor (issue 15) moved any code: map data, figures, CompStat tables and hotspot
-exports, as an analyst, as an agency and as the public, must come out the same after it.
+``tests/test_golden.py`` compares it with ``tests/golden/expected.json``, recorded by the code
+as it was before the house refactor (issue 15) moved anything (commit 52f67d2; the public
+viewer and the stricter agency were added later, recorded by running that same commit): map
+data, figures, CompStat tables and hotspot exports, as an analyst, as agencies under the
+default and stricter rules, as a public viewer and from the published site, must come out the
+same after it.
 
 Large tables are recorded as a row count and a SHA-256 of their canonical JSON (floats to
 nine significant digits); small ones in full, so that a difference reads plainly.
@@ -42,9 +45,14 @@ from layers.storage.store import StoreSnapshot, open_store
 INCIDENTS = 3000
 TODAY = date(2026, 10, 31)  # the demo's last day
 RULES = PrivacyRules()
+# Stricter rules for one agency: partners' incidents only in precincts and coarser, sensitive
+# ones only city-wide, and k of 5.
+STRICT = PrivacyRules(k=5, partner_level="precinct", sensitive_level="city")
 VIEWERS = {
-    "analyst": Viewer("golden analyst", "analyst"),
-    "agency": Viewer("golden agency", "agency", "SAPS"),
+    "analyst": (Viewer("golden analyst", "analyst"), RULES),
+    "agency": (Viewer("golden agency", "agency", "SAPS"), RULES),
+    "public": (Viewer("golden public", "public"), RULES),
+    "strict agency": (Viewer("golden strict agency", "agency", "Metro Police"), STRICT),
 }
 ZOOMS = (11, 14)
 BOUNDS = (18.40, -34.05, 18.60, -33.90)
@@ -230,8 +238,8 @@ def record(store: Path, work: Path) -> dict:
     snapshot = open_store(store)
     out: dict[str, object] = {"incidents": len(snapshot.columns)}
     for flt_name, flt in filters(snapshot).items():
-        for role, viewer in VIEWERS.items():
-            policy = Policy(viewer, RULES)
+        for role, (viewer, rules) in VIEWERS.items():
+            policy = Policy(viewer, rules)
             out[f"{flt_name} / {role}"] = {
                 "map": map_record(snapshot, flt, policy),
                 "figures": figures_record(snapshot, flt, policy),
@@ -239,9 +247,9 @@ def record(store: Path, work: Path) -> dict:
             }
     for flt_name in ("all", "precinct"):
         flt = filters(snapshot)[flt_name]
-        for role, viewer in VIEWERS.items():
+        for role, (viewer, rules) in VIEWERS.items():
             out[f"hotspots {flt_name} / {role}"] = hotspot_record(
-                snapshot, flt, Policy(viewer, RULES)
+                snapshot, flt, Policy(viewer, rules)
             )
     out["public"] = public_record(snapshot, work / "public-site")
     return out
