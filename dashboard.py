@@ -160,6 +160,7 @@ def main() -> None:
         return
     choices = data.filter_choices(source, snapshot.version)
     state.init_widgets_from_url(choices, source=source)
+    state.keep_page_choices()
     banner(snapshot, source, options, open_page=open_page)
     viewer = signin.viewer_sidebar(signed_in, rules, open_page=open_page,
                                    agencies=choices["agencies"])  # fmt: skip

@@ -115,6 +115,19 @@ def map_view() -> tuple[int | None, tuple[float, float, float, float] | None]:
     return zoom, tuple(round(v, 4) for v in padded)  # type: ignore[return-value]
 
 
+# Choices made on one page that a viewer expects to find again on coming back to it. Streamlit
+# forgets a widget's value after a run that does not draw it (another page's run): the frame
+# hands each back every run.
+PAGE_CHOICES = ("c_by", "h_suffix", "e_split")
+
+
+def keep_page_choices() -> None:
+    """Keep the page-only choices of :data:`PAGE_CHOICES` across page changes."""
+    for key in PAGE_CHOICES:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
 def init_widgets_from_url(choices: dict[str, list[str]], *, source: str) -> None:
     """Seed widget state from the URL on a session's first run on a store, keeping only
     values that exist in it.
