@@ -128,6 +128,10 @@ def keep_page_choices() -> None:
             st.session_state[key] = st.session_state[key]
 
 
+SIDEBAR_KEYS = ("f_hour_from", "f_hour_to", *(f"m_{key}" for key in MODES),
+                *(f"n_{key}" for key in NUMBERS))  # fmt: skip
+
+
 def init_widgets_from_url(choices: dict[str, list[str]], *, source: str) -> None:
     """Seed widget state from the URL on a session's first run on a store, keeping only
     values that exist in it.
@@ -140,6 +144,12 @@ def init_widgets_from_url(choices: dict[str, list[str]], *, source: str) -> None
     first, last = date.fromisoformat(choices["first"][0]), date.fromisoformat(choices["last"][0])
     state = st.session_state
     if state.get("_seeded_for") == source:
+        # Handed back every run, as the lists and dates below are: Streamlit forgets a
+        # widget's value after any run that does not draw it, and then the sidebar (and the
+        # URL it writes) falls back to the defaults.
+        for key in SIDEBAR_KEYS:
+            if key in state:
+                state[key] = state[key]
         for name in LIST_FILTERS:
             state[f"f_{name}"] = [v for v in state.get(f"f_{name}", []) if v in choices[name]]
         dates = state.get("f_dates") or (first, last)

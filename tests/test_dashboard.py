@@ -182,16 +182,12 @@ def test_a_page_keeps_its_choices_when_the_viewer_comes_back(app, demo_store):
     at = app(demo_store).run()
     at.switch_page("pages/compstat.py").run()
     at.get("button_group")[0].set_value("agency").run()
-    assert st_value(at, "c_by") == "agency"
+    assert at.session_state["c_by"] == "agency"
     at.switch_page("pages/hotspots.py").run()
     at.switch_page("pages/compstat.py").run()
     assert not at.exception
-    assert st_value(at, "c_by") == "agency"
+    assert at.session_state["c_by"] == "agency"
     assert any(m.value == "**Weekly trend, top five agencies**" for m in at.markdown)
-
-
-def st_value(at, key: str) -> object:
-    return at.session_state[key] if key in at.session_state else None
 
 
 def test_live_store_counts_follow_inserts(app, postgis_url, tmp_path):
