@@ -29,7 +29,7 @@ from layers.analysis import compstat
 from layers.analysis.evaluate import evaluate_hotspots
 from layers.analysis.figures import (
     areas_shown,
-    heat_cells,
+    heat_figure,
     review_figures,
     side_figures,
     side_view,
@@ -277,7 +277,7 @@ def recent_cells(
     if zoom is None:
         zoom = columnar.fit_zoom(snapshot.precincts.total_bounds)
     sight = apply_policy(policy, snapshot.columns, mask, flt)
-    return disclose({"recent": heat_cells(sight, zoom=zoom, cell_px=16)}, sight.k)["recent"]
+    return disclose({"recent": heat_figure(sight, zoom=zoom, cell_px=16)}, sight.k)["recent"]
 
 
 @st.cache_resource(max_entries=4, show_spinner="Publishing the public monthly map…")

@@ -33,7 +33,7 @@ from layers.access.policy import Policy, PrivacyRules, Viewer
 from layers.access.sight import apply_policy
 from layers.access.suppression import disclose
 from layers.analysis import compstat
-from layers.analysis.figures import heat_cells, review_figures, side_figures, side_view
+from layers.analysis.figures import heat_figure, review_figures, side_figures, side_view
 from layers.analysis.study import HotspotParams, hotspot_provenance, run_hotspots
 from layers.maps.hotspot_export import export_hotspots
 from layers.maps.view import prepare_map
@@ -145,7 +145,7 @@ def map_record(snapshot: StoreSnapshot, flt: IncidentFilter, policy: Policy) -> 
                 }
     mask = select(snapshot.columns, flt) if not flt.is_empty else None
     sight = apply_policy(policy, snapshot.columns, mask, flt)
-    recent = disclose({"recent": heat_cells(sight, zoom=13, cell_px=16)}, sight.k)["recent"]
+    recent = disclose({"recent": heat_figure(sight, zoom=13, cell_px=16)}, sight.k)["recent"]
     out["recent cells z13"] = table(recent)
     return out
 

@@ -281,7 +281,7 @@ def test_csv_counts_are_whole_numbers_even_where_some_are_hidden():
     times = ["2026-11-02", "2026-11-03", "2026-10-28", "2026-10-01"]
     columns = make_columns(times, precincts=["a", "a", "b", "b"])
     frame = compstat.compare_periods(columns, None, by="precinct", today=TODAY)
-    hidden = frame.copy()  # as privacy.private_review hides a count: NaN, and its change
+    hidden = frame.copy()  # as suppression hides a count: NaN, and its change
     for column in ("week", "week_change", "week_pct"):
         hidden[column] = hidden[column].astype(float).where(hidden.index != 1)
     rows = list(csv.DictReader(io.StringIO(compstat.to_csv(hidden))))

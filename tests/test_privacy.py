@@ -13,7 +13,14 @@ import pytest
 from layers.access.policy import Policy, PrivacyRules, Viewer, anonymous_shift, filter_level
 from layers.access.sight import apply_policy
 from layers.access.suppression import disclose, hide
-from layers.analysis.figures import count, heat_cells, review_figures, rows, side_figures, side_view
+from layers.analysis.figures import (
+    count,
+    heat_figure,
+    review_figures,
+    rows,
+    side_figures,
+    side_view,
+)
 from layers.storage.columnar import IncidentColumns, area_counts, heat_grid, mercator_pixels
 from layers.storage.filters import IncidentFilter
 from layers.storage.join import OUTSIDE
@@ -31,7 +38,7 @@ def seen(figure, cols, policy, flt=None):
 
 def seen_heat(cols, mask, policy, **kw):
     assert mask is None
-    return seen(lambda sight: heat_cells(sight, **kw), cols, policy)
+    return seen(lambda sight: heat_figure(sight, **kw), cols, policy)
 
 
 def seen_area_counts(cols, mask, policy, *, by, names, flt=None):

@@ -186,7 +186,7 @@ def test_heat_legend_has_numbered_ticks_not_low_and_high(areas, heat) -> None:
 
 
 def test_heat_legend_prints_no_value_below_k(areas, heat) -> None:
-    # An agency viewer's heat (layers.analysis.figures.heat_cells) carries its threshold.
+    # An agency viewer's heat (layers.analysis.figures.heat_figure) carries its threshold.
     suppressed = heat.copy()
     suppressed.attrs["k"] = 5
     page = render(_map_with(heat_layer(suppressed, max_zoom=13, scale=4.6)))

@@ -100,7 +100,7 @@ def parse_role(text: str, *, name: str = "") -> Viewer:
 
 @dataclass(frozen=True)
 class PrivacyRules:
-    """How aggregated views protect victims (see the module docstring).
+    """How aggregated views protect victims (see :mod:`layers.access.sight`).
 
     Attributes
     ----------
@@ -201,13 +201,3 @@ def anonymous_shift(cell_m: float, *, lat: float = -34.5) -> int:
 def filter_level(flt: IncidentFilter) -> Level:
     """The finest area a filter narrows to: its figures are counts at that level."""
     return "ward" if flt.wards else "precinct" if flt.precincts else "city"
-
-
-def count_level(by: Level, flt: IncidentFilter | None) -> Level:
-    """The level counts of areas ``by`` under ``flt`` are really at: the finer of the two.
-
-    Precinct counts under a ward filter are counts of a ward's piece of each precinct, so the
-    sensitive rule judges them as ward counts.
-    """
-    level = filter_level(flt) if flt is not None else "city"
-    return by if LEVELS.index(by) <= LEVELS.index(level) else level

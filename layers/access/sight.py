@@ -54,8 +54,9 @@ class Sight:
     finest : numpy.ndarray or None
         Per incident (int8): :data:`POINT` for a row the viewer sees in full, the index in
         :data:`~layers.access.policy.LEVELS` of the finest level it may be counted at for
-        other rows (0, cells, for other agencies' incidents; the sensitive level for sensitive
-        ones), :data:`NEVER` for rows the filter leaves out. None when the viewer sees every
+        other rows (the rules' ``partner_level`` for other agencies' incidents, cells by
+        default; the coarser of it and ``sensitive_level`` for sensitive ones), :data:`NEVER`
+        for rows the filter leaves out. None when the viewer sees every
         incident in full: nothing is held back or suppressed.
     level : {"cell", "ward", "precinct", "city"}
         The finest area the filter narrows to: every figure is a count at that level or finer.

@@ -97,7 +97,7 @@ def outside(columns: IncidentColumns, mask: np.ndarray | None) -> int:
     return int(counts_by(columns, mask, "precinct").get(OUTSIDE, 0))
 
 
-def heat_cells(
+def heat_figure(
     sight: Sight,
     *,
     zoom: int,

@@ -17,7 +17,7 @@ import pandas as pd
 from layers.access.policy import Policy
 from layers.access.sight import Sight, apply_policy
 from layers.access.suppression import Counted, disclose
-from layers.analysis.figures import count, heat_cells, total
+from layers.analysis.figures import count, heat_figure, total
 from layers.maps.heat import page_points, peak_density
 from layers.maps.webmap import HEAT_RADIUS, display_geometry
 from layers.storage.columnar import area_counts, fit_zoom, select
@@ -139,10 +139,10 @@ def heat_figures(
 ) -> dict[str, Counted]:
     """The heat cells near a view (``"heat"``), and, when ``bounds`` leaves some out, every
     cell at the same size (``"everywhere"``), which the colour scale is read from."""
-    near = heat_cells(sight, zoom=zoom, bounds=bounds, max_cells=MAX_HEAT_CELLS)
+    near = heat_figure(sight, zoom=zoom, bounds=bounds, max_cells=MAX_HEAT_CELLS)
     if bounds is None:
         return {"heat": near}
-    everywhere = heat_cells(sight, zoom=zoom, cell_px=near.value.attrs["cell_px"])
+    everywhere = heat_figure(sight, zoom=zoom, cell_px=near.value.attrs["cell_px"])
     return {"heat": near, "everywhere": everywhere}
 
 

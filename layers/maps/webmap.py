@@ -469,7 +469,7 @@ def heat_layer(
     k : int, optional
         For a viewer whose counts are suppressed below ``k``: the legend prints no value
         below ``k``. Defaults to ``heat.attrs["k"]``, which
-        :func:`layers.analysis.figures.heat_cells`
+        :func:`layers.analysis.figures.heat_figure`
         sets for such a viewer.
 
     Returns

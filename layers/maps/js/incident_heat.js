@@ -1,7 +1,7 @@
 /*
  * incident_heat.js: incident density on a fixed colour scale, for Leaflet 1.9.
  *
- * Part of this project (layers/js/), vendored to static/vendor/ by `python -m layers assets`
+ * Part of this project (layers/maps/js/), vendored to static/vendor/ by `python -m layers assets`
  * and inlined into standalone maps. No dependency but Leaflet.
  *
  * L.incidentHeat(points, options) draws a kernel density surface of [lat, lng, count] points:
@@ -22,7 +22,7 @@
  *      other hotspot pale; the legend places its numbers on the same scale.
  *
  * `top` is chosen by the server from all the filtered incidents at the zoom
- * (layers/heat.py): nothing here depends on what the canvas holds, so the same data at the
+ * (layers/maps/heat.py): nothing here depends on what the canvas holds, so the same data at the
  * same zoom gives the same colour at the same place in any window. The Python side keeps a
  * numpy model of these steps (tests/heat_render.py); change them together.
  */
