@@ -20,7 +20,7 @@ from layers.access import audit
 from layers.access.policy import PrivacyRules, Viewer, parse_role
 from layers.access.throttle import SignInThrottle
 from layers.access.users import AccessConfig, LocalUser, authenticate, load_access, load_users
-from layers.maps.dictionary import dictionary_path
+from layers.dictionary import dictionary_path
 from layers.storage.filters import IncidentFilter
 
 LOG = logging.getLogger("dashboard")

@@ -32,7 +32,7 @@ def ensure_demo_store(store: Path) -> None:
 
 
 def _build_demo_store(store: Path) -> None:
-    from layers.intake.demo import build_demo_store, generate_demo
+    from layers.storage.demo import build_demo_store, generate_demo
 
     with st.status(
         "First start: building the demo store from synthetic data…", expanded=True

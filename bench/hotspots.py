@@ -34,9 +34,9 @@ from timing import RESULTS, timed
 
 from layers.analysis.grid import assign_cells, cell_counts, make_grid
 from layers.analysis.hotspots import gi_star
-from layers.analysis.study import HotspotParams, hotspot_provenance, run_hotspots, study_area
-from layers.intake.demo import build_demo_store, generate_demo
-from layers.maps.hotspot_export import export_hotspots
+from layers.analysis.study import HotspotParams, run_hotspots, study_area
+from layers.maps.hotspot_export import export_hotspots, hotspot_provenance
+from layers.storage.demo import build_demo_store, generate_demo
 from layers.storage.filters import IncidentFilter
 from layers.storage.store import open_store
 

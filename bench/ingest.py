@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from timing import RESULTS, timed
 
-from layers.intake.demo import build_demo_store, generate_demo
+from layers.storage.demo import build_demo_store, generate_demo
 
 
 def naive_boundaries(manifest) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:

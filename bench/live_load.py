@@ -78,8 +78,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from timing import RESULTS
 
-from layers.intake.demo import generate_demo
 from layers.livefeed.postgis import SCHEMA, connect, ingest_postgis, init_db
+from layers.storage.demo import generate_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"

@@ -35,9 +35,9 @@ from layers.access.policy import Policy, Viewer
 from layers.access.sight import apply_policy
 from layers.access.suppression import disclose
 from layers.analysis.figures import side_figures, side_view
-from layers.intake.demo import build_demo_store, generate_demo
 from layers.maps.view import prepare_map
 from layers.storage import columnar
+from layers.storage.demo import build_demo_store, generate_demo
 from layers.storage.store import current_version, open_store
 
 PUBLIC = Policy(Viewer("public", "public"))

@@ -76,8 +76,8 @@ from live_load import (
 from site_server import serve_site
 from timing import RESULTS
 
-from layers.intake.demo import build_demo_store, generate_demo
 from layers.publishing.publish import PublishOptions, publish_site
+from layers.storage.demo import build_demo_store, generate_demo
 from layers.storage.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent

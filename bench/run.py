@@ -3,7 +3,7 @@
     .venv/bin/python bench/run.py [--sizes 100k,1m,10m] [--baseline-max 1m] [--work DIR]
         [--keep] [--repeat 3] [--skip-ingest] [--skip-browser]
 
-For each size a demo set is generated (``layers.intake.demo.generate_demo``; timed, reported, not
+For each size a demo set is generated (``layers.storage.demo.generate_demo``; timed, reported, not
 counted in ingest) and the project is measured against a naive baseline in the same run:
 
 - ingest: ``build_demo_store`` (validation and both joins) against bench/ingest.py's
@@ -57,12 +57,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from ingest import naive_boundaries, naive_ingest, naive_join, naive_points
 from timing import RESULTS, timed
 
-from layers.intake.demo import build_demo_store, generate_demo, load_manifest
 from layers.intake.taxonomy import load_taxonomy
 from layers.maps.view import prepare_map
 from layers.maps.webmap import live_base_map, map_layers
 from layers.settings import LOCAL_TZ
 from layers.storage import columnar
+from layers.storage.demo import build_demo_store, generate_demo, load_manifest
 from layers.storage.filters import IncidentFilter, filter_from_query
 from layers.storage.join import OUTSIDE
 from layers.storage.store import current_version, open_store

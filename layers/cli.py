@@ -25,8 +25,8 @@ from layers.storage.filters import FILTER_COLUMNS, IncidentFilter, apply_filter,
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from layers.intake.dropfolder import DropResult
-    from layers.intake.ingest import IngestReport
+    from layers.storage.dropfolder import DropResult
+    from layers.storage.ingest import IngestReport
 from layers.storage.store import StoreSnapshot, open_store
 
 DEFAULT_DEMO_DIR = Path(__file__).resolve().parent.parent / "data" / "demo"
@@ -313,7 +313,7 @@ def _write_dictionary(csv: Path, kind: str, columns: Iterable[str]) -> Path:
     """Write the data dictionary of the ``kind`` CSV just written to ``csv`` beside it, as
     ``<stem>.dictionary.csv``, atomically. It holds no incident, so it is not logged: it is
     written once ``csv`` is in place, and never for an export that was refused."""
-    from layers.maps.dictionary import dictionary_csv, dictionary_path
+    from layers.dictionary import dictionary_csv, dictionary_path
     from layers.storage.store import write_text_atomic
 
     target = dictionary_path(csv)
@@ -322,7 +322,7 @@ def _write_dictionary(csv: Path, kind: str, columns: Iterable[str]) -> Path:
 
 
 def add_scheduler_argument(parser: argparse.ArgumentParser) -> None:
-    """``--scheduler``: run the per-row work on a dask cluster (see layers.analysis.distributed)."""
+    """``--scheduler``: run the per-row work on a dask cluster (see layers.distributed)."""
     parser.add_argument(
         "--scheduler",
         metavar="ADDRESS",
@@ -433,7 +433,7 @@ def _progress(message: str, fraction: float) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from layers.intake.demo import build_demo_store, generate_demo
+    from layers.storage.demo import build_demo_store, generate_demo
 
     manifest = generate_demo(args.out, seed=args.seed, incidents=args.incidents)
     print(
@@ -468,7 +468,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
         def load(files: Sequence[Path], **extra: object) -> IngestReport:
             return ingest_postgis(args.postgis, files, **{**options, **extra})
     else:
-        from layers.intake.ingest import ingest
+        from layers.storage.ingest import ingest
 
         def load(files: Sequence[Path], **extra: object) -> IngestReport:
             return ingest(args.store, files, scheduler=args.scheduler, **{**options, **extra})
@@ -502,7 +502,7 @@ def _run_ingest(args: argparse.Namespace) -> int:
 
 def _watch(args: argparse.Namespace, run: Callable[..., IngestReport]) -> int:
     """Ingest every file dropped into ``args.watch`` until interrupted."""
-    from layers.intake.dropfolder import watch
+    from layers.storage.dropfolder import watch
 
     def report(result: DropResult) -> None:
         state = "processed" if result.ok else "FAILED"
@@ -635,8 +635,8 @@ def _run_public_map(args: argparse.Namespace, policy: Policy, config: AccessConf
 
 
 def _run_hotspots(args: argparse.Namespace) -> int:
-    from layers.analysis.study import hotspot_provenance, run_hotspots
-    from layers.maps.hotspot_export import export_hotspots
+    from layers.analysis.study import run_hotspots
+    from layers.maps.hotspot_export import export_hotspots, hotspot_provenance
     from layers.storage.columnar import select
 
     policy, config = _policy(args)

@@ -15,7 +15,7 @@ from app.data import LOCAL_ZONE, filter_choices, is_live
 from app.review import COMPSTAT_BY, compstat_review
 from app.signin import download
 from layers.analysis import compstat
-from layers.maps.dictionary import dictionary_csv
+from layers.dictionary import dictionary_csv
 
 
 def compstat_page(request: state.Request) -> None:

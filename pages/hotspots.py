@@ -15,13 +15,9 @@ from app.signin import download
 from layers._errors import LayersError
 from layers.access.policy import Policy
 from layers.analysis import evaluate
-from layers.analysis.study import (
-    METHODS,
-    HotspotResult,
-    hotspot_provenance,
-)
-from layers.maps.dictionary import dictionary_csv
-from layers.maps.hotspot_export import HOTSPOT_SUFFIXES, export_hotspots
+from layers.analysis.study import METHODS, HotspotResult
+from layers.dictionary import dictionary_csv
+from layers.maps.hotspot_export import HOTSPOT_SUFFIXES, export_hotspots, hotspot_provenance
 from layers.storage.filters import IncidentFilter
 from layers.storage.store import StoreSnapshot
 

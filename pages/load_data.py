@@ -18,10 +18,10 @@ from app.signin import download, record
 from layers._errors import LayersError
 from layers.access import audit
 from layers.access.policy import Viewer
-from layers.intake.ingest import IngestReport, ingest
+from layers.dictionary import dictionary_path
 from layers.intake.sources import read_incident_file
 from layers.intake.validate import resolve_columns
-from layers.maps.dictionary import dictionary_path
+from layers.storage.ingest import IngestReport, ingest
 from layers.storage.store import current_version, safe_filename
 
 LOG = logging.getLogger("dashboard")

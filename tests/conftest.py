@@ -92,7 +92,7 @@ def realdata() -> Path:
 @pytest.fixture(scope="session")
 def demo_store(tmp_path_factory) -> Path:
     """A synthetic demo store of 3,000 incidents, shared by the app tests (read only)."""
-    from layers.intake.demo import build_demo_store, generate_demo
+    from layers.storage.demo import build_demo_store, generate_demo
 
     folder = tmp_path_factory.mktemp("demo")
     manifest = generate_demo(folder / "files", incidents=3000)
@@ -104,7 +104,7 @@ def demo_store(tmp_path_factory) -> Path:
 def browser_demo(tmp_path_factory) -> Path:
     """The 5,000-incident demo (``files/`` and ``store/``) the browser tests' dashboards
     serve; built once. Its store is only read (uploads go to a store of their own)."""
-    from layers.intake.demo import build_demo_store, generate_demo
+    from layers.storage.demo import build_demo_store, generate_demo
 
     folder = tmp_path_factory.mktemp("browser")
     build_demo_store(folder / "store", generate_demo(folder / "files", incidents=5000))

@@ -34,8 +34,8 @@ from layers.access.sight import apply_policy
 from layers.access.suppression import disclose
 from layers.analysis import compstat
 from layers.analysis.figures import heat_figure, review_figures, side_figures, side_view
-from layers.analysis.study import HotspotParams, hotspot_provenance, run_hotspots
-from layers.maps.hotspot_export import export_hotspots
+from layers.analysis.study import HotspotParams, run_hotspots
+from layers.maps.hotspot_export import export_hotspots, hotspot_provenance
 from layers.maps.view import prepare_map
 from layers.publishing.public import month_run, public_figures, store_site
 from layers.storage.columnar import select
@@ -256,7 +256,7 @@ def record(store: Path, work: Path) -> dict:
 
 
 def build_store(folder: Path) -> Path:
-    from layers.intake.demo import build_demo_store, generate_demo
+    from layers.storage.demo import build_demo_store, generate_demo
 
     build_demo_store(folder / "store", generate_demo(folder / "files", incidents=INCIDENTS))
     return folder / "store"

@@ -14,7 +14,7 @@ from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from test_browser import _dashboard
 
 from layers.access.users import set_user
-from layers.intake.demo import build_demo_store, generate_demo
+from layers.storage.demo import build_demo_store, generate_demo
 
 websockets = pytest.importorskip("websockets.sync.client", reason="websockets is not installed")
 PASSWORD = "a long enough password"

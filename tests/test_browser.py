@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 import pytest
 from conftest import IN_CI, ROOT
 
-from layers.intake.demo import generate_demo
+from layers.storage.demo import generate_demo
 
 pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from layers.intake.demo import build_demo_store, generate_demo
 from layers.storage import columnar
+from layers.storage.demo import build_demo_store, generate_demo
 from layers.storage.filters import IncidentFilter, apply_filter, filter_mask
 from layers.storage.store import open_store
 

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 from layers.analysis import compstat
-from layers.intake.demo import build_demo_store, generate_demo
-from layers.maps.dictionary import dictionary_csv
+from layers.dictionary import dictionary_csv
 from layers.settings import LOCAL_TZ
 from layers.storage.columnar import IncidentColumns
+from layers.storage.demo import build_demo_store, generate_demo
 from layers.storage.store import open_store
 
 # A Saturday. Week: 1-7 Nov vs 25-31 Oct; 28 days: 11 Oct-7 Nov vs 13 Sep-10 Oct;

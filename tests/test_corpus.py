@@ -20,9 +20,9 @@ from conftest import ROOT
 from corpus import make_corpus
 
 from layers._errors import InputFileError, LayersError
-from layers.intake.ingest import IngestReport, ingest
 from layers.intake.sources import read_boundaries, read_incident_file
 from layers.intake.validate import validate_incidents
+from layers.storage.ingest import IngestReport, ingest
 from layers.storage.join import OUTSIDE
 from layers.storage.store import current_version, open_store
 
@@ -402,7 +402,7 @@ BIG_INGEST = textwrap.dedent(
     import json, resource, sys, time
     from pathlib import Path
     import pandas as pd
-    from layers.intake.ingest import ingest
+    from layers.storage.ingest import ingest
 
     store, csv, precincts, wards = map(Path, sys.argv[1:])
     started = time.perf_counter()

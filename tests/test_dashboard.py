@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from layers.intake.demo import generate_demo
+from layers.storage.demo import generate_demo
 from layers.storage.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,7 +74,7 @@ def test_missing_store_gives_a_clear_error(app, tmp_path):
 
 
 def test_store_without_incidents_offers_upload(app, tmp_path, boundary_files):
-    from layers.intake.ingest import ingest
+    from layers.storage.ingest import ingest
 
     p, w = boundary_files
     ingest(tmp_path / "store", [], precincts=p, wards=w)
@@ -241,7 +241,7 @@ def test_live_refresh_keeps_the_viewers_filter_choices(app, postgis_url, tmp_pat
 def test_names_from_the_data_are_shown_as_written_not_as_markdown(app, tmp_path, boundary_files):
     from conftest import incident_rows, write_csv
 
-    from layers.intake.ingest import ingest
+    from layers.storage.ingest import ingest
 
     hostile = "[click](http://evil.example) **loud** :red[x]"
     p, w = boundary_files

@@ -18,7 +18,7 @@ import shapely
 from pyproj import Transformer
 
 from layers._errors import InputFileError
-from layers.intake.demo import (
+from layers.storage.demo import (
     AGENCIES,
     AGENCY_FILES,
     INCIDENT_COLUMNS,

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from layers.analysis import compstat
-from layers.maps.dictionary import (
+from layers.dictionary import (
     DICTIONARY_HEADERS,
     KINDS,
     data_dictionary,
@@ -18,7 +18,8 @@ from layers.maps.dictionary import (
     dictionary_path,
     headers,
 )
-from layers.maps.export import CSV_LINE_END, EXPORT_COLUMNS, spreadsheet_csv
+from layers.maps.export import EXPORT_COLUMNS
+from layers.spreadsheet import CSV_LINE_END, spreadsheet_csv
 
 
 def rows(text: str) -> list[dict[str, str]]:

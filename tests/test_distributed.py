@@ -20,14 +20,14 @@ from distributed import LocalCluster
 from geopandas.testing import assert_geodataframe_equal
 
 from layers._errors import LayersError
-from layers.analysis.distributed import connect, grid_cells, join_areas
 from layers.analysis.grid import assign_cells, cell_counts, make_grid
 from layers.analysis.study import HotspotParams, run_hotspots
 from layers.cli import main
-from layers.intake.demo import generate_demo
-from layers.intake.ingest import IngestReport, ingest
+from layers.distributed import connect, grid_cells, join_areas
 from layers.intake.sources import read_incident_file
+from layers.storage.demo import generate_demo
 from layers.storage.filters import IncidentFilter
+from layers.storage.ingest import IngestReport, ingest
 from layers.storage.join import OUTSIDE, assign_areas
 from layers.storage.store import StoreSnapshot, open_store
 

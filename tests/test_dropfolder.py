@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 
 from layers._errors import DatabaseUnavailable, LayersError
-from layers.intake.demo import DemoManifest, generate_demo
-from layers.intake.dropfolder import FAILED, LOCK_NAME, PROCESSED, scan, watch
-from layers.intake.ingest import ingest
+from layers.storage.demo import DemoManifest, generate_demo
+from layers.storage.dropfolder import FAILED, LOCK_NAME, PROCESSED, scan, watch
+from layers.storage.ingest import ingest
 from layers.storage.store import current_version, open_store
 
 SETTLE = 5.0

@@ -13,8 +13,8 @@ import time
 import pytest
 from conftest import ROOT
 
-from layers.intake.demo import build_demo_store, generate_demo
-from layers.intake.ingest import ingest
+from layers.storage.demo import build_demo_store, generate_demo
+from layers.storage.ingest import ingest
 from layers.storage.store import current_version, open_store
 
 # Moments (seconds after start) to kill the writer: reading, validating, joining, writing.

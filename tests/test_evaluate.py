@@ -16,9 +16,9 @@ from layers.analysis.evaluate import METHOD_LABELS, evaluate_hotspots, to_csv
 from layers.analysis.hotspots import HotspotError
 from layers.analysis.study import HotspotParams, run_hotspots
 from layers.cli import main
-from layers.intake.ingest import ingest
-from layers.maps.dictionary import dictionary_csv
+from layers.dictionary import dictionary_csv
 from layers.storage.filters import IncidentFilter
+from layers.storage.ingest import ingest
 from layers.storage.store import open_store
 
 # Three planted clusters in the two fixture precincts (18.0-18.2 E, -34.0 to -33.9 S):

@@ -9,9 +9,10 @@ from conftest import incident_rows, write_csv
 
 from layers._errors import InputFileError
 from layers.cli import main
-from layers.intake.ingest import ingest
-from layers.maps.dictionary import dictionary_csv
-from layers.maps.export import export_columns, export_incidents, neutralise_formulas
+from layers.dictionary import dictionary_csv
+from layers.maps.export import export_columns, export_incidents
+from layers.spreadsheet import neutralise_formulas
+from layers.storage.ingest import ingest
 from layers.storage.store import open_store
 
 

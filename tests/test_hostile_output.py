@@ -24,17 +24,18 @@ from conftest import write_csv
 from shapely.geometry import box
 
 from layers.analysis import compstat, evaluate
-from layers.analysis.study import HotspotParams, hotspot_provenance, run_hotspots
+from layers.analysis.study import HotspotParams, run_hotspots
 from layers.cli import main
-from layers.intake.ingest import ingest
-from layers.maps.dictionary import dictionary_path, headers
-from layers.maps.export import export_incidents, neutralise_formulas
-from layers.maps.hotspot_export import export_hotspots, provenance_block
+from layers.dictionary import dictionary_path, headers
+from layers.maps.export import export_incidents
+from layers.maps.hotspot_export import export_hotspots, hotspot_provenance, provenance_block
 from layers.maps.view import prepare_map
 from layers.maps.webmap import build_map, heat_layer, hotspot_layer, live_base_map, map_layers
 from layers.settings import METRIC_CRS
+from layers.spreadsheet import neutralise_formulas
 from layers.storage.columnar import IncidentColumns
 from layers.storage.filters import IncidentFilter
+from layers.storage.ingest import ingest
 from layers.storage.store import open_store
 
 FORMULAS = ('=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1")

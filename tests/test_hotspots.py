@@ -23,8 +23,8 @@ from layers.analysis.hotspots import (
     gi_star_steps,
     mann_kendall,
 )
-from layers.intake.demo import build_demo_store, generate_demo
 from layers.settings import METRIC_CRS
+from layers.storage.demo import build_demo_store, generate_demo
 from layers.storage.store import open_store
 
 TO_LONLAT = Transformer.from_crs(METRIC_CRS, "EPSG:4326", always_xy=True)

@@ -172,3 +172,26 @@ def test_layers_never_imports_streamlit():
             assert not any(n.split(".")[0] in ("streamlit", "streamlit_folium") for n in names), (
                 f"{path.relative_to(ROOT)} imports Streamlit"
             )
+
+
+# The steps of the data's path, in order: a subpackage imports only itself and earlier steps
+# (modules at the top of layers/, shared by every step, are outside the order).
+STEPS = ("intake", "storage", "livefeed", "access", "analysis", "maps", "publishing")
+
+
+def test_each_step_imports_only_itself_and_earlier_steps():
+    later = []
+    for path in sorted((ROOT / "layers").rglob("*.py")):
+        parts = path.relative_to(ROOT / "layers").parts
+        if len(parts) < 2:
+            continue
+        step = STEPS.index(parts[0])
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("layers."):
+                target = node.module.split(".")[1]
+                if target in STEPS and STEPS.index(target) > step:
+                    later.append(f"{path.relative_to(ROOT)} imports {node.module}")
+    assert not later, "a step imports a later one:\n" + "\n".join(later)
+    assert {p.name for p in (ROOT / "layers").iterdir() if p.is_dir() and p.name in STEPS} == set(
+        STEPS
+    )

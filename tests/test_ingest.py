@@ -9,8 +9,8 @@ import pytest
 from conftest import incident_rows, write_csv
 
 from layers._errors import StoreError
-from layers.intake.ingest import ingest
-from layers.maps.dictionary import dictionary_path
+from layers.dictionary import dictionary_path
+from layers.storage.ingest import ingest
 from layers.storage.join import OUTSIDE
 from layers.storage.store import current_version, open_store
 

@@ -10,9 +10,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from layers.intake.ingest import ingest
 from layers.intake.sources import read_incident_file
 from layers.intake.validate import Extent, validate_incidents
+from layers.storage.ingest import ingest
 from layers.storage.store import open_store
 
 FIXTURES = HealthCheck.function_scoped_fixture

@@ -14,7 +14,6 @@ import shapely
 from conftest import ROOT
 
 from layers._errors import StoreError
-from layers.intake.demo import build_demo_store, generate_demo
 from layers.livefeed.live import LiveStore, count_since
 from layers.livefeed.postgis import (
     SCHEMA,
@@ -24,6 +23,7 @@ from layers.livefeed.postgis import (
     read_boundaries_from_db,
     read_incidents,
 )
+from layers.storage.demo import build_demo_store, generate_demo
 from layers.storage.join import assign_areas
 from layers.storage.store import open_store
 

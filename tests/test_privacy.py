@@ -324,9 +324,9 @@ def test_bad_privacy_settings_say_what_is_wrong(values, message):
 
 
 def test_public_heat_is_drawn_with_a_radius_to_match_its_cells(tmp_path, boundary_files):
-    from layers.intake.ingest import ingest
     from layers.maps.view import prepare_map
     from layers.maps.webmap import HEAT_RADIUS
+    from layers.storage.ingest import ingest
     from layers.storage.store import open_store
 
     p, w = boundary_files

@@ -48,7 +48,7 @@ def site(demo_store, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def busy_store(tmp_path_factory) -> Path:
     """A denser demo store (12,000 incidents, about 500 a month): more cells and partners."""
-    from layers.intake.demo import build_demo_store, generate_demo
+    from layers.storage.demo import build_demo_store, generate_demo
 
     folder = tmp_path_factory.mktemp("busy")
     build_demo_store(folder / "store", generate_demo(folder / "files", incidents=12_000))
@@ -365,7 +365,7 @@ def test_public_day_and_hour_filters_and_hotspots_are_refused_on_the_cli(
 @pytest.mark.realdata
 def test_real_precincts_and_service_requests_publish_a_site_that_holds(realdata, tmp_path):
     """A real year of geocoded City service requests on the 151 real SAPS precincts."""
-    from layers.intake.ingest import ingest
+    from layers.storage.ingest import ingest
 
     ingest(
         tmp_path / "store",
@@ -395,7 +395,7 @@ def test_a_published_month_is_final_whatever_comes_in_late(demo_store, tmp_path)
     into a published month leaves the month's files as they were."""
     import shutil
 
-    from layers.intake.ingest import ingest
+    from layers.storage.ingest import ingest
 
     store = tmp_path / "store"
     shutil.copytree(demo_store, store)

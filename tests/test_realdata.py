@@ -11,8 +11,8 @@ import pandas as pd
 import pyproj
 import pytest
 
-from layers.intake.ingest import ingest
 from layers.intake.sources import read_boundaries, read_incident_file
+from layers.storage.ingest import ingest
 from layers.storage.join import assign_areas
 from layers.storage.store import open_store
 

@@ -22,8 +22,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from layers.maps.dictionary import headers
-from layers.maps.export import spreadsheet_csv
+from layers.dictionary import headers
+from layers.spreadsheet import spreadsheet_csv
 from layers.storage.columnar import EPOCH, IncidentColumns, day_span
 
 #: The columns a review can be broken down by, with the label of their total row.
@@ -230,7 +230,7 @@ def readable_table(frame: pd.DataFrame) -> pd.DataFrame:
     """A review frame (see :func:`compare_periods`) as people read it, for a CSV or a page.
 
     The ``by`` column and each period's four columns, with the headers of
-    :func:`layers.maps.dictionary.headers` ("Precinct", "Last 7 days", "Previous 7 days",
+    :func:`layers.dictionary.headers` ("Precinct", "Last 7 days", "Previous 7 days",
     "Change (7 days)", "% change (7 days)", ...); the total row is the one whose ``by`` cell
     reads "All precincts" (or "All wards", ...), and no internal column (``is_total``) is kept.
     Counts are whole numbers (empty where hidden), percentages rounded to one decimal (empty
@@ -240,7 +240,7 @@ def readable_table(frame: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         A new frame, rows as in ``frame``; ``frame`` is not modified. Its columns are
-        described by ``layers.maps.dictionary.dictionary_csv("compstat", ...)``.
+        described by ``layers.dictionary.dictionary_csv("compstat", ...)``.
     """
     by = [c for c in frame.columns if c in TOTAL_LABELS]
     if len(by) != 1:
@@ -268,7 +268,7 @@ def to_csv(frame: pd.DataFrame) -> str:
     Text cells that a spreadsheet would run as a formula get a leading apostrophe (see
     :func:`layers.maps.export.neutralise_formulas`); a hidden count or a missing percentage is an
     empty cell. Its data dictionary is
-    ``layers.maps.dictionary.dictionary_csv("compstat", readable_table(frame))``.
+    ``layers.dictionary.dictionary_csv("compstat", readable_table(frame))``.
     """
     return spreadsheet_csv(readable_table(frame))
 

@@ -28,9 +28,9 @@ from layers.analysis.grid import assign_cells, cell_counts, to_metric
 from layers.analysis.hotspots import HotspotError, gi_star
 from layers.analysis.kde import hotspot_mask, kde_surface, points_in_hotspots
 from layers.analysis.study import HotspotParams, analysis_grid, study_area
-from layers.maps.dictionary import headers
-from layers.maps.export import spreadsheet_csv
+from layers.dictionary import headers
 from layers.settings import LOCAL_TZ
+from layers.spreadsheet import spreadsheet_csv
 from layers.storage.filters import IncidentFilter, apply_filter
 from layers.storage.store import StoreSnapshot
 
@@ -148,7 +148,7 @@ def evaluate_hotspots(
 def readable_table(table: pd.DataFrame) -> pd.DataFrame:
     """An evaluation table (see :func:`evaluate_hotspots`) as people read it.
 
-    Headers of :func:`layers.maps.dictionary.headers` ("Method", "Area covered (%)",
+    Headers of :func:`layers.dictionary.headers` ("Method", "Area covered (%)",
     "Hit rate (%)", "PAI", "RRI", "Incidents after split in hotspots", "Incidents after split",
     "Incidents before split", "Note"), shares as percentages with two decimals, counts as
     whole numbers, and a "Note" column always (empty where the method ran).
@@ -157,7 +157,7 @@ def readable_table(table: pd.DataFrame) -> pd.DataFrame:
     -------
     pandas.DataFrame
         A new frame, one row per method; ``table`` is not modified. Its columns are described
-        by ``layers.maps.dictionary.dictionary_csv("evaluation", ...)``.
+        by ``layers.dictionary.dictionary_csv("evaluation", ...)``.
     """
     names = list(headers("evaluation"))
     missing = [c for c in names if c != "note" and c not in table.columns]
@@ -180,7 +180,7 @@ def to_csv(table: pd.DataFrame) -> str:
     note quoting an error, a method label) get a leading apostrophe (see
     :func:`layers.maps.export.neutralise_formulas`); the figures stay numbers and a missing figure
     is an empty cell. Its data dictionary is
-    ``layers.maps.dictionary.dictionary_csv("evaluation", readable_table(table))``.
+    ``layers.dictionary.dictionary_csv("evaluation", readable_table(table))``.
     """
     return spreadsheet_csv(readable_table(table))
 

@@ -29,8 +29,8 @@ from pyproj import Transformer
 from scipy import sparse
 from scipy.spatial import cKDTree
 
+from layers.intake.geometry import polygonal_parts
 from layers.settings import METRIC_CRS, WGS84
-from layers.storage.geometry import polygonal_parts
 
 CellShape = Literal["hex", "square"]
 SHAPES: tuple[str, ...] = ("hex", "square")

@@ -9,7 +9,6 @@ same analysis.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from pathlib import PurePath
 from typing import Literal
 
 import geopandas as gpd
@@ -29,7 +28,6 @@ from layers.analysis.grid import (
 )
 from layers.analysis.hotspots import HotspotError, emerging_hotspots, gi_star
 from layers.analysis.kde import hotspot_mask, kde_hotspots, kde_surface, points_in_hotspots
-from layers.maps.hotspot_export import provenance_block
 from layers.settings import LOCAL_TZ, METRIC_CRS, WGS84
 from layers.storage.filters import IncidentFilter, apply_filter
 from layers.storage.join import OUTSIDE, assign_areas
@@ -143,7 +141,7 @@ def run_hotspots(
         What the viewer may see of ``flt``'s incidents (:func:`layers.access.sight.apply_policy`).
     scheduler : str, optional
         Assign incidents to grid cells and count them on a dask cluster: a scheduler address,
-        or ``"local[:N]"`` (see :func:`layers.analysis.distributed.connect`). The result is the
+        or ``"local[:N]"`` (see :func:`layers.distributed.connect`). The result is the
         same.
 
     Returns
@@ -197,7 +195,7 @@ def _run_hotspots(
     params : HotspotParams
     scheduler : str, optional
         Assign incidents to grid cells and count them on a dask cluster: a scheduler address,
-        or ``"local[:N]"`` (see :func:`layers.analysis.distributed.connect`). The result is the
+        or ``"local[:N]"`` (see :func:`layers.distributed.connect`). The result is the
         same.
     keep : numpy.ndarray, optional
         Which of the store's incidents may be used at all (a boolean mask in store order;
@@ -274,40 +272,10 @@ def _cells_and_counts(
         ids = assign_cells(grid, lon, lat)
         return ids, cell_counts(grid, ids)
     # Imported only when asked for: dask takes a second to import, and most runs never need it.
-    from layers.analysis import distributed
+    from layers import distributed
 
     with distributed.connect(scheduler) as client:
         return distributed.grid_cells(client, grid, lon, lat)
-
-
-def hotspot_provenance(
-    result: HotspotResult, snapshot: StoreSnapshot, flt: IncidentFilter
-) -> dict[str, object]:
-    """Where an exported hotspot layer came from: method, parameters, filters, period, data.
-
-    Files are named, not their folders: an export leaves the server, its paths need not.
-    """
-    meta = snapshot.meta
-
-    def name(source: object) -> str:
-        return PurePath(str(source)).name if source else "(not recorded)"
-
-    kind = "SYNTHETIC demo data" if snapshot.synthetic else "incident store"
-    files = ", ".join(name(f) for f in meta.get("incident_sources", [])[:10])
-    source = (
-        f"{kind} {name(snapshot.path)}; precincts: {name(meta.get('precinct_source'))}; wards: "
-        f"{name(meta.get('ward_source'))}; incident files: {files}"
-    )
-    return provenance_block(
-        method=METHODS[result.method],
-        parameters=result.parameters,
-        filters=flt.describe(),
-        period=result.period,
-        data_source=source,
-        store_version=snapshot.version,
-        incidents=result.incidents,
-        explanation=result.explanation,
-    )
 
 
 def _with_areas(layer: gpd.GeoDataFrame, snapshot: StoreSnapshot) -> gpd.GeoDataFrame:

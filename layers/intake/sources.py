@@ -25,8 +25,8 @@ import pyogrio
 import shapely
 
 from layers._errors import InputFileError
+from layers.intake.geometry import polygonal_parts
 from layers.settings import WGS84
-from layers.storage.geometry import polygonal_parts
 
 CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
 VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip", ".shp")

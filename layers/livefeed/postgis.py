@@ -44,17 +44,17 @@ import pandas as pd
 import shapely
 
 from layers._errors import DatabaseUnavailable, InputFileError, StoreError
-from layers.intake.ingest import (
+from layers.intake.sources import read_boundaries
+from layers.intake.taxonomy import Taxonomy, load_taxonomy
+from layers.intake.validate import Extent, Validated
+from layers.settings import WGS84
+from layers.storage.ingest import (
     FileReport,
     IngestReport,
     Progress,
     merge_incidents,
     validate_file,
 )
-from layers.intake.sources import read_boundaries
-from layers.intake.taxonomy import Taxonomy, load_taxonomy
-from layers.intake.validate import Extent, Validated
-from layers.settings import WGS84
 from layers.storage.join import OUTSIDE, assign_areas
 
 SCHEMA = "incident_map"
@@ -282,12 +282,12 @@ def ingest_postgis(
 ) -> IngestReport:
     """Validate incident files, join them to precincts and wards, and upsert them into PostGIS.
 
-    The same validation, rejects and idempotence as :func:`layers.intake.ingest.ingest`: a row is
+    The same validation, rejects and idempotence as :func:`layers.storage.ingest.ingest`: a row is
     new, an update, unchanged, older than what is stored (kept out), superseded by a later
     row of the same file, or rejected (stored in ``rejects`` with its reason). The whole run
     is one transaction: another reader sees all of it or none of it.
 
-    Parameters are those of :func:`layers.intake.ingest.ingest`, with ``url`` the database's.
+    Parameters are those of :func:`layers.storage.ingest.ingest`, with ``url`` the database's.
     """
     started = datetime.now(UTC)
     say = progress or (lambda _msg, _frac: None)

@@ -35,7 +35,7 @@ import tempfile
 import unicodedata
 import zipfile
 from collections.abc import Iterable, Mapping
-from pathlib import Path
+from pathlib import Path, PurePath
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
@@ -44,9 +44,12 @@ import pandas as pd
 import pyogrio
 
 from layers._errors import InputFileError, LayersError
-from layers.maps.export import neutralise_formulas, plain_values
+from layers.analysis.study import METHODS, HotspotResult
+from layers.maps.export import plain_values
 from layers.settings import LOCAL_TZ, METRIC_CRS, WGS84
-from layers.storage.store import atomic_path, safe_filename
+from layers.spreadsheet import neutralise_formulas
+from layers.storage.filters import IncidentFilter
+from layers.storage.store import StoreSnapshot, atomic_path, safe_filename
 
 __all__ = [
     "HOTSPOT_SUFFIXES",
@@ -366,3 +369,33 @@ def _provenance_text(provenance: Mapping[str, object], *, fields: Mapping[str, s
     ]
     lines += [f"  {short.ljust(DBF_NAME_MAX)}  {full}" for full, short in fields.items()]
     return "\n".join(lines) + "\n"
+
+
+def hotspot_provenance(
+    result: HotspotResult, snapshot: StoreSnapshot, flt: IncidentFilter
+) -> dict[str, object]:
+    """Where an exported hotspot layer came from: method, parameters, filters, period, data.
+
+    Files are named, not their folders: an export leaves the server, its paths need not.
+    """
+    meta = snapshot.meta
+
+    def name(source: object) -> str:
+        return PurePath(str(source)).name if source else "(not recorded)"
+
+    kind = "SYNTHETIC demo data" if snapshot.synthetic else "incident store"
+    files = ", ".join(name(f) for f in meta.get("incident_sources", [])[:10])
+    source = (
+        f"{kind} {name(snapshot.path)}; precincts: {name(meta.get('precinct_source'))}; wards: "
+        f"{name(meta.get('ward_source'))}; incident files: {files}"
+    )
+    return provenance_block(
+        method=METHODS[result.method],
+        parameters=result.parameters,
+        filters=flt.describe(),
+        period=result.period,
+        data_source=source,
+        store_version=snapshot.version,
+        incidents=result.incidents,
+        explanation=result.explanation,
+    )

@@ -2,7 +2,7 @@
 
 An ingest run accounts for every input row: it is new, an update of a stored incident,
 unchanged (already stored exactly so), or rejected with a reason written to ``rejects/``
-(with its data dictionary beside it, see :mod:`layers.maps.dictionary`).
+(with its data dictionary beside it, see :mod:`layers.dictionary`).
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 
 from layers._errors import InputFileError, StoreError
+from layers.dictionary import dictionary_csv, dictionary_path
 from layers.intake.sources import read_boundaries, read_incident_file
 from layers.intake.taxonomy import Taxonomy, load_taxonomy
 from layers.intake.validate import Extent, Validated, to_geodataframe, validate_incidents
-from layers.maps.dictionary import dictionary_csv, dictionary_path
-from layers.maps.export import spreadsheet_csv
+from layers.spreadsheet import spreadsheet_csv
 from layers.storage.join import assign_areas
 from layers.storage.store import (
     StoreSnapshot,
@@ -198,7 +198,7 @@ def ingest(
     scheduler : str, optional
         Validate the files and join the incidents on a dask cluster: a scheduler address
         (``tcp://host:8786``), or ``"local[:N]"`` for N worker processes on this machine (see
-        :func:`layers.analysis.distributed.connect`). Merging and writing stay here; the store
+        :func:`layers.distributed.connect`). Merging and writing stay here; the store
         written
         is the same.
 
@@ -315,7 +315,7 @@ def _where_to_run(scheduler: str | None) -> Iterator[tuple[ValidateFiles, JoinAr
         yield _validate_here, _join_here
         return
     # Imported only when asked for: dask takes a second to import, and most runs never need it.
-    from layers.analysis import distributed
+    from layers import distributed
 
     with distributed.connect(scheduler) as client:
         yield partial(distributed.validate_files, client), partial(distributed.join_areas, client)

@@ -33,7 +33,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from layers.intake.validate import UNCATEGORISED
-from layers.maps.export import spreadsheet_csv
+from layers.spreadsheet import spreadsheet_csv
 from layers.storage.join import OUTSIDE
 
 __all__ = [
@@ -243,7 +243,7 @@ def data_dictionary(kind: str, columns: Iterable[str]) -> pd.DataFrame:
         if column is None:
             raise ValueError(
                 f"Column {header!r} of a {kind} CSV has no description: add it to "
-                f"layers/maps/dictionary.py (known: {', '.join(map(repr, described))})."
+                f"layers/dictionary.py (known: {', '.join(map(repr, described))})."
             )
         rows.append((column.header, column.meaning, column.unit))
     return pd.DataFrame(rows, columns=list(DICTIONARY_HEADERS))

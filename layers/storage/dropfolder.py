@@ -2,8 +2,8 @@
 
 For agencies that can only send files (SFTP, a shared drive, a synced folder). A watcher
 scans the folder every few seconds; each incident file that is *ready* is handed to an
-ingest callable (the file store's :func:`layers.intake.ingest.ingest`, or a PostGIS one: this module
-does not care which), then moved with its report::
+ingest callable (the file store's :func:`layers.storage.ingest.ingest`, or a PostGIS one:
+this module does not care which), then moved with its report::
 
     drop/
         incidents_saps.csv                                  waiting, or being written
@@ -54,8 +54,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from layers._errors import DatabaseUnavailable, LayersError
-from layers.intake.ingest import IngestReport
 from layers.intake.sources import INCIDENT_SUFFIXES
+from layers.storage.ingest import IngestReport
 from layers.storage.store import safe_filename, write_text_atomic
 
 PROCESSED = "processed"
@@ -136,7 +136,7 @@ def scan(
     folder : path-like
         The drop folder.
     ingest_one : callable
-        Ingests one file and returns its :class:`~layers.intake.ingest.IngestReport`.
+        Ingests one file and returns its :class:`~layers.storage.ingest.IngestReport`.
     settle_s : float, default 2.0
         Seconds a file must stay unchanged before it is ingested.
     now : float, optional

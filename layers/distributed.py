@@ -219,7 +219,7 @@ def validate_files(
     client : distributed.Client
     validate_one : callable
         Reads and validates one file (picklable: a module-level function or a
-        ``functools.partial`` of one), such as :func:`layers.intake.ingest.validate_file`.
+        ``functools.partial`` of one), such as :func:`layers.storage.ingest.validate_file`.
     paths : sequence of Path
         Incident files. Relative paths are made absolute here; every worker must see the
         files under those names (a shared filesystem).
