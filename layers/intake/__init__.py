@@ -1,2 +1,2 @@
-"""Read and validate: incident files and boundaries in, every row accepted or rejected with its
-reason."""
+"""Read and validate: incident files and boundaries read, every row made canonical or given
+its reason for rejection."""
