@@ -31,6 +31,7 @@ from layers.storage.columnar import (
     HEAT_CELL_PX,
     IncidentColumns,
     area_counts,
+    busiest,
     counts_by,
     headline,
     heat_grid,
@@ -63,6 +64,12 @@ def level_of(sight: Sight, level: Level) -> Level:
     they are judged as ward counts.
     """
     return LEVELS[min(LEVELS.index(level), LEVELS.index(sight.level))]
+
+
+def check_taken_on(sight: Sight, columns: IncidentColumns) -> None:
+    """Refuse a sight taken on another version of the store's incidents than ``columns``."""
+    if len(sight.columns) != len(columns):
+        raise ValueError("`sight` was taken on another version of the store's incidents.")
 
 
 def count(
@@ -163,12 +170,7 @@ def side_view(shown: dict[str, Any], *, boundary: str, n: int = 10) -> dict[str,
         # An area count like any other: counted, and judged, at precinct level (the same
         # number the table of areas shows for it).
         head["outside"] = shown["outside"]
-    counts = shown["areas"].dropna()
-    counts = counts[counts > 0].sort_values(ascending=False, kind="stable").head(n)
-    top = pd.DataFrame(
-        {boundary: counts.index.astype(object), "incidents": counts.to_numpy(),
-         "share": counts.to_numpy() / max(shown["area_total"], 1)}
-    )  # fmt: skip
+    top = busiest(shown["areas"], by=boundary, total=shown["area_total"], n=n)
     return {"headline": head, "hidden": hidden, "top": top, "weekly": shown["weekly"]}
 
 

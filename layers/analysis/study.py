@@ -17,7 +17,7 @@ import pandas as pd
 
 from layers.access.sight import Sight
 from layers.access.suppression import disclose
-from layers.analysis.figures import count, rows, total
+from layers.analysis import figures
 from layers.analysis.grid import (
     Grid,
     assign_cells,
@@ -151,8 +151,8 @@ def run_hotspots(
         polygon), hot cells and incidents inside them per precinct and ward, and the reasoning
         behind the cell size or bandwidth.
     """
-    if sight is not None and len(sight.columns) != len(snapshot.columns):
-        raise ValueError("`sight` was taken on another version of the store's incidents.")
+    if sight is not None:
+        figures.check_taken_on(sight, snapshot.columns)
     if sight is None or sight.full:
         return _run_hotspots(snapshot, flt, params, scheduler=scheduler)
     if params.method == "kde":
@@ -162,10 +162,13 @@ def run_hotspots(
         )
     cell_m = sight.anonymous_cell_m
     fixed = replace(params, cell_m=cell_m, shape="square", study_area="ward")
-    result = _run_hotspots(snapshot, flt, fixed, scheduler=scheduler, keep=rows(sight, "cell"))
+    result = _run_hotspots(
+        snapshot, flt, fixed, scheduler=scheduler, keep=figures.rows(sight, "cell")
+    )
     layer = result.layer
     layer = layer[[c for c in PUBLIC_HOTSPOT_COLUMNS if c in layer.columns] + [layer.geometry.name]]
-    hidden = disclose({"total": count(sight, total, how="whole")}, sight.k)["total"] is None
+    counted = {"total": figures.count(sight, figures.total, how="whole")}
+    hidden = disclose(counted, sight.k)["total"] is None
     return replace(
         result,
         layer=layer,
@@ -186,28 +189,8 @@ def _run_hotspots(
     scheduler: str | None = None,
     keep: np.ndarray | None = None,
 ) -> HotspotResult:
-    """Run one hotspot analysis on the filtered incidents of a store.
-
-    Parameters
-    ----------
-    snapshot : StoreSnapshot
-    flt : IncidentFilter
-    params : HotspotParams
-    scheduler : str, optional
-        Assign incidents to grid cells and count them on a dask cluster: a scheduler address,
-        or ``"local[:N]"`` (see :func:`layers.distributed.connect`). The result is the
-        same.
-    keep : numpy.ndarray, optional
-        Which of the store's incidents may be used at all (a boolean mask in store order;
-        see :func:`run_hotspots`).
-
-    Returns
-    -------
-    HotspotResult
-        The layer (in :data:`METRIC_CRS`, with ``precinct`` and ``ward`` of each cell or
-        polygon), hot cells and incidents inside them per precinct and ward, and the reasoning
-        behind the cell size or bandwidth.
-    """
+    """:func:`run_hotspots` as asked, on those of the store's incidents ``keep`` (a boolean
+    mask in store order; None: all) allows."""
     incidents = snapshot.incidents if keep is None else snapshot.incidents[keep]
     rows = apply_filter(incidents, flt)
     if rows.empty:

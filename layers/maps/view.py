@@ -17,7 +17,7 @@ import pandas as pd
 from layers.access.policy import Policy
 from layers.access.sight import Sight, apply_policy
 from layers.access.suppression import Counted, disclose
-from layers.analysis.figures import count, heat_figure, total
+from layers.analysis.figures import check_taken_on, count, heat_figure, total
 from layers.maps.heat import page_points, peak_density
 from layers.maps.webmap import HEAT_RADIUS, display_geometry
 from layers.storage.columnar import area_counts, fit_zoom, select
@@ -97,8 +97,8 @@ def prepare_map(
         if (mask is None and not flt.is_empty) or (mask is not None and len(mask) != len(columns)):
             mask = select(columns, flt)
         sight = apply_policy(policy, columns, mask, flt)  # the access step: once per map
-    elif len(sight.columns) != len(columns):
-        raise ValueError("`sight` was taken on another version of the store's incidents.")
+    else:
+        check_taken_on(sight, columns)
     minx, miny, maxx, maxy = areas.total_bounds
     zoom = zoom if zoom is not None else fit_zoom(areas.total_bounds)
     by_area = partial(area_counts, by=boundary, names=areas["name"])

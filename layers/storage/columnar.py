@@ -364,12 +364,18 @@ def top_areas(
     columns: IncidentColumns, mask: np.ndarray | None, *, by: str, n: int = 10
 ) -> pd.DataFrame:
     """The ``n`` areas with most kept incidents, with their count and share of the total."""
-    counts = counts_by(columns, mask, by)
+    total = int(mask.sum()) if mask is not None else len(columns)
+    return busiest(counts_by(columns, mask, by), by=by, total=total, n=n)
+
+
+def busiest(counts: pd.Series, *, by: str, total: int, n: int = 10) -> pd.DataFrame:
+    """The ``n`` largest of ``counts`` above zero (NaN, a hidden count, is left out), as a
+    table of ``by``, ``incidents`` and ``share`` of ``total``."""
+    counts = counts.dropna()
     counts = counts[counts > 0].sort_values(ascending=False, kind="stable").head(n)
-    total = max(int(mask.sum()) if mask is not None else len(columns), 1)
     return pd.DataFrame(
         {by: counts.index.astype(object), "incidents": counts.to_numpy(),
-         "share": counts.to_numpy() / total}
+         "share": counts.to_numpy() / max(total, 1)}
     )  # fmt: skip
 
 
