@@ -123,23 +123,22 @@ def _project_modules() -> dict[str, Path]:
     return modules
 
 
-def _imports(path: Path, modules: dict[str, Path]) -> set[str]:
+def _imported(path: Path) -> set[str]:
+    """Every absolute module name ``path`` imports: ``import a.b`` gives ``a.b``, and
+    ``from a import b`` gives ``a`` and ``a.b`` (``b`` may be a module or a name in ``a``)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
+            found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
-        else:
-            continue
-        found |= {name for name in names if name in modules}
+            found |= {node.module, *(f"{node.module}.{alias.name}" for alias in node.names)}
     return found
 
 
 def test_no_import_circle_among_the_project_modules():
     modules = _project_modules()
     assert "layers.access.sight" in modules and "dashboard" in modules
-    graph = {name: _imports(path, modules) - {name} for name, path in modules.items()}
+    graph = {name: (_imported(path) & modules.keys()) - {name} for name, path in modules.items()}
     # Packages' __init__ hold only a docstring: importing a module imports them, not the reverse.
     graph = {name: {m for m in deps if modules[m].name != "__init__.py"}
              for name, deps in graph.items()}  # fmt: skip
@@ -165,13 +164,10 @@ def test_no_import_circle_among_the_project_modules():
 
 def test_layers_never_imports_streamlit():
     for path in (ROOT / "layers").rglob("*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])  # fmt: skip
-            assert not any(n.split(".")[0] in ("streamlit", "streamlit_folium") for n in names), (
-                f"{path.relative_to(ROOT)} imports Streamlit"
-            )
+        roots = {name.split(".")[0] for name in _imported(path)}
+        assert not roots & {"streamlit", "streamlit_folium"}, (
+            f"{path.relative_to(ROOT)} imports Streamlit"
+        )
 
 
 # The steps of the data's path, in order: a subpackage imports only itself and earlier steps
@@ -186,11 +182,10 @@ def test_each_step_imports_only_itself_and_earlier_steps():
         if len(parts) < 2:
             continue
         step = STEPS.index(parts[0])
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("layers."):
-                target = node.module.split(".")[1]
-                if target in STEPS and STEPS.index(target) > step:
-                    later.append(f"{path.relative_to(ROOT)} imports {node.module}")
+        for name in sorted(_imported(path)):
+            target = name.split(".")[1] if name.startswith("layers.") else None
+            if target in STEPS and STEPS.index(target) > step:
+                later.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not later, "a step imports a later one:\n" + "\n".join(later)
     assert {p.name for p in (ROOT / "layers").iterdir() if p.is_dir() and p.name in STEPS} == set(
         STEPS
