@@ -17,6 +17,7 @@ from layers._errors import StoreError
 from layers.livefeed.live import LiveStore, count_since
 from layers.livefeed.postgis import (
     SCHEMA,
+    SCHEMA_VERSION,
     connect,
     ingest_postgis,
     init_db,
@@ -56,8 +57,9 @@ def test_schema_init_is_idempotent(postgis_url):
                 "SELECT indexname FROM pg_indexes WHERE schemaname = %s", (SCHEMA,)
             )
         }
-    assert {"incidents", "precincts", "wards", "rejects", "ingest_runs", "meta"} <= tables
-    assert version == 1
+    assert {"incidents", "precincts", "wards", "rejects", "ingest_runs", "meta",
+            "deleted_incidents"} <= tables  # fmt: skip
+    assert version == SCHEMA_VERSION == 2
     assert {"incidents_occurred_at", "incidents_geom", "incidents_seq"} <= indexes
 
 

@@ -2,17 +2,27 @@
 
 A :class:`LiveStore` keeps every incident in memory and tops it up on each
 :meth:`~LiveStore.refresh` with the rows whose ``seq`` is above the largest it has seen
-(:func:`layers.livefeed.postgis.read_incidents`), so a refresh costs what changed, not the table.
-Connections come from a small pool. When the database cannot be reached the store keeps
+(:func:`layers.livefeed.postgis.read_incidents`), and drops the ones deleted since
+(:func:`~layers.livefeed.postgis.read_deletions`), so a refresh costs what changed, not the
+table. Connections come from a small pool. When the database cannot be reached the store keeps
 serving the last good snapshot and says since when it could not refresh.
+
+:meth:`LiveStore.follow` runs the refreshes in one background thread per process, however
+many viewers there are: it listens (``LISTEN``) on :data:`~layers.livefeed.postgis.CHANNEL`, reads
+as soon as a change is committed (at most once per ``min_gap``), and polls every ``interval``
+when notifications cannot be had. :meth:`LiveStore.subscribe` hands each new version to a
+callback, e.g. to wake the pages that show it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
 import time
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -24,10 +34,13 @@ import pandas as pd
 
 from layers.intake.validate import to_geodataframe
 from layers.livefeed.postgis import (
+    CHANNEL,
     CONNECT_TIMEOUT_S,
     SCHEMA,
     SESSION_OPTIONS,
+    last_seq,
     read_areas,
+    read_deletions,
     read_incidents,
     read_meta,
     redact,
@@ -36,6 +49,7 @@ from layers.livefeed.postgis import (
 from layers.storage.columnar import IncidentColumns
 from layers.storage.store import StoreSnapshot
 
+LOG = logging.getLogger(__name__)
 KEY = ["agency", "incident_id"]
 # Snapshots kept by version, so a page run that started on one version finishes on it.
 KEEP_SNAPSHOTS = 8
@@ -43,6 +57,8 @@ KEEP_SNAPSHOTS = 8
 RETRY_AFTER_S = 5.0
 # How long a session waits for another session's refresh before showing what it has.
 WAIT_FOR_REFRESH_S = 2.0
+# A follower reads at most this often, however many changes are announced.
+MIN_GAP_S = 1.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -72,6 +88,19 @@ class RefreshResult:
     new_rows: int
     version: str
     error: str | None = None
+    deleted_rows: int = 0
+
+
+@dataclass(frozen=True)
+class Following:
+    """How a followed store learns of changes: ``pushed`` while it listens for notifications,
+    else polled every ``interval`` seconds; ``push_lost_since`` when listening failed, and
+    why (``reason``)."""
+
+    pushed: bool
+    interval: float
+    push_lost_since: datetime | None = None
+    reason: str | None = None
 
 
 class LiveStore:
@@ -83,9 +112,9 @@ class LiveStore:
     database never freezes the viewers. After a failure the database is asked again only
     after :data:`RETRY_AFTER_S`.
 
-    Limits: rows are never deleted from memory (the store's incidents are not deleted; a
-    withdrawn incident is an update of its status), and a store re-initialised under the
-    same URL is detected (its ``seq`` goes back) and read again in full.
+    Deleted incidents are dropped from memory (their tombstones carry a ``seq`` too). A
+    store re-initialised under the same URL is detected (its ``seq`` goes back) and read
+    again in full; a ``TRUNCATE`` leaves no tombstones and is only noticed that way.
 
     Parameters
     ----------
@@ -112,7 +141,13 @@ class LiveStore:
         self._pool.open(wait=False)
         self._lock = threading.Lock()
         self._frame: pd.DataFrame | None = None
+        self._keys: set[tuple[str, str]] = set()
         self._seq = 0
+        self._subscribers: list[Callable[[str], None]] = []
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.following = Following(pushed=False, interval=0.0)
+        self.push_losses = 0  # times listening was lost or refused
         self._areas: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None
         self._areas_version: object = None
         self._display_cache: dict[str, gpd.GeoDataFrame] = {}
@@ -178,10 +213,10 @@ class LiveStore:
         try:
             with self._pool.connection() as conn:
                 meta = read_meta(conn)
-                top = conn.execute(f"SELECT coalesce(max(seq), 0) FROM {SCHEMA}.incidents")
-                if top.fetchone()[0] < self._seq:  # the store was re-initialised: start over
-                    self._frame, self._seq = None, 0
+                if last_seq(conn) < self._seq:  # the store was re-initialised: start over
+                    self._frame, self._keys, self._seq = None, set(), 0
                 new = read_incidents(conn, after_seq=self._seq)
+                gone = read_deletions(conn, after_seq=self._seq)
                 areas_version = meta.get("boundaries_version")
                 if self._areas is None or areas_version != self._areas_version:
                     self._areas = (read_areas(conn, "precinct"), read_areas(conn, "ward"))
@@ -200,11 +235,15 @@ class LiveStore:
         self.last_success = datetime.now(UTC) - timedelta(
             seconds=time.monotonic() - self._read_started
         )
-        if self._snapshots and not len(new) and not new_areas:
+        if self._snapshots and not len(new) and not len(gone) and not new_areas:
             return self._current(None)
-        self._frame = _merge(self._frame, new)
-        if len(new):
-            self._seq = int(new["seq"].max())
+        before = 0 if self._frame is None else len(self._frame)
+        self._frame, self._keys = _merge(self._frame, self._keys, new, gone)
+        self._seq = max(
+            self._seq,
+            int(new["seq"].max()) if len(new) else 0,
+            int(gone["seq"].max()) if len(gone) else 0,
+        )
         precincts, wards = self._areas
         version = f"seq-{self._seq}-b{zlib.crc32(str(self._areas_version).encode()):08x}"
         self._snapshots[version] = LiveSnapshot(
@@ -218,21 +257,134 @@ class LiveStore:
         )
         while len(self._snapshots) > KEEP_SNAPSHOTS:
             self._snapshots.popitem(last=False)
-        return RefreshResult(len(new), version)
+        deleted = max(0, before + len(new) - len(self._frame)) if len(gone) else 0
+        self._announce(version)
+        return RefreshResult(len(new), version, deleted_rows=deleted)
+
+    def subscribe(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(version)`` from the refreshing thread after each new version."""
+        with self._lock:
+            self._subscribers.append(callback)
+
+    def _announce(self, version: str) -> None:
+        for callback in list(self._subscribers):
+            try:
+                callback(version)
+            except Exception:  # a subscriber's failure must not stop the refreshes
+                LOG.exception("A live-store subscriber failed on version %s", version)
+
+    def follow(self, interval: float, *, min_gap: float = MIN_GAP_S) -> None:
+        """Refresh from one background thread from now on (once; later calls do nothing).
+
+        The thread listens for the store's notifications and reads when one arrives, at
+        most once per ``min_gap`` seconds, and at least every ``interval`` seconds. While it
+        cannot listen (the database is down, or refuses ``LISTEN``) it polls every
+        ``interval`` and tries to listen again.
+        """
+        with self._lock:
+            if self._thread is not None:
+                return
+            self.following = Following(pushed=False, interval=interval)
+            self._thread = threading.Thread(
+                target=self._follow, args=(interval, min_gap), name="live-store", daemon=True
+            )
+            self._thread.start()
+
+    @property
+    def followed(self) -> bool:
+        """True while a :meth:`follow` thread refreshes this store."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _listen(self, interval: float) -> object | None:
+        import psycopg
+
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S,
+                                   options=SESSION_OPTIONS)  # fmt: skip
+            conn.execute(f"LISTEN {CHANNEL}")
+        except (psycopg.Error, OSError) as err:
+            if self.following.pushed or self.following.push_lost_since is None:
+                LOG.warning("Live store %s: polling, cannot listen: %s", self.label, err)
+                self.following = Following(False, interval, datetime.now(UTC), str(err))
+                self.push_losses += 1
+            return None
+        self.following = Following(pushed=True, interval=interval)
+        return conn
+
+    def _follow(self, interval: float, min_gap: float) -> None:
+        import psycopg
+
+        conn = None
+        last_read = float("-inf")
+        listen_after = 0.0  # after a loss, poll for an interval before listening again
+        while not self._stop.is_set():
+            if conn is None and time.monotonic() >= listen_after:
+                conn = self._listen(interval)
+            if conn is None:
+                self._stop.wait(max(0.0, last_read + interval - time.monotonic()))
+            else:
+                try:
+                    # Wait for a change (or the interval: a read now and then costs little
+                    # and covers a notification lost on the way), then for the rest of the
+                    # gap, so a burst of changes is read once.
+                    woke = list(conn.notifies(timeout=interval, stop_after=1))
+                    if woke:
+                        self._stop.wait(max(0.0, last_read + min_gap - time.monotonic()))
+                    list(conn.notifies(timeout=0))  # what came meanwhile is read now too
+                except (psycopg.Error, OSError) as err:
+                    LOG.warning("Live store %s: notifications lost: %s", self.label, err)
+                    self.following = Following(False, interval, datetime.now(UTC), str(err))
+                    self.push_losses += 1
+                    listen_after = time.monotonic() + interval
+                    with contextlib.suppress(psycopg.Error, OSError):
+                        conn.close()
+                    conn = None
+            if self._stop.is_set():
+                break
+            last_read = time.monotonic()
+            self.refresh()
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=CONNECT_TIMEOUT_S + 2)
         self._pool.close()
 
 
-def _merge(frame: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
-    """Rows of ``new`` replace the rows with the same (agency, incident_id)."""
+def _merge(
+    frame: pd.DataFrame | None,
+    keys: set[tuple[str, str]],
+    new: pd.DataFrame,
+    gone: pd.DataFrame,
+) -> tuple[pd.DataFrame, set[tuple[str, str]]]:
+    """``frame`` with the rows of ``new`` replacing those with the same (agency,
+    incident_id), and the rows deleted by ``gone`` dropped unless written again after their
+    deletion; and the keys of the result. ``keys`` are ``frame``'s keys: a batch of new
+    incidents only is appended without looking at the rows already held."""
     if frame is None or frame.empty:
-        return new.reset_index(drop=True)
-    if new.empty:
-        return frame
-    keys = pd.MultiIndex.from_frame(frame[KEY])
-    replaced = keys.isin(pd.MultiIndex.from_frame(new[KEY]))
-    return pd.concat([frame.loc[~replaced], new], ignore_index=True)
+        frame, keys = new.iloc[:0], set()
+    new_keys = list(zip(new["agency"], new["incident_id"], strict=True))
+    if any(key in keys for key in new_keys):
+        replaced = pd.MultiIndex.from_frame(frame[KEY]).isin(pd.MultiIndex.from_frame(new[KEY]))
+        frame = frame.loc[~replaced]
+    if len(new):
+        frame = pd.concat([frame, new], ignore_index=True) if len(frame) else new
+        frame = frame.reset_index(drop=True)
+        keys = keys | set(new_keys)
+    if len(gone):
+        # A deletion counts unless the key was written again after it (a larger seq).
+        last = gone.groupby(KEY, sort=False)["seq"].max()
+        held = pd.MultiIndex.from_frame(frame[KEY])
+        deleted_at = last.reindex(held).to_numpy(dtype="float64", na_value=np.nan)
+        drop = deleted_at > frame["seq"].to_numpy(dtype="float64")
+        if drop.any():
+            keys = keys - set(zip(frame.loc[drop, "agency"], frame.loc[drop, "incident_id"],
+                                  strict=True))  # fmt: skip
+            frame = frame.loc[~drop].reset_index(drop=True)
+    return frame, keys
 
 
 def count_since(snapshot: LiveSnapshot, since: datetime) -> int:

@@ -16,6 +16,8 @@ live in the ``incident_map`` schema:
     One JSON report per ingest run.
 ``meta``
     Key/value settings, e.g. whether the data is the synthetic demo.
+``deleted_incidents``
+    A tombstone for every deleted incident: its key and the ``seq`` of the deletion.
 
 A trigger stamps every inserted or updated incident with the next ``seq`` while holding a
 transaction-level advisory lock, so writers commit in ``seq`` order and a reader that
@@ -24,6 +26,9 @@ remembers the largest ``seq`` it has seen fetches exactly what is new with
 ``ward`` with a spatial join when a writer leaves them empty (first area in name order, or
 "Outside boundaries"), so a system writing rows directly gets the same answers as
 :func:`ingest_postgis`, which joins in Python with :func:`layers.storage.join.assign_areas`.
+A deletion leaves a tombstone with its own ``seq`` (:func:`read_deletions`), and every
+statement that changes incidents sends a ``NOTIFY`` on :data:`CHANNEL` when it commits, so
+a follower can wait for changes instead of asking (:class:`layers.livefeed.live.LiveStore`).
 
 All SQL here is parameterised; identifiers are fixed in this module, never taken from input.
 """
@@ -58,7 +63,8 @@ from layers.storage.ingest import (
 from layers.storage.join import OUTSIDE, assign_areas
 
 SCHEMA = "incident_map"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: deletions kept as tombstones, changes announced on CHANNEL
+CHANNEL = "incident_map_changes"  # NOTIFY channel: a commit that changed incidents
 WRITE_LOCK = 727_240_801  # pg_advisory_xact_lock key: one writer at a time, in seq order
 CONNECT_TIMEOUT_S = 5
 INCIDENT_COLUMNS = (
@@ -174,12 +180,41 @@ BEGIN
     RETURN NEW;
 END;
 $$;
-CREATE OR REPLACE TRIGGER take_write_lock BEFORE INSERT OR UPDATE ON {SCHEMA}.incidents
-    FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.take_write_lock();
+CREATE TABLE IF NOT EXISTS {SCHEMA}.deleted_incidents (
+    agency text NOT NULL,
+    incident_id text NOT NULL,
+    deleted_at timestamptz NOT NULL DEFAULT now(),
+    seq bigint NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS deleted_incidents_seq ON {SCHEMA}.deleted_incidents (seq);
+CREATE OR REPLACE FUNCTION {SCHEMA}.remember_deletion() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- A deleted incident leaves a tombstone in the same seq order as inserts and updates,
+    -- so a reader following seq sees the deletion too (see read_deletions).
+    INSERT INTO {SCHEMA}.deleted_incidents (agency, incident_id, seq)
+        VALUES (OLD.agency, OLD.incident_id, nextval('{SCHEMA}.incident_seq'));
+    RETURN OLD;
+END;
+$$;
+CREATE OR REPLACE FUNCTION {SCHEMA}.announce_change() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    -- Delivered at commit, once per transaction (identical notifications are folded).
+    PERFORM pg_notify('{CHANNEL}', '');
+    RETURN NULL;
+END;
+$$;
+CREATE OR REPLACE TRIGGER take_write_lock BEFORE INSERT OR UPDATE OR DELETE
+    ON {SCHEMA}.incidents FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.take_write_lock();
 CREATE OR REPLACE TRIGGER stamp_incident BEFORE INSERT OR UPDATE ON {SCHEMA}.incidents
     FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.stamp_incident();
+CREATE OR REPLACE TRIGGER remember_deletion AFTER DELETE ON {SCHEMA}.incidents
+    FOR EACH ROW EXECUTE FUNCTION {SCHEMA}.remember_deletion();
+CREATE OR REPLACE TRIGGER announce_change AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE
+    ON {SCHEMA}.incidents FOR EACH STATEMENT EXECUTE FUNCTION {SCHEMA}.announce_change();
 INSERT INTO {SCHEMA}.meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')
-    ON CONFLICT (key) DO NOTHING;
+    ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;
 """
 
 
@@ -625,6 +660,30 @@ def read_incidents(conn: Any, *, after_seq: int = 0) -> pd.DataFrame:
         frame[column] = pd.to_datetime(frame[column], utc=True, format="ISO8601")
     frame["row_hash"] = frame["row_hash"].astype("Int64")
     return frame
+
+
+def read_deletions(conn: Any, *, after_seq: int = 0) -> pd.DataFrame:
+    """Incidents deleted after ``after_seq``: ``agency``, ``incident_id`` and the ``seq`` of
+    the deletion, by ``seq``. A key deleted and then written again has a row in
+    :func:`read_incidents` with a larger ``seq`` than its deletion."""
+    rows = conn.execute(
+        f"SELECT agency, incident_id, seq FROM {SCHEMA}.deleted_incidents WHERE seq > %s "
+        "ORDER BY seq",
+        (int(after_seq),),
+    ).fetchall()
+    return pd.DataFrame(rows, columns=["agency", "incident_id", "seq"]).astype(
+        {"agency": "string", "incident_id": "string", "seq": "int64"}
+    )
+
+
+def last_seq(conn: Any) -> int:
+    """The largest ``seq`` given to an incident or a deletion (0 for an empty store)."""
+    return int(
+        conn.execute(
+            f"SELECT greatest((SELECT coalesce(max(seq), 0) FROM {SCHEMA}.incidents), "
+            f"(SELECT coalesce(max(seq), 0) FROM {SCHEMA}.deleted_incidents))"
+        ).fetchone()[0]
+    )
 
 
 def read_meta(conn: Any) -> dict[str, Any]:
