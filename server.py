@@ -1,5 +1,6 @@
-"""How the dashboard is served: Streamlit running ``dashboard.py``, plus the two routes a
-browser needs outside the page's websocket (:mod:`gate`).
+"""How the dashboard is served: Streamlit running ``dashboard.py``, plus the routes a
+browser needs outside the page's websocket: sign-in and downloads (:mod:`gate`), and the live
+map's changes (:mod:`push`).
 
     streamlit run server.py -- [dashboard options]
 
@@ -12,6 +13,7 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 import gate
+import push
 
 # dashboard.py's pages are in pages/, the folder Streamlit's legacy multipage mode reads by
 # itself: in that mode a page's address runs the page's file alone, without dashboard.py and
@@ -20,4 +22,6 @@ import gate
 # app.state.request.) tests/test_browser.py opens a page's address first on a new server.
 PagesManager.uses_pages_directory = False
 
-app = st.App("dashboard.py", routes=gate.ROUTES, on_script_error=gate.on_script_error)
+app = st.App(
+    "dashboard.py", routes=[*gate.ROUTES, *push.ROUTES], on_script_error=gate.on_script_error
+)

@@ -13,7 +13,7 @@ import dataclasses
 import hashlib
 import logging
 import math
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -30,6 +30,7 @@ from layers.analysis.evaluate import evaluate_hotspots
 from layers.analysis.figures import (
     areas_shown,
     heat_figure,
+    new_figure,
     review_figures,
     side_figures,
     side_view,
@@ -39,7 +40,7 @@ from layers.analysis.study import (
     HotspotResult,
     run_hotspots,
 )
-from layers.livefeed.live import LiveStore, recent_rows
+from layers.livefeed.live import LiveStore, recent_rows, stored_since
 from layers.maps.view import MapData, prepare_map
 from layers.publishing.public import (
     PublicFigures,
@@ -217,6 +218,17 @@ def viewer_sight(path: str, version: str, flt: IncidentFilter, policy: Policy) -
     if mask is not None and len(mask) != len(columns):  # the version moved on under us
         mask = columnar.select(columns, flt)
     return apply_policy(policy, columns, mask, flt)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def new_since(
+    path: str, version: str, flt: IncidentFilter, policy: Policy, since: datetime
+) -> int | None:
+    """Incidents of a live store first stored at or after ``since`` that the filter keeps,
+    as the viewer may count them (None: fewer than the viewer's k, hidden)."""
+    snapshot = load_store(path, version)
+    sight = viewer_sight(path, version, flt, policy)
+    return disclose({"new": new_figure(sight, stored_since(snapshot, since))}, sight.k)["new"]
 
 
 @st.cache_data(max_entries=16, show_spinner=False)

@@ -5,28 +5,28 @@ every ``--refresh`` seconds."""
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from typing import Any
 
 import folium
 import geopandas as gpd
-import pandas as pd
 import streamlit as st
-from streamlit_folium import st_folium
 
 from app import data
 from app.charts import trend_chart
 from app.data import LOCAL_ZONE, is_live, live_store, load_store
 from app.display import guarded, md
+from app.foliummap import folium_args, show_folium
+from app.livewatch import VIEW_FRAGMENT, live_watch
 from app.review import compstat_review
 from app.signin import still_allowed
 from app.state import MAP_KEY, Request, map_view
 from layers._errors import LayersError
 from layers.access.policy import Policy
-from layers.analysis.study import (
-    HotspotResult,
-)
-from layers.livefeed.live import count_since
+from layers.analysis.study import HotspotParams, HotspotResult
+from layers.livefeed.live import MIN_GAP_S
 from layers.maps import webmap
 from layers.storage import columnar
 from layers.storage.filters import IncidentFilter
@@ -49,54 +49,93 @@ def map_panel(
     style: str,
     tiles: str,
     result: HotspotResult | None,
+    params: HotspotParams | None,
     large: bool = False,
-    recent: pd.DataFrame | None = None,
-    recent_minutes: float = 60.0,
+    recent_minutes: float | None = None,
     focus: Focus | None = None,
+    heading: str | None = None,
     outline: gpd.GeoDataFrame | None = None,
     policy: Policy,
 ) -> None:
     """The map. It runs inside the view fragment: panning or zooming reruns only that, to
     refine the heat cells.
 
-    The base map (tiles, legend, banner, opening view) is the same on every run, so
-    streamlit-folium never rebuilds it; everything that depends on the filters or the view
-    goes in as ``feature_group_to_add`` layers, and the viewer keeps their position. A
-    ``focus`` (centre, zoom, padded bounds) moves the view without a rebuild (meeting-mode
-    rotation).
+    The base map (tiles, legend, banner, opening view) is the same on every run, so the
+    component never rebuilds it; everything that depends on the filters or the view goes in
+    as added layers, and the viewer keeps their position. A ``focus`` (centre, zoom, padded
+    bounds) moves the view without a rebuild (meeting-mode rotation). What the component is
+    sent is made once for every session that shows the same thing (:func:`map_args`).
     """
-    snapshot = load_store(store, version)
     # Fixed for the session once made: a live store's new incidents must not move the
     # opening view, which would rebuild the map under the viewer.
     fit_key = f"_fit_{boundary}_{store}"
     if fit_key not in st.session_state:
         st.session_state[fit_key] = data.opening_view(store, version, boundary)
     fit = st.session_state[fit_key]
-    zoom, bounds = map_view()
+    viewer_zoom, bounds = map_view()
+    zoom = viewer_zoom
     if focus is not None:
         zoom, bounds = focus[1], focus[2]
     elif zoom is None:  # a new map: heat for the zoom it opens at
         zoom = columnar.fit_zoom(fit)
+    # "Just reported" markers age by the minute, not only by version.
+    minute = int(time.time() // 60) if recent_minutes is not None else None
+    args = map_args(store, version, flt, boundary, zoom, bounds, policy, style=style,
+                    tiles=tiles, large=large, fit=fit, params=params, recent_minutes=recent_minutes,
+                    recent_zoom=viewer_zoom, minute=minute, focus=focus, heading=heading,
+                    _result=result, _outline=outline)  # fmt: skip
+    show_folium(args, key=MAP_KEY.format(boundary=boundary))
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def map_args(
+    store: str,
+    version: str,
+    flt: IncidentFilter,
+    boundary: str,
+    zoom: int,
+    bounds: tuple[float, float, float, float] | None,
+    policy: Policy,
+    *,
+    style: str,
+    tiles: str,
+    large: bool,
+    fit: tuple[float, float, float, float],
+    params: HotspotParams | None,
+    recent_minutes: float | None,
+    recent_zoom: int | None,
+    minute: int | None,
+    focus: Focus | None,
+    heading: str | None,
+    _result: HotspotResult | None,
+    _outline: gpd.GeoDataFrame | None,
+) -> dict[str, Any]:
+    """The map component's arguments, shared (read-only) by every session that shows this
+    data version, filter, view and role: the result, ``_result``, and rotation outline,
+    ``_outline``, are keyed by the hotspot ``params`` and the rotation step's ``heading``."""
+    snapshot = load_store(store, version)
     shown = data.map_data(store, version, flt, boundary, zoom, bounds, policy)
-    label = "Precinct" if boundary == "precinct" else "Ward"
+    recent = None
+    if recent_minutes is not None:
+        recent = data.recent_cells(store, version, flt, recent_minutes, policy, zoom=recent_zoom)
     base = webmap.live_base_map(snapshot.precincts, tiles=tiles, synthetic=snapshot.synthetic,
-                         large=large, fit=fit)  # fmt: skip
+                                large=large, fit=fit)  # fmt: skip
     layers = webmap.map_layers(
         shown.areas,
         shown.heat,
-        area_label=label,
+        area_label="Precinct" if boundary == "precinct" else "Ward",
         style=style,
         zoom=shown.zoom,
         heat_scale=shown.heat_scale,
         heat_radius=shown.heat_radius,
-        hotspots=result.layer if result is not None else None,
-        hotspot_method=result.method if result is not None else "gistar",
+        hotspots=_result.layer if _result is not None else None,
+        hotspot_method=_result.method if _result is not None else "gistar",
         recent=recent,
-        recent_minutes=recent_minutes,
+        recent_minutes=recent_minutes or 60.0,
     )
-    if outline is not None:
-        layers.append(webmap.focus_layer(outline))
-    st_folium(
+    if _outline is not None:
+        layers.append(webmap.focus_layer(_outline))
+    return folium_args(
         base,
         key=MAP_KEY.format(boundary=boundary),
         feature_group_to_add=layers,
@@ -118,38 +157,37 @@ def view_panel(
     style: str,
     options: argparse.Namespace,
     result: HotspotResult | None,
+    params: HotspotParams | None,
     policy: Policy,
     meeting: bool = False,
     rotation: Rotation | None = None,
 ) -> None:
-    """Figures and map. A fragment: map moves rerun only this, and with a live store it
-    reruns every ``--refresh`` seconds, fetching only what is new. In a ``meeting`` the map
-    is larger, the CompStat review comes beneath, and ``rotation`` (if any) chooses what
-    each run shows."""
+    """Figures and map. A fragment: map moves rerun only this, and with a live store the
+    watcher (:mod:`app.livewatch`) reruns it when the store has a new version. In a
+    ``meeting`` the map is larger, the CompStat review comes beneath, and ``rotation`` (if
+    any) chooses what each run shows."""
     still_allowed(options)  # before anything is read: a fragment run is a run too
-    note = None
+    live, started = None, None
     if is_live(source):
         live = live_store(source)
-        outcome = live.refresh()
+        if not live.followed:  # the follower reads; without one, this run reads
+            live.refresh()
         # Pin this run's snapshot in the version-keyed cache now, while that version is
         # certainly kept: every figure, the map and the caption below come from it.
         snapshot = load_store(source, live.version)
-        if outcome.error:
+        if live.error:
             since = live.error_since.astimezone(LOCAL_ZONE) if live.error_since else None
             good = live.last_success.astimezone(LOCAL_ZONE) if live.last_success else None
             st.warning(
-                f"{outcome.error} Showing the data as of {good:%H:%M:%S}"
+                f"{live.error} Showing the data as of {good:%H:%M:%S}"
                 f"{f' (no refresh since {since:%H:%M:%S})' if since else ''}."
                 if good
-                else outcome.error
+                else live.error
             )
-        started = st.session_state.setdefault("meeting_started", datetime.now(UTC))
-        fresh = count_since(snapshot, started)
-        read_at = live.last_success or datetime.now(UTC)
-        note = (
-            f"Last updated {read_at.astimezone(LOCAL_ZONE):%H:%M:%S}. "
-            f"{fresh:,} new since the meeting started at "
-            f"{started.astimezone(LOCAL_ZONE):%H:%M}."
+        # To the minute, as the page says it: sessions that started in the same minute
+        # share one count.
+        started = st.session_state.setdefault(
+            "meeting_started", datetime.now(UTC).replace(second=0, microsecond=0)
         )
     else:
         snapshot = load_store(source, current_version(source) or "")
@@ -166,26 +204,29 @@ def view_panel(
         st.info(data.why_nothing(source, version, flt, 1 if policy.full else policy.rules.k))
     cols = st.columns(4)
     fewer = f"fewer than {policy.rules.k}"  # a figure hidden to protect victims (None)
-    cols[0].metric("Incidents", fewer if numbers["hidden"] else f"{stats['incidents']:,}")
+    new = None
+    if started is not None:  # one element with the count, so the two never disagree
+        fresh = data.new_since(source, version, flt, policy, started)
+        new = (f"{fewer if fresh is None else f'{fresh:,}'} new since "
+               f"{started.astimezone(LOCAL_ZONE):%H:%M}")  # fmt: skip
+    cols[0].metric("Incidents", fewer if numbers["hidden"] else f"{stats['incidents']:,}",
+                   delta=new, delta_color="off", delta_arrow="off")  # fmt: skip
     cols[1].metric("Agencies", "–" if stats["agencies"] is None else stats["agencies"])
     cols[2].metric("Outside boundaries", fewer if stats["outside"] is None else
                    f"{stats['outside']:,}")  # fmt: skip
     days = (stats["last"] - stats["first"]).days + 1 if stats["first"] else None
     cols[3].metric("Days covered", "–" if days is None else f"{days:,}")
-    if note:
-        st.caption(note)
     span = f"{stats['first']:%d %b %Y} to {stats['last']:%d %b %Y}. " if stats["first"] else ""
-    st.caption(f"{span}Filter: {md(flt.describe())}. Store version {version}.")
-    recent = None
-    if is_live(source):
-        recent = data.recent_cells(source, version, flt, options.recent_minutes, policy,
-                                   zoom=map_view()[0])  # fmt: skip
+    read = ""
+    if live is not None and live.last_success is not None:
+        read = f"Data read {live.last_success.astimezone(LOCAL_ZONE):%H:%M:%S}. "
+    st.caption(f"{read}{span}Filter: {md(flt.describe())}. Store version {version}.")
     left, right = st.columns([3, 2])
     with left:
         map_panel(source, version, flt, boundary=boundary, style=style, tiles=options.tiles,
-                  result=result, large=meeting, recent=recent,
-                  recent_minutes=options.recent_minutes, focus=focus, outline=outline,
-                  policy=policy)  # fmt: skip
+                  result=result, params=params, large=meeting,
+                  recent_minutes=options.recent_minutes if live is not None else None,
+                  focus=focus, heading=heading, outline=outline, policy=policy)  # fmt: skip
     with right:
         st.subheader(f"Top {'precincts' if boundary == 'precinct' else 'wards'}")
         if nothing:
@@ -217,8 +258,9 @@ def view_panel(
 
 
 def show_view(request: Request, *, meeting: bool = False, rotation: Rotation | None = None) -> None:
-    """The view fragment for ``request``: every ``--refresh`` seconds on a live store, and
-    every rotation step in a meeting that rotates; with the sidebar's hotspots on the map."""
+    """The view fragment for ``request``, with the sidebar's hotspots on the map: rerun by
+    the live watcher when a live store changes, and every rotation step in a meeting that
+    rotates."""
     options, source, policy = request.options, request.source, request.policy
     result = None
     if request.params is not None:
@@ -227,11 +269,15 @@ def show_view(request: Request, *, meeting: bool = False, rotation: Rotation | N
                                          policy)  # fmt: skip
         except LayersError as err:
             st.error(md(err))
-    run_every = options.refresh if is_live(source) and options.refresh > 0 else None
+    run_every = None
+    if is_live(source) and options.refresh > 0:
+        live = live_store(source)
+        live.follow(interval=options.refresh)
+        live_watch(live, every=max(MIN_GAP_S, options.refresh / 5), interval=options.refresh,
+                   zone=str(LOCAL_ZONE))  # fmt: skip
     if rotation is not None:
-        every = float(st.session_state["n_every"])
-        run_every = min(run_every, every) if run_every else every
-    view = st.fragment(guarded(view_panel), run_every=run_every)
+        run_every = float(st.session_state["n_every"])
+    view = st.fragment(guarded(view_panel), run_every=run_every, key=VIEW_FRAGMENT)
     view(source, request.flt, request.choices, boundary=request.boundary,
-         style=st.session_state["m_style"], options=options, result=result, policy=policy,
-         meeting=meeting, rotation=rotation)  # fmt: skip
+         style=st.session_state["m_style"], options=options, result=result,
+         params=request.params, policy=policy, meeting=meeting, rotation=rotation)  # fmt: skip

@@ -13,9 +13,12 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
+from zoneinfo import ZoneInfo
 
+import psycopg
 import pytest
 from conftest import IN_CI, ROOT
 
@@ -505,14 +508,29 @@ def test_live_page_follows_another_process_without_a_reload(postgis_url, tmp_pat
         written = time.monotonic()
         after = _changed(count, before, timeout_s=20, settle_s=0.5)
         seen_after = time.monotonic() - written
-        caption = page.get_by_text("new since the meeting started").first.inner_text()
+        delta = page.locator('[data-testid="stMetricDelta"]').first.inner_text()
+        watcher = page.frame_locator('iframe[title="app.livewatch.live_watch"]')
+        status = watcher.locator("#status").inner_text(timeout=30_000)
         no_reload = page.evaluate("() => window.__noReload === true")
         same_map = frame.locator("body").evaluate("() => window.__sameMap === true")
         browser.close()
     assert after > before, "the new incidents never showed"
     assert seen_after < 3 + 5, f"took {seen_after:.1f} s, more than one 3 s refresh and slack"
     assert no_reload and same_map, "the page or the map was reloaded"
-    assert f"{after - before:,} new since the meeting started" in caption
+    # The count of new incidents is the metric's own delta, and it is the database's count of
+    # the incidents first stored since the minute it names.
+    fresh, _, at = delta.partition(" new since ")
+    zone = ZoneInfo("Africa/Johannesburg")
+    now = datetime.now(zone)
+    since = now.replace(hour=int(at[:2]), minute=int(at[3:5]), second=0, microsecond=0)
+    if since > now:
+        since -= timedelta(days=1)
+    with psycopg.connect(postgis_url) as conn:
+        stored = conn.execute(
+            "SELECT count(*) FROM incident_map.incidents WHERE ingested_at >= %s", (since,)
+        ).fetchone()[0]
+    assert int(fresh.replace(",", "")) == stored >= after - before, delta
+    assert status.startswith("Live: changes are pushed"), status
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:

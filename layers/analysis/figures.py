@@ -159,6 +159,18 @@ def side_figures(sight: Sight, *, boundary: str) -> dict[str, Counted]:
     }
 
 
+def new_figure(sight: Sight, fresh: np.ndarray) -> Counted:
+    """How many incidents of ``sight`` are new (``fresh``, a mask over its incidents), counted
+    as the headline's total is: the live map's "N new since the meeting started"."""
+    if len(fresh) != len(sight.columns):
+        raise ValueError("`fresh` must hold one value per incident of the sight's store.")
+
+    def new(columns: IncidentColumns, mask: np.ndarray | None) -> int:
+        return total(columns, fresh if mask is None else mask & fresh)
+
+    return count(sight, new, how="whole")
+
+
 def side_view(shown: dict[str, Any], *, boundary: str, n: int = 10) -> dict[str, object]:
     """Disclosed :func:`side_figures` as the page shows them: a headline (all None, and
     ``hidden``, when the total is hidden), the ``n`` busiest areas shown, weekly counts."""

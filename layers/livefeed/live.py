@@ -387,14 +387,12 @@ def _merge(
     return frame, keys
 
 
-def count_since(snapshot: LiveSnapshot, since: datetime) -> int:
-    """Incidents first stored at or after ``since``."""
+def stored_since(snapshot: LiveSnapshot, since: datetime) -> np.ndarray:
+    """Mask of the incidents first stored at or after ``since``."""
     if snapshot.frame is None or snapshot.frame.empty:
-        return 0
+        return np.zeros(0, dtype=bool)
     stamps = snapshot.frame["ingested_at"].to_numpy(dtype="datetime64[ns]")
-    return int(
-        (stamps >= np.datetime64(pd.Timestamp(since).tz_convert("UTC").tz_localize(None))).sum()
-    )
+    return stamps >= np.datetime64(pd.Timestamp(since).tz_convert("UTC").tz_localize(None))
 
 
 def recent_rows(
