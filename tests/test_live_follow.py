@@ -91,9 +91,7 @@ def test_a_deleted_incident_leaves_the_live_store(postgis_url, store):
         fresh.close()
 
 
-def test_a_notification_wakes_the_follower_long_before_its_polling_interval(
-    postgis_url, store
-):
+def test_a_notification_wakes_the_follower_long_before_its_polling_interval(postgis_url, store):
     versions: list[str] = []
     store.refresh()
     store.subscribe(versions.append)
