@@ -174,7 +174,14 @@ http {{
         default "";
 {by_address}    }}
 
-    map $scheme $replica_cookie_secure {{
+    # https when this nginx terminates TLS, or when a TLS proxy in front of it says so (a
+    # client claiming https only gets Secure cookies its plain-http page cannot use).
+    map $http_x_forwarded_proto $forwarded_proto {{
+        https https;
+        default $scheme;
+    }}
+
+    map $forwarded_proto $replica_cookie_secure {{
         https "; Secure";
         default "";
     }}
@@ -208,7 +215,7 @@ http {{
         proxy_set_header Host $http_host;
         proxy_set_header X-Real-IP $remote_addr;
         proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_set_header X-Forwarded-Proto $forwarded_proto;
         proxy_set_header Upgrade $http_upgrade;
         proxy_set_header Connection $connection_upgrade;
         proxy_connect_timeout 5s;
@@ -573,6 +580,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     first = args.port + 1 if args.first_replica_port is None else args.first_replica_port
     replicas = local_replicas(args.replicas, first)
     remote = remote_replicas(args.remote, after=len(replicas))
+    if remote and not configured_secret():
+        raise SystemExit(
+            "scripts/serve: replicas on other machines need the same cookie secret as these: "
+            f"set {SECRET_ENV} (or server.cookieSecret in .streamlit/config.toml) to one long "
+            "random value on every machine"
+        )
     address = args.address.strip("[]")
     listen = f"[{address}]:{args.port}" if ":" in address else f"{address}:{args.port}"
     made = args.run_dir is None

@@ -105,7 +105,7 @@ def test_config_pins_by_a_whitelist_and_proxies_websockets():
         "Connection $connection_upgrade",
         "Host $http_host",
         "X-Forwarded-For $proxy_add_x_forwarded_for",
-        "X-Forwarded-Proto $scheme",
+        "X-Forwarded-Proto $forwarded_proto",
     ):
         assert f"proxy_set_header {header};" in text
     assert "proxy_http_version 1.1;" in text
@@ -290,6 +290,10 @@ def test_nginx_pins_browsers_by_cookie_and_moves_them_off_a_dead_replica(tmp_pat
             assert sent["host"] == host  # with its port: Streamlit compares it with Origin
             assert sent["x-forwarded-for"] == "6.6.6.6, 127.0.0.1"
             assert sent["x-forwarded-proto"] == "http"
+            # Behind a TLS proxy that says https: passed on, and the cookie is Secure.
+            _, head, body = _get(host, cookie="r1", headers={"X-Forwarded-Proto": "https"})
+            assert body["headers"]["x-forwarded-proto"] == "https"
+            assert head["set-cookie"].endswith("; SameSite=Lax; Secure")
             _, _, plain = _get(host, "/", cookie="r1")
             assert "upgrade" not in plain["headers"]
             # A stale or forged cookie is no cookie: round robin, never the address it names.
