@@ -418,6 +418,20 @@ def start_replica(replica: Replica, app_args: Sequence[str], log: Path,
                                 env=env, start_new_session=True)  # fmt: skip
 
 
+def require_free_port(address: str, port: int, what: str) -> None:
+    """SystemExit naming ``what`` when something already listens on ``address:port``."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((address, port))
+        except OSError as err:
+            raise SystemExit(
+                f"scripts/serve: {what} cannot listen on {address}:{port} ({err.strerror}): "
+                "another server has it; choose another port"
+            ) from None
+
+
 def healthy(replica: Replica, timeout_s: float = 2.0) -> bool:
     try:
         url = f"http://{replica.address}/_stcore/health"
@@ -588,6 +602,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     address = args.address.strip("[]")
     listen = f"[{address}]:{args.port}" if ":" in address else f"{address}:{args.port}"
+    require_free_port(address, args.port, "nginx (--port)")
+    for replica in replicas:
+        require_free_port(replica.host, replica.port, f"replica {replica.name}")
     made = args.run_dir is None
     run_dir = Path(tempfile.mkdtemp(prefix="serve-")) if made else args.run_dir.resolve()
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -144,6 +144,12 @@ def test_serve_options_and_dashboard_options_are_split_as_scripts_dashboard_does
     assert app == ["--postgis", "URL", "--refresh", "3", "--port", "9"]
 
 
+def test_replicas_on_other_machines_need_a_configured_secret(monkeypatch):
+    monkeypatch.setattr(replicas, "configured_secret", lambda: False)
+    with pytest.raises(SystemExit, match="STREAMLIT_SERVER_COOKIE_SECRET"):
+        replicas.main(["--replicas", "1", "--remote", "10.0.0.12:8501"])
+
+
 def test_a_configured_cookie_secret_is_kept(tmp_path):
     assert not replicas.configured_secret(tmp_path, {})
     assert replicas.configured_secret(tmp_path, {replicas.SECRET_ENV: "s"})
