@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/live_load.py [--viewers 20] [--duration 300] [--rate 10]
         [--refresh 5] [--seed-incidents 20000] [--port 0] [--grace 2] [--tail 60] [--pin]
-        [--out live_load]
+        [--replicas 1] [--out live_load]
 
 A fresh database (``incident_map_load_<random>`` on the local PostgreSQL, dropped at the end)
 is seeded with the synthetic demo (``generate_demo`` + ``ingest_postgis``), and
@@ -41,6 +41,13 @@ one core over the insert phase, from /proc/PID/stat; and per caption update seen
 RSS (VmHWM), with the browser's and the whole machine's CPU for context. ``--pin`` puts the
 server on CPU 0 and the browser on CPU 1, to tell a slow server from a starved one.
 
+``--replicas N`` (N > 1) serves the page from N streamlit processes behind nginx
+(``replicas.py``, as ``scripts/serve --replicas N`` does; its run folder, with each replica's
+log, is bench/results/OUT_replicas/): the viewers go through nginx, which spreads new ones
+round robin and keeps each on its replica. The server's CPU and RSS are then the sums over
+the replicas (nginx left out), and the run also reports which viewers landed on which
+replica, with each replica's CPU and peak RSS. With ``--pin`` every replica shares CPU 0.
+
 Prints a table and writes bench/results/live_load.csv (also appended to
 live_load_history.csv), per-viewer figures in live_load_viewers.csv, a per-second timeline
 (inserts, database count, viewers' lowest and highest count, server CPU and RSS) in
@@ -56,6 +63,7 @@ import contextlib
 import itertools
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -313,6 +321,34 @@ def stop_server(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
+def start_replicas(
+    options: list[str], port: int, replicas: int, log: Path, run_dir: Path, *, pin: bool = False
+) -> tuple[subprocess.Popen, dict[str, int]]:
+    """``scripts/serve --replicas N`` (replicas.py: N streamlit processes behind nginx on
+    ``port``), once nginx serves: the serve process and each replica's process id."""
+    shutil.rmtree(run_dir, ignore_errors=True)  # the last run's logs
+    command = [
+        *(["taskset", "-c", "0"] if pin else []),
+        sys.executable, str(ROOT / "replicas.py"), "--replicas", str(replicas),
+        "--port", str(port), "--address", "127.0.0.1", "--first-replica-port", "0",
+        "--run-dir", str(run_dir), "--", *options,
+    ]  # fmt: skip
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + 90 + 30 * replicas
+    while "behind nginx at" not in log.read_text():
+        if proc.poll() is not None:
+            raise RuntimeError(f"scripts/serve exited: {log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            stop_server(proc)
+            raise RuntimeError(f"scripts/serve did not serve in time: {log.read_text()[-3000:]}")
+        time.sleep(0.5)
+    state = json.loads((run_dir / "replicas.json").read_text())
+    return proc, {name: r["pid"] for name, r in state["replicas"].items()}
+
+
 # -- resources ----------------------------------------------------------------------------
 
 
@@ -372,6 +408,7 @@ class Viewer:
     log: list[list] = field(default_factory=list)  # [t, metric, caption, exc, err, warn, conn]
     reloads: int = 0
     poll_errors: list[str] = field(default_factory=list)
+    replica: str | None = None  # the replica nginx pinned it to (--replicas N > 1)
 
 
 async def open_viewer(browser, url: str, viewer: Viewer, gate: asyncio.Semaphore) -> None:
@@ -381,6 +418,8 @@ async def open_viewer(browser, url: str, viewer: Viewer, gate: asyncio.Semaphore
         await viewer.page.goto(url, wait_until="domcontentloaded", timeout=120_000)
         await viewer.page.wait_for_function(READY_JS, timeout=180_000, polling=250)
         await viewer.page.evaluate(SAMPLER_JS, SAMPLE_MS)
+        cookies = {c["name"]: c["value"] for c in await context.cookies()}
+        viewer.replica = cookies.get("replica")
 
 
 async def drain(viewer: Viewer) -> None:
@@ -415,17 +454,21 @@ async def watch(server: subprocess.Popen, viewers: list[Viewer], until: float) -
 
 
 class Resources(threading.Thread):
-    """Per-second samples of the server's CPU and RSS."""
+    """Per-second samples of the server's CPU and RSS (summed over its processes)."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pids: list[int]) -> None:
         super().__init__(name="resources", daemon=True)
-        self.pid = pid
+        self.pids = pids
         self.samples: list[tuple[float, float, float]] = []  # (time, cpu s, rss MB)
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.wait(1.0):
-            self.samples.append((time.time(), cpu_seconds(self.pid), memory_mb(self.pid)[0]))
+            self.samples.append((
+                time.time(),
+                sum(cpu_seconds(p) for p in self.pids),
+                sum(memory_mb(p)[0] for p in self.pids),
+            ))  # fmt: skip
 
 
 def latest(viewer: Viewer) -> int | None:
@@ -433,7 +476,11 @@ def latest(viewer: Viewer) -> int | None:
     return next((v for r in reversed(viewer.log) if (v := metric_value(r[1])) is not None), None)
 
 
-async def drive(args: argparse.Namespace, url: str, server: subprocess.Popen) -> dict:
+async def drive(
+    args: argparse.Namespace, url: str, server: subprocess.Popen, processes: dict[str, int]
+) -> dict:
+    """Viewers, inserts and measurements; ``processes`` are the server's streamlit processes
+    by name (one, or each replica's)."""
     from playwright.async_api import async_playwright
 
     page_url = f"http://127.0.0.1:{args.port}"
@@ -449,10 +496,11 @@ async def drive(args: argparse.Namespace, url: str, server: subprocess.Popen) ->
             await watch(server, viewers, time.time() + args.refresh + 1)
             initial = db_count(url)
             inserter = Inserter(url, args.rate, args.duration, templates(url))
-            resources = Resources(server.pid)
+            resources = Resources(list(processes.values()))
             skip = {server.pid}
             browser_pids = descendants(os.getpid(), skip)
-            cpu0 = (cpu_seconds(server.pid), sum(cpu_seconds(p) for p in browser_pids))
+            each0 = {name: cpu_seconds(pid) for name, pid in processes.items()}
+            cpu0 = (sum(each0.values()), sum(cpu_seconds(p) for p in browser_pids))
             machine0, wall0 = machine_times(), time.time()
             xacts0 = transactions(url)
             resources.start()
@@ -463,7 +511,8 @@ async def drive(args: argparse.Namespace, url: str, server: subprocess.Popen) ->
                 await watch(server, viewers, time.time() + POLL_S)
             insert_end = max(inserter.commits, default=insert_start)
             browser_pids = descendants(os.getpid(), skip)
-            cpu1 = (cpu_seconds(server.pid), sum(cpu_seconds(p) for p in browser_pids))
+            each1 = {name: cpu_seconds(pid) for name, pid in processes.items()}
+            cpu1 = (sum(each1.values()), sum(cpu_seconds(p) for p in browser_pids))
             machine1, wall1 = machine_times(), time.time()
             xacts1 = transactions(url)
             final = db_count(url)
@@ -493,7 +542,9 @@ async def drive(args: argparse.Namespace, url: str, server: subprocess.Popen) ->
         "machine": (machine1[0] - machine0[0], machine1[1] - machine0[1]),
         "wall": wall1 - wall0,
         "resources": resources.samples,
-        "peak_rss_mb": memory_mb(server.pid)[1],
+        "peak_rss_mb": sum(memory_mb(pid)[1] for pid in processes.values()),
+        "process_cpu_s": {name: each1[name] - each0[name] for name in processes},
+        "process_peak_rss_mb": {name: memory_mb(pid)[1] for name, pid in processes.items()},
         # Transactions less the inserts and the count query that opens the window: the live
         # store's reads (a refresh that finds another under way reads nothing).
         "server_refreshes": xacts1 - xacts0 - len(inserter.commits) - 1,
@@ -612,6 +663,8 @@ def analyse(run: dict, args: argparse.Namespace) -> tuple[dict, pd.DataFrame, pd
             )[:1000],
         })  # fmt: skip
     per_viewer = pd.DataFrame(rows)
+    if args.replicas > 1:
+        per_viewer.insert(1, "replica", [v.replica for v in run["viewers"]])
     gaps, lags = np.concatenate(all_gaps), np.concatenate(all_lags)
     ages = np.concatenate(all_ages)
     busy, total = run["machine"]
@@ -663,8 +716,27 @@ def analyse(run: dict, args: argparse.Namespace) -> tuple[dict, pd.DataFrame, pd
         "machine_busy_pct": round(100 * busy / total, 1) if total else None,
         "pinned": args.pin,
     }
+    if args.replicas > 1:
+        summary.update(replica_summary(run, per_viewer))
     timeline = make_timeline(run, t0)
     return summary, per_viewer, timeline
+
+
+def replica_summary(run: dict, per_viewer: pd.DataFrame) -> dict:
+    """Where the viewers landed, and each replica's share of a core and peak RSS."""
+    landed = per_viewer.groupby("replica", dropna=False)["viewer"].apply(list)
+    names = sorted(run["process_cpu_s"], key=lambda n: int(n[1:]))
+    return {
+        "replicas": len(names),
+        "viewers_per_replica": " ".join(f"{n}:{len(landed.get(n, []))}" for n in names),
+        "replica_viewers": " ".join(
+            f"{n}={','.join(map(str, landed.get(n, []))) or '-'}" for n in names
+        ),
+        "replica_cpu_pct": " ".join(
+            f"{n}:{100 * run['process_cpu_s'][n] / run['wall']:.1f}" for n in names
+        ),
+        "replica_peak_rss_mb": " ".join(f"{n}:{run['process_peak_rss_mb'][n]:.0f}" for n in names),
+    }
 
 
 def make_timeline(run: dict, t0: float) -> pd.DataFrame:
@@ -744,6 +816,11 @@ def main() -> int:
         help="streamlit on CPU 0, the browser and this script on CPU 1 (needs 2 CPUs)",
     )  # fmt: skip
     parser.add_argument(
+        "--replicas", type=int, default=1,
+        help="streamlit processes behind nginx (scripts/serve --replicas N); 1: one streamlit, "
+        "no nginx (default)",
+    )  # fmt: skip
+    parser.add_argument(
         "--out", default="live_load",
         help="result files bench/results/OUT.csv, OUT_viewers.csv, ... (default live_load)",
     )  # fmt: skip
@@ -762,11 +839,19 @@ def main() -> int:
             log = RESULTS / f"{args.out}_server.log"
             code = code_version()  # as the server starts: others may commit meanwhile
             options = ["--postgis", url, "--refresh", f"{args.refresh:g}", "--tiles", "none"]
-            server = start_server(options, args.port, log, pin=args.pin)
+            if args.replicas > 1:
+                run_dir = RESULTS / f"{args.out}_replicas"
+                server, processes = start_replicas(
+                    options, args.port, args.replicas, log, run_dir, pin=args.pin
+                )
+                print(f"{args.replicas} replicas behind nginx: {processes}")
+            else:
+                server = start_server(options, args.port, log, pin=args.pin)
+                processes = {"streamlit": server.pid}
             if args.pin:  # this script, its inserter and the browser on the other CPU
                 os.sched_setaffinity(0, {1})
             try:
-                run = asyncio.run(drive(args, url, server))
+                run = asyncio.run(drive(args, url, server, processes))
             except ServerGone as gone:
                 print(f"FAIL: {gone}; its log ({log}) ends:\n{log.read_text()[-3000:]}")
                 return 1
@@ -779,6 +864,8 @@ def main() -> int:
                 "viewers": [v.log for v in run["viewers"]],
             }
             server_log = log.read_text()
+            if args.replicas > 1:  # and what each replica said
+                server_log += "".join(p.read_text() for p in sorted(run_dir.glob("r*.log")))
     finally:
         if server is not None:
             stop_server(server)
@@ -814,6 +901,9 @@ def main() -> int:
             f"(browser {summary['browser_cpu_pct']}%, server {summary['server_cpu_pct']}% of "
             f"a core): the viewers and the server compete for {os.cpu_count()} CPUs"
         )
+    if args.replicas > 1:
+        for name, group in per_viewer.groupby("replica", dropna=False):
+            print(f"replica {name}: viewers {', '.join(map(str, group['viewer']))}")
     print(json.dumps({"failed": failed}) if failed else "all checks passed")
     return 1 if failed else 0
 
