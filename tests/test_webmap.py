@@ -27,6 +27,7 @@ from layers.maps.webmap import (
     choropleth_classes,
     heat_layer,
     map_layers,
+    recent_layer,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -393,3 +394,26 @@ def test_a_hidden_count_is_a_class_of_its_own_and_the_legend_names_no_number(are
     assert HIDDEN_COLOUR in page and "Hidden: too few to show" in page
     assert r"\u003c/span\u003e0\u003c/div\u003e" not in page  # no "0" class for hidden
     assert r"\u003c/span\u003e40\u003c/div\u003e" in page
+
+
+def test_recent_cells_are_one_geojson_layer_of_rings_sized_by_count() -> None:
+    import folium
+
+    cells = pd.DataFrame({"lat": [-33.9, -33.95, -34.0], "lon": [18.4, 18.5, 18.6],
+                          "weight": [1.0, 3.0, 0.0]})  # fmt: skip
+    group = recent_layer(cells, minutes=60)
+    layers = [c for c in group._children.values() if isinstance(c, folium.GeoJson)]
+    assert len(layers) == 1  # one element, not one marker per cell
+    features = layers[0].data["features"]
+    assert len(features) == 2  # the empty cell is left out
+    by_label = {f["properties"]["label"]: f for f in features}
+    assert set(by_label) == {"1 incident in the last 60 minutes",
+                             "3 incidents in the last 60 minutes"}  # fmt: skip
+    three = by_label["3 incidents in the last 60 minutes"]
+    assert three["geometry"]["coordinates"] == [18.5, -33.95]
+    assert three["properties"]["radius"] > by_label["1 incident in the last 60 minutes"][
+        "properties"]["radius"]  # fmt: skip
+    m = folium.Map(location=(-33.9, 18.5), zoom_start=11)
+    group.add_to(m)
+    page = m.get_root().render()
+    assert "new L.CircleMarker(latlng, opts)" in page and "Reported in the last 60 minutes" in page

@@ -317,21 +317,39 @@ def recent_layer(cells: pd.DataFrame, *, minutes: float) -> folium.FeatureGroup:
     """Ringed markers on cells holding incidents from the last ``minutes``, for a live map.
 
     ``cells`` has ``lat``, ``lon`` (cell centres, never an incident's own position) and
-    ``weight`` (incidents). The busiest :data:`MAX_RECENT_MARKERS` are drawn.
+    ``weight`` (incidents). The busiest :data:`MAX_RECENT_MARKERS` are drawn, as one GeoJSON
+    layer of circle markers (a ring grows with the count, up to 5), so a live map's many
+    refreshes do not render each marker on its own.
     """
     points = _check_heat(cells)
     points = points[points["weight"] > 0].nlargest(MAX_RECENT_MARKERS, "weight")
     span = f"{minutes:g} minutes" if minutes < 120 else f"{minutes / 60:g} hours"
     group = folium.FeatureGroup(name=f"Reported in the last {span}")
-    for lat, lon, weight in points.itertuples(index=False, name=None):
-        folium.CircleMarker(
-            (round(float(lat), COORD_DECIMALS), round(float(lon), COORD_DECIMALS)),
-            radius=7 + 2 * min(float(weight), 5),
-            color=RECENT_COLOUR,
-            weight=3,
-            fill=True,
-            fill_opacity=0.15,
-            tooltip=f"{int(weight)} incident{'s' if weight != 1 else ''} in the last {span}",
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {
+                "type": "Point",
+                "coordinates": [round(float(lon), COORD_DECIMALS),
+                                round(float(lat), COORD_DECIMALS)],
+            },
+            "properties": {
+                "radius": 7 + 2 * min(float(weight), 5),
+                "label": f"{int(weight)} incident{'s' if weight != 1 else ''} in the last {span}",
+            },
+        }
+        for lat, lon, weight in points.itertuples(index=False, name=None)
+    ]  # fmt: skip
+    if features:
+        folium.GeoJson(
+            {"type": "FeatureCollection", "features": features},
+            name=f"Reported in the last {span}",
+            marker=folium.CircleMarker(
+                radius=7, color=RECENT_COLOUR, weight=3, fill=True, fill_opacity=0.15
+            ),
+            style_function=lambda feature: {"radius": feature["properties"]["radius"]},
+            tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
+            control=False,
         ).add_to(group)
     _Legend(
         f'<div class="cct-legend-row"><span class="cct-swatch cct-recent"></span>'
