@@ -71,7 +71,9 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--refresh", type=float, default=30.0,
-        help="with --postgis: seconds between refreshes of map and figures (0: off; default 30)",
+        help="with --postgis: seconds between reads of the database when its change "
+        "notifications are unavailable; with them a change shows at once, and a steady stream "
+        "of changes at most every half of this, 1 to 5 s (0: no refresh; default 30)",
     )  # fmt: skip
     parser.add_argument(
         "--recent-minutes", type=float, default=60.0,

@@ -197,7 +197,9 @@ def map_data(
     return prepare_map(snapshot, flt, boundary=boundary, zoom=zoom, bounds=bounds, sight=sight)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+# A resource, not data: shared read-only by every session that shows the same figures,
+# instead of unpickled for each (every viewer of a live meeting, on every change).
+@st.cache_resource(max_entries=64, show_spinner=False)
 def figures(
     path: str, version: str, flt: IncidentFilter, boundary: str, policy: Policy
 ) -> dict[str, object]:

@@ -26,7 +26,7 @@ from app.state import MAP_KEY, Request, map_view
 from layers._errors import LayersError
 from layers.access.policy import Policy
 from layers.analysis.study import HotspotParams, HotspotResult
-from layers.livefeed.live import MIN_GAP_S
+from layers.livefeed.live import live_pace
 from layers.maps import webmap
 from layers.storage import columnar
 from layers.storage.filters import IncidentFilter
@@ -272,8 +272,11 @@ def show_view(request: Request, *, meeting: bool = False, rotation: Rotation | N
     run_every = None
     if is_live(source) and options.refresh > 0:
         live = live_store(source)
-        live.follow(interval=options.refresh)
-        live_watch(live, every=max(MIN_GAP_S, options.refresh / 5), interval=options.refresh,
+        # Under a steady stream of changes the store is read, and every page redrawn, at
+        # most once per pace: each data version is then computed once for all its viewers.
+        pace = live_pace(options.refresh)
+        live.follow(interval=options.refresh, min_gap=pace)
+        live_watch(live, every=pace, interval=options.refresh,
                    zone=str(LOCAL_ZONE))  # fmt: skip
     if rotation is not None:
         run_every = float(st.session_state["n_every"])

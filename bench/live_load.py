@@ -9,8 +9,9 @@ is seeded with the synthetic demo (``generate_demo`` + ``ingest_postgis``), and
 ``streamlit run dashboard.py -- --postgis URL --refresh R --tiles none`` serves it. One
 Debian Chromium holds ``--viewers`` browser contexts, each its own Streamlit session on the
 live page. In every page a 100 ms sampler notes each change of the "Incidents" metric, the
-"Data read" caption (with the metric's "N new since" delta), exceptions, error alerts, unexpected warnings and the connection
-badge, stamped with the wall clock; the script drains those logs every 0.5 s (one
+"Data read" caption (with the metric's "N new since" delta), exceptions, error alerts,
+unexpected warnings and the connection badge, stamped with the wall clock; the script drains
+those logs every 0.5 s (one
 ``page.evaluate`` per page). ``window.__loadMarker`` is set once: if it is gone, the page
 reloaded. While the pages watch, a thread inserts ``--rate`` rows a second for
 ``--duration`` seconds, one parameterised INSERT per transaction into

@@ -59,6 +59,15 @@ RETRY_AFTER_S = 5.0
 WAIT_FOR_REFRESH_S = 2.0
 # A follower reads at most this often, however many changes are announced.
 MIN_GAP_S = 1.0
+# ... and a viewer's page is redrawn at most every half refresh interval, between these.
+MAX_PACE_S = 5.0
+
+
+def live_pace(refresh: float) -> float:
+    """Seconds between reads (and redraws) under a steady stream of changes, for a page that
+    would poll every ``refresh`` seconds: half of it, from :data:`MIN_GAP_S` to
+    :data:`MAX_PACE_S`. A change after a quiet spell is read at once."""
+    return min(max(MIN_GAP_S, refresh / 2), MAX_PACE_S)
 
 
 @dataclass(frozen=True, eq=False)
