@@ -70,6 +70,15 @@ def _refuse_clear_cache(session: AppSession) -> None:
 AppSession._handle_clear_cache_request = _refuse_clear_cache  # type: ignore[method-assign]
 
 
+def as_role(policy: Policy) -> Policy:
+    """``policy`` without the viewer's name: what every figure and map layer depends on
+    (role, agency, rules), so that the caches keyed by it are shared by everyone who may
+    see the same, not kept once per person. Audited actions keep the full policy."""
+    if not policy.viewer.name:
+        return policy
+    return dataclasses.replace(policy, viewer=dataclasses.replace(policy.viewer, name=""))
+
+
 def is_live(source: str) -> bool:
     """True for a PostGIS URL, false for a store folder."""
     return source.startswith(LIVE_SCHEMES)
@@ -210,11 +219,16 @@ def figures(
     return side_view(shown, boundary=boundary)
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
 def viewer_sight(path: str, version: str, flt: IncidentFilter, policy: Policy) -> Sight:
     """The access step for one filter and viewer (:func:`layers.access.sight.apply_policy`),
-    taken once and shared by the map, the figures beside it and the hotspots; a resource,
-    so its arrays are neither copied nor hashed on each use."""
+    taken once and shared by the map, the figures beside it and the hotspots, and by every
+    viewer of the same role (:func:`as_role`); a resource, so its arrays are neither copied
+    nor hashed on each use."""
+    return _viewer_sight(path, version, flt, as_role(policy))
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _viewer_sight(path: str, version: str, flt: IncidentFilter, policy: Policy) -> Sight:
     columns = load_store(path, version).columns
     mask = kept(path, version, flt)
     if mask is not None and len(mask) != len(columns):  # the version moved on under us

@@ -167,6 +167,7 @@ def view_panel(
     ``meeting`` the map is larger, the CompStat review comes beneath, and ``rotation`` (if
     any) chooses what each run shows."""
     still_allowed(options)  # before anything is read: a fragment run is a run too
+    policy = data.as_role(policy)  # what is shown is shared by all who may see the same
     live, started = None, None
     if is_live(source):
         live = live_store(source)
@@ -266,7 +267,7 @@ def show_view(request: Request, *, meeting: bool = False, rotation: Rotation | N
     if request.params is not None:
         try:
             result = data.hotspot_result(source, request.version, request.flt, request.params,
-                                         policy)  # fmt: skip
+                                         data.as_role(policy))  # fmt: skip
         except LayersError as err:
             st.error(md(err))
     run_every = None

@@ -26,7 +26,8 @@ def store(demo_store) -> Path:
 @pytest.fixture(scope="module")
 def users(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("users") / "users.toml"
-    for name, role in (("ana", "analyst"), ("cpf", "public"), ("saps", "agency:SAPS")):
+    for name, role in (("ana", "analyst"), ("cpf", "public"), ("saps", "agency:SAPS"),
+                       ("saps2", "agency:SAPS")):  # fmt: skip
         set_user(path, name, PASSWORD, role)
     return path
 
@@ -388,3 +389,29 @@ def test_an_agency_map_page_takes_the_access_step_once(app, store, access, monke
     at.selectbox(key="m_hotspots").select("gistar").run()
     assert not at.exception
     assert calls == [], "the hotspots reuse the map's access step"
+
+
+def test_two_people_of_one_agency_share_what_the_map_shows(app, store, access, monkeypatch):
+    """Figures and map layers depend on the role, not the person: a second SAPS user with the
+    same filter is served from what the first one's page made (a live meeting's laptops)."""
+    from app import data
+
+    calls = []
+    taken = data.apply_policy
+
+    def counted(policy, columns, mask, flt):
+        calls.append(policy.viewer.label)
+        return taken(policy, columns, mask, flt)
+
+    from layers.maps import view
+
+    for module in (data, view):
+        monkeypatch.setattr(module, "apply_policy", counted)
+    query = {"categories": "Robbery", "agencies": "Metro Police", "boundary": "ward"}
+    first = sign_in(app(store, "--access", str(access), **query).run(), "saps")
+    assert not first.exception and calls == ["agency:SAPS"]
+    JAR.clear()  # two people, two browsers
+    second = sign_in(app(store, "--access", str(access), **query).run(), "saps2")
+    assert not second.exception
+    assert calls == ["agency:SAPS"], "the second person's page took the access step again"
+    assert [m.value for m in second.metric] == [m.value for m in first.metric]
