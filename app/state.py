@@ -8,7 +8,7 @@ import argparse
 import dataclasses
 import logging
 from collections.abc import Callable
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
@@ -234,7 +234,34 @@ def sync_url(flt: IncidentFilter) -> None:
         params[key] = st.session_state[f"m_{key}"]
     for key in NUMBERS:
         params[key] = str(st.session_state[f"n_{key}"])
+    if STARTED in st.session_state:
+        params["started"] = f"{st.session_state[STARTED]:{STARTED_FORMAT}}"
     st.query_params.from_dict(params)
+
+
+# When the viewer's meeting started (to the minute, UTC): "N new since HH:MM" on a live map.
+# Kept in the URL too, so a page that lost its session (a laptop asleep too long, a dropped
+# network) goes on counting from the same minute, and a shared link counts from it as well.
+STARTED = "meeting_started"
+STARTED_FORMAT = "%Y%m%dT%H%MZ"
+STARTED_WITHIN = timedelta(days=2)
+
+
+def meeting_start() -> datetime:
+    """The minute this viewer's meeting started: from the session, else from the URL (if it
+    is a minute of the last two days), else now."""
+    if STARTED not in st.session_state:
+        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        started = now
+        try:
+            asked = datetime.strptime(st.query_params.get("started", ""), STARTED_FORMAT)
+            if now - STARTED_WITHIN <= asked.replace(tzinfo=UTC) <= now:
+                started = asked.replace(tzinfo=UTC)
+        except ValueError:
+            pass
+        st.session_state[STARTED] = started
+        st.query_params["started"] = f"{started:{STARTED_FORMAT}}"
+    return st.session_state[STARTED]
 
 
 def hotspot_sidebar(*, full: bool) -> HotspotParams | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import folium
@@ -22,7 +22,7 @@ from app.foliummap import folium_args, show_folium
 from app.livewatch import VIEW_FRAGMENT, live_watch
 from app.review import compstat_review
 from app.signin import still_allowed
-from app.state import MAP_KEY, Request, map_view
+from app.state import MAP_KEY, Request, map_view, meeting_start
 from layers._errors import LayersError
 from layers.access.policy import Policy
 from layers.analysis.study import HotspotParams, HotspotResult
@@ -187,9 +187,7 @@ def view_panel(
             )
         # To the minute, as the page says it: sessions that started in the same minute
         # share one count.
-        started = st.session_state.setdefault(
-            "meeting_started", datetime.now(UTC).replace(second=0, microsecond=0)
-        )
+        started = meeting_start()
     else:
         snapshot = load_store(source, current_version(source) or "")
     version = snapshot.version

@@ -75,7 +75,7 @@ import time
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
@@ -163,10 +163,10 @@ READY_JS = """() => {
 
 
 def ingested_stamps(url: str) -> np.ndarray:
-    """When each incident now in the store was first stored (epoch seconds)."""
+    """When each incident now in the store was first stored (epoch seconds), by ``seq``."""
     with connect(url) as conn:
         rows = conn.execute(
-            f"SELECT extract(epoch FROM ingested_at) FROM {SCHEMA}.incidents"
+            f"SELECT extract(epoch FROM ingested_at) FROM {SCHEMA}.incidents ORDER BY seq"
         ).fetchall()
     return np.array([float(r[0]) for r in rows])
 
@@ -509,7 +509,6 @@ async def drive(
             # A refresh interval for every page's auto-rerun timer to get going.
             await watch(server, viewers, time.time() + args.refresh + 1)
             initial = db_count(url)
-            seed_stamps = ingested_stamps(url)
             inserter = Inserter(url, args.rate, args.duration, templates(url))
             resources = Resources(list(processes.values()))
             skip = {server.pid}
@@ -547,7 +546,6 @@ async def drive(
     return {
         "viewers": viewers,
         "initial": initial,
-        "seed_stamps": seed_stamps,
         "final": final,
         "starts": np.array(inserter.starts),
         "commits": np.array(inserter.commits),
@@ -584,13 +582,16 @@ def new_since(caption: str | None) -> tuple[int, str] | None:
     return None if n is None else (n, minute.strip())
 
 
-def seeded_since(stamps: np.ndarray, minute: str, sampled: float) -> int:
-    """Seed incidents first stored at or after ``minute`` (HH:MM, the dashboard's zone) of
-    the day ``sampled`` falls on: the page counts them as new too."""
+def stored_since(stamps: np.ndarray, shown: int, minute: str, sampled: float) -> int:
+    """Of the first ``shown`` incidents in commit order (``stamps``: when each was first
+    stored), those stored at or after ``minute`` (HH:MM, the dashboard's zone) of the day
+    ``sampled`` falls on: what "N new since HH:MM" beside that count must say."""
     seen = datetime.fromtimestamp(sampled, LOCAL_ZONE)
     hour, _, mins = minute.partition(":")
     start = seen.replace(hour=int(hour), minute=int(mins), second=0, microsecond=0)
-    return int((stamps >= start.timestamp()).sum())
+    if start > seen:
+        start -= timedelta(days=1)
+    return int((stamps[:shown] >= start.timestamp()).sum())
 
 
 def stated_age(sampled: float, caption: str) -> float | None:
@@ -662,7 +663,7 @@ def analyse(run: dict, args: argparse.Namespace) -> tuple[dict, pd.DataFrame, pd
             if held < 1.0 or said is None or c is None:
                 continue
             n, minute = said
-            if n != c - initial + seeded_since(run["seed_stamps"], minute, r[0]):
+            if n != stored_since(run["stamps"], c, minute, r[0]):
                 mismatch += 1
                 examples.append(f"metric {r[1]} with {r[2]!r} for {held:.1f} s")
         exceptions = max((r[3] for r in log), default=0)
@@ -882,6 +883,7 @@ def main() -> int:
                 os.sched_setaffinity(0, {1})
             try:
                 run = asyncio.run(drive(args, url, server, processes))
+                run["stamps"] = ingested_stamps(url)  # every row's, in commit (seq) order
             except ServerGone as gone:
                 print(f"FAIL: {gone}; its log ({log}) ends:\n{log.read_text()[-3000:]}")
                 return 1

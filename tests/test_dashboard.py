@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -225,6 +225,15 @@ def test_live_store_counts_follow_inserts(app, postgis_url, tmp_path):
             "SELECT count(*) FROM incident_map.incidents WHERE ingested_at >= %s", (started,)
         ).fetchone()[0]
     assert int(fresh.replace(",", "")) == stored >= after - before
+    # The minute is in the URL: a page that lost its session, or a shared link, counts from it.
+    url_started = at.query_params["started"]
+    url_started = url_started[0] if isinstance(url_started, list) else url_started
+    assert url_started == started.strftime("%Y%m%dT%H%MZ")
+    again = app(postgis_url, "--refresh", "5", started="20260101T0000Z").run()  # too old
+    assert again.session_state["meeting_started"] > started - timedelta(minutes=1)
+    resumed = app(postgis_url, "--refresh", "5", started=url_started).run()
+    assert resumed.session_state["meeting_started"] == started
+    assert next(m.delta for m in resumed.metric if m.label == "Incidents") == delta
 
 
 def test_unreachable_database_is_explained(app):
