@@ -42,6 +42,7 @@ _lock = threading.Lock()
 _stores: dict[str, LiveStore] = {}
 _events: dict[str, asyncio.Event] = {}  # store key -> the event its waiters wait on
 _loop: asyncio.AbstractEventLoop | None = None
+_closing = False  # the server is stopping: every request is answered at once
 
 
 def store_key(live: LiveStore) -> str:
@@ -59,7 +60,7 @@ def watch(live: LiveStore) -> str:
     """Serve changes of ``live`` on the route (once per store) and return its key."""
     key = store_key(live)
     with _lock:
-        if key not in _stores:
+        if _stores.get(key) is not live:  # a store made anew (a cleared cache) replaces it
             _stores[key] = live
             live.subscribe(lambda _version: _changed(key))
     return key
@@ -89,6 +90,8 @@ def _answer_all_on_exit() -> None:
 
     def chain(previous: Any) -> Callable[[int, Any], None]:
         def handler(signum: int, frame: Any) -> None:
+            global _closing
+            _closing = True
             loop = _loop
             if loop is not None and not loop.is_closed():
                 loop.call_soon_threadsafe(lambda: [_wake(key) for key in list(_events)])
@@ -135,7 +138,7 @@ async def changes_route(request: Request) -> Response:
     since = request.query_params.get("since", "")
     # Take the event before looking: a version that lands after the look sets this event.
     event = _events.setdefault(key, asyncio.Event())
-    if _state(live)["token"] == since:
+    if _state(live)["token"] == since and not _closing:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout=WAIT_S)
     return JSONResponse(_state(live), headers={"Cache-Control": "no-store"})

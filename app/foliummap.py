@@ -57,7 +57,11 @@ def folium_args(
     defaults = dict.fromkeys(_DEFAULTS)
     defaults.update(bounds=bounds, zoom=fig.options.get("zoom"))
     defaults = {k: v for k, v in defaults.items() if k in returned_objects}
-    groups = "".join(
+    # The frontend takes the previous layers off the map before it runs this, but each layer
+    # also pushes itself onto window.feature_group, which st_folium never empties: a live
+    # page kept every layer it had ever shown (heat canvases included) and took each off the
+    # map again on every change, growing by about 1 GB in half an hour. Start it empty.
+    groups = "window.feature_group = [];\n" + "".join(
         sf._get_feature_group_string(group, map=fig, idx=idx)
         for idx, group in enumerate(feature_group_to_add)
     )

@@ -24,7 +24,14 @@ _watcher = components.declare_component(
 )
 
 
+# What the watcher sends when its ticket is refused (expired, or from before a restart): the
+# whole page reruns, which draws the watcher with a new ticket.
+RENEW = "renew"
+
+
 def _rerun_view() -> None:
+    if st.session_state.get("live_watch") == RENEW:
+        return  # a callback that returns: the interaction's own full rerun
     st.rerun(VIEW_FRAGMENT)
 
 
@@ -39,6 +46,8 @@ def live_watch(live: LiveStore, *, every: float, interval: float, zone: str) -> 
         every=every,
         interval=interval,
         zone=zone,
+        renew=RENEW,
+        wait=push.WAIT_S,
         key="live_watch",
         default=None,
         on_change=_rerun_view,

@@ -236,6 +236,8 @@ def sync_url(flt: IncidentFilter) -> None:
         params[key] = str(st.session_state[f"n_{key}"])
     if STARTED in st.session_state:
         params["started"] = f"{st.session_state[STARTED]:{STARTED_FORMAT}}"
+    elif "started" in st.query_params:  # not read yet (the view reads it): kept for it
+        params["started"] = st.query_params.get("started", "")
     st.query_params.from_dict(params)
 
 
@@ -244,12 +246,12 @@ def sync_url(flt: IncidentFilter) -> None:
 # network) goes on counting from the same minute, and a shared link counts from it as well.
 STARTED = "meeting_started"
 STARTED_FORMAT = "%Y%m%dT%H%MZ"
-STARTED_WITHIN = timedelta(days=2)
+STARTED_WITHIN = timedelta(hours=12)  # a meeting's length, not a window to difference
 
 
 def meeting_start() -> datetime:
     """The minute this viewer's meeting started: from the session, else from the URL (if it
-    is a minute of the last two days), else now."""
+    is a minute of the last 12 hours), else now."""
     if STARTED not in st.session_state:
         now = datetime.now(UTC).replace(second=0, microsecond=0)
         started = now

@@ -38,6 +38,8 @@ Focus = tuple[tuple[float, float], int, tuple[float, float, float, float]]
 Shown = tuple[IncidentFilter, Focus | None, str | None, gpd.GeoDataFrame | None]
 # A rotation: the source, its snapshot and the sidebar's filter in, the current step out.
 Rotation = Callable[[str, StoreSnapshot, IncidentFilter], Shown]
+# What hotspots on the map were found with: their options, and the version and filter.
+HotspotKey = tuple[HotspotParams, str, IncidentFilter]
 
 
 def map_panel(
@@ -49,7 +51,7 @@ def map_panel(
     style: str,
     tiles: str,
     result: HotspotResult | None,
-    params: HotspotParams | None,
+    result_key: HotspotKey | None,
     large: bool = False,
     recent_minutes: float | None = None,
     focus: Focus | None = None,
@@ -81,7 +83,8 @@ def map_panel(
     # "Just reported" markers age by the minute, not only by version.
     minute = int(time.time() // 60) if recent_minutes is not None else None
     args = map_args(store, version, flt, boundary, zoom, bounds, policy, style=style,
-                    tiles=tiles, large=large, fit=fit, params=params, recent_minutes=recent_minutes,
+                    tiles=tiles, large=large, fit=fit, result_key=result_key,
+                    recent_minutes=recent_minutes,
                     recent_zoom=viewer_zoom, minute=minute, focus=focus, heading=heading,
                     _result=result, _outline=outline)  # fmt: skip
     show_folium(args, key=MAP_KEY.format(boundary=boundary))
@@ -101,7 +104,7 @@ def map_args(
     tiles: str,
     large: bool,
     fit: tuple[float, float, float, float],
-    params: HotspotParams | None,
+    result_key: HotspotKey | None,
     recent_minutes: float | None,
     recent_zoom: int | None,
     minute: int | None,
@@ -111,8 +114,9 @@ def map_args(
     _outline: gpd.GeoDataFrame | None,
 ) -> dict[str, Any]:
     """The map component's arguments, shared (read-only) by every session that shows this
-    data version, filter, view and role: the result, ``_result``, and rotation outline,
-    ``_outline``, are keyed by the hotspot ``params`` and the rotation step's ``heading``."""
+    data version, filter, view and role: the hotspots, ``_result``, are keyed by
+    ``result_key`` (what they were found with), the rotation outline, ``_outline``, by the
+    rotation step's ``heading``."""
     snapshot = load_store(store, version)
     shown = data.map_data(store, version, flt, boundary, zoom, bounds, policy)
     recent = None
@@ -157,7 +161,7 @@ def view_panel(
     style: str,
     options: argparse.Namespace,
     result: HotspotResult | None,
-    params: HotspotParams | None,
+    result_key: HotspotKey | None,
     policy: Policy,
     meeting: bool = False,
     rotation: Rotation | None = None,
@@ -223,7 +227,7 @@ def view_panel(
     left, right = st.columns([3, 2])
     with left:
         map_panel(source, version, flt, boundary=boundary, style=style, tiles=options.tiles,
-                  result=result, params=params, large=meeting,
+                  result=result, result_key=result_key, large=meeting,
                   recent_minutes=options.recent_minutes if live is not None else None,
                   focus=focus, heading=heading, outline=outline, policy=policy)  # fmt: skip
     with right:
@@ -270,6 +274,9 @@ def show_view(request: Request, *, meeting: bool = False, rotation: Rotation | N
             st.error(md(err))
     run_every = None
     if is_live(source) and options.refresh > 0:
+        # Changes come from the watcher; the "just reported" rings and the week in progress
+        # age by the minute, changes or not.
+        run_every = 60.0
         live = live_store(source)
         # Under a steady stream of changes the store is read, and every page redrawn, at
         # most once per pace: each data version is then computed once for all its viewers.
@@ -278,8 +285,10 @@ def show_view(request: Request, *, meeting: bool = False, rotation: Rotation | N
         live_watch(live, every=pace, interval=options.refresh,
                    zone=str(LOCAL_ZONE))  # fmt: skip
     if rotation is not None:
-        run_every = float(st.session_state["n_every"])
+        every = float(st.session_state["n_every"])
+        run_every = min(run_every, every) if run_every else every
     view = st.fragment(guarded(view_panel), run_every=run_every, key=VIEW_FRAGMENT)
     view(source, request.flt, request.choices, boundary=request.boundary,
          style=st.session_state["m_style"], options=options, result=result,
-         params=request.params, policy=policy, meeting=meeting, rotation=rotation)  # fmt: skip
+         result_key=(request.params, request.version, request.flt) if result else None,
+         policy=policy, meeting=meeting, rotation=rotation)  # fmt: skip

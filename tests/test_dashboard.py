@@ -231,9 +231,14 @@ def test_live_store_counts_follow_inserts(app, postgis_url, tmp_path):
     assert url_started == started.strftime("%Y%m%dT%H%MZ")
     again = app(postgis_url, "--refresh", "5", started="20260101T0000Z").run()  # too old
     assert again.session_state["meeting_started"] > started - timedelta(minutes=1)
-    resumed = app(postgis_url, "--refresh", "5", started=url_started).run()
-    assert resumed.session_state["meeting_started"] == started
-    assert next(m.delta for m in resumed.metric if m.label == "Incidents") == delta
+    earlier = started - timedelta(minutes=7)
+    resumed = app(postgis_url, "--refresh", "5", started=f"{earlier:%Y%m%dT%H%MZ}").run()
+    assert not resumed.exception
+    assert resumed.session_state["meeting_started"] == earlier
+    zone = ZoneInfo("Africa/Johannesburg")
+    assert next(m.delta for m in resumed.metric if m.label == "Incidents").endswith(
+        f" new since {earlier.astimezone(zone):%H:%M}"
+    )
 
 
 def test_unreachable_database_is_explained(app):

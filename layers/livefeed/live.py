@@ -37,6 +37,7 @@ from layers.livefeed.postgis import (
     CHANNEL,
     CONNECT_TIMEOUT_S,
     SCHEMA,
+    SCHEMA_VERSION,
     SESSION_OPTIONS,
     last_seq,
     read_areas,
@@ -68,6 +69,10 @@ def live_pace(refresh: float) -> float:
     would poll every ``refresh`` seconds: half of it, from :data:`MIN_GAP_S` to
     :data:`MAX_PACE_S`. A change after a quiet spell is read at once."""
     return min(max(MIN_GAP_S, refresh / 2), MAX_PACE_S)
+
+
+class SchemaOutdated(Exception):
+    """The live store's schema is older than this code reads."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -157,10 +162,15 @@ class LiveStore:
         self._stop = threading.Event()
         self.following = Following(pushed=False, interval=0.0)
         self.push_losses = 0  # times listening was lost or refused
+        self.last_loss: Following | None = None  # how it was following when last lost
         self._areas: tuple[gpd.GeoDataFrame, gpd.GeoDataFrame] | None = None
         self._areas_version: object = None
         self._display_cache: dict[str, gpd.GeoDataFrame] = {}
         self._snapshots: OrderedDict[str, LiveSnapshot] = OrderedDict()
+        # The newest snapshot, swapped in one assignment: read from other threads (the push
+        # route) while a refresh changes the OrderedDict above.
+        self._latest: LiveSnapshot | None = None
+        self._listening: object | None = None  # the follower's LISTEN connection
         self._failed_at = 0.0
         self._read_started = 0.0
         self._read_at = float("-inf")  # monotonic start of the last successful read
@@ -171,14 +181,15 @@ class LiveStore:
     @property
     def loaded(self) -> bool:
         """True once a first read has succeeded (there is data to show)."""
-        return bool(self._snapshots)
+        return self._latest is not None
 
     @property
     def snapshot(self) -> LiveSnapshot:
         """The latest good snapshot (raises if nothing was ever read)."""
-        if not self._snapshots:
+        latest = self._latest
+        if latest is None:
             raise RuntimeError("No data read yet: call refresh() first.")
-        return next(reversed(self._snapshots.values()))
+        return latest
 
     @property
     def version(self) -> str:
@@ -213,15 +224,26 @@ class LiveStore:
             self._lock.release()
 
     def _current(self, error: str | None) -> RefreshResult:
-        return RefreshResult(0, self.snapshot.version if self._snapshots else "", error)
+        return RefreshResult(0, self.snapshot.version if self.loaded else "", error)
 
     def _refresh(self) -> RefreshResult:
         import psycopg
         from psycopg_pool import PoolTimeout
 
         try:
-            with self._pool.connection() as conn:
+            # One snapshot of the database for every statement below: a deletion committed
+            # between the read of new rows and the read of deletions would otherwise move the
+            # last seq seen past rows never read.
+            with self._pool.connection() as conn, conn.transaction():
+                conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 meta = read_meta(conn)
+                if meta.get("schema_version") != SCHEMA_VERSION:
+                    raise SchemaOutdated(
+                        f"The live store at {self.label} has schema version "
+                        f"{meta.get('schema_version')}; this dashboard needs "
+                        f"{SCHEMA_VERSION}. Run `python -m layers db init --postgis URL` once "
+                        "to upgrade it: it keeps every incident."
+                    )
                 if last_seq(conn) < self._seq:  # the store was re-initialised: start over
                     self._frame, self._keys, self._seq = None, set(), 0
                 new = read_incidents(conn, after_seq=self._seq)
@@ -234,6 +256,11 @@ class LiveStore:
                     new_areas = True
                 else:
                     new_areas = False
+        except SchemaOutdated as err:
+            self.error = str(err)
+            self.error_since = self.error_since or datetime.now(UTC)
+            self._failed_at = time.monotonic()
+            return self._current(self.error)
         except (psycopg.Error, PoolTimeout, OSError, ValueError) as err:
             self.error = unreachable_message(self.url, err)
             self.error_since = self.error_since or datetime.now(UTC)
@@ -246,8 +273,7 @@ class LiveStore:
         )
         if self._snapshots and not len(new) and not len(gone) and not new_areas:
             return self._current(None)
-        before = 0 if self._frame is None else len(self._frame)
-        self._frame, self._keys = _merge(self._frame, self._keys, new, gone)
+        self._frame, self._keys, deleted = _merge(self._frame, self._keys, new, gone)
         self._seq = max(
             self._seq,
             int(new["seq"].max()) if len(new) else 0,
@@ -264,9 +290,9 @@ class LiveStore:
             display_cache=self._display_cache,
             frame=self._frame,
         )
+        self._latest = self._snapshots[version]
         while len(self._snapshots) > KEEP_SNAPSHOTS:
             self._snapshots.popitem(last=False)
-        deleted = max(0, before + len(new) - len(self._frame)) if len(gone) else 0
         self._announce(version)
         return RefreshResult(len(new), version, deleted_rows=deleted)
 
@@ -315,9 +341,11 @@ class LiveStore:
             if self.following.pushed or self.following.push_lost_since is None:
                 LOG.warning("Live store %s: polling, cannot listen: %s", self.label, err)
                 self.following = Following(False, interval, datetime.now(UTC), str(err))
+                self.last_loss = self.following
                 self.push_losses += 1
             return None
         self.following = Following(pushed=True, interval=interval)
+        self._listening = conn
         return conn
 
     def _follow(self, interval: float, min_gap: float) -> None:
@@ -329,6 +357,9 @@ class LiveStore:
         while not self._stop.is_set():
             if conn is None and time.monotonic() >= listen_after:
                 conn = self._listen(interval)
+                if conn is not None:  # what changed before we listened is read now
+                    last_read = time.monotonic()
+                    self.refresh()
             if conn is None:
                 self._stop.wait(max(0.0, last_read + interval - time.monotonic()))
             else:
@@ -341,8 +372,11 @@ class LiveStore:
                         self._stop.wait(max(0.0, last_read + min_gap - time.monotonic()))
                     list(conn.notifies(timeout=0))  # what came meanwhile is read now too
                 except (psycopg.Error, OSError) as err:
+                    if self._stop.is_set():
+                        break
                     LOG.warning("Live store %s: notifications lost: %s", self.label, err)
                     self.following = Following(False, interval, datetime.now(UTC), str(err))
+                    self.last_loss = self.following
                     self.push_losses += 1
                     listen_after = time.monotonic() + interval
                     with contextlib.suppress(psycopg.Error, OSError):
@@ -358,6 +392,10 @@ class LiveStore:
 
     def close(self) -> None:
         self._stop.set()
+        listening = self._listening
+        if listening is not None:  # wakes the follower from its wait for notifications
+            with contextlib.suppress(Exception):
+                listening.close()  # type: ignore[attr-defined]
         if self._thread is not None:
             self._thread.join(timeout=CONNECT_TIMEOUT_S + 2)
         self._pool.close()
@@ -368,11 +406,12 @@ def _merge(
     keys: set[tuple[str, str]],
     new: pd.DataFrame,
     gone: pd.DataFrame,
-) -> tuple[pd.DataFrame, set[tuple[str, str]]]:
+) -> tuple[pd.DataFrame, set[tuple[str, str]], int]:
     """``frame`` with the rows of ``new`` replacing those with the same (agency,
     incident_id), and the rows deleted by ``gone`` dropped unless written again after their
-    deletion; and the keys of the result. ``keys`` are ``frame``'s keys: a batch of new
-    incidents only is appended without looking at the rows already held."""
+    deletion; the keys of the result; and how many rows were dropped. ``keys`` are
+    ``frame``'s keys: a batch of new incidents only is appended without looking at the rows
+    already held."""
     if frame is None or frame.empty:
         frame, keys = new.iloc[:0], set()
     new_keys = list(zip(new["agency"], new["incident_id"], strict=True))
@@ -383,6 +422,7 @@ def _merge(
         frame = pd.concat([frame, new], ignore_index=True) if len(frame) else new
         frame = frame.reset_index(drop=True)
         keys = keys | set(new_keys)
+    dropped = 0
     if len(gone):
         # A deletion counts unless the key was written again after it (a larger seq).
         last = gone.groupby(KEY, sort=False)["seq"].max()
@@ -393,7 +433,8 @@ def _merge(
             keys = keys - set(zip(frame.loc[drop, "agency"], frame.loc[drop, "incident_id"],
                                   strict=True))  # fmt: skip
             frame = frame.loc[~drop].reset_index(drop=True)
-    return frame, keys
+            dropped = int(drop.sum())
+    return frame, keys, dropped
 
 
 def stored_since(snapshot: LiveSnapshot, since: datetime) -> np.ndarray:

@@ -163,6 +163,11 @@ BEGIN
     NEW.updated_at := now();
     IF TG_OP = 'UPDATE' THEN
         NEW.ingested_at := OLD.ingested_at;
+        -- A new key is a new incident to a reader: the old key leaves a tombstone.
+        IF (NEW.agency, NEW.incident_id) IS DISTINCT FROM (OLD.agency, OLD.incident_id) THEN
+            INSERT INTO {SCHEMA}.deleted_incidents (agency, incident_id, seq)
+                VALUES (OLD.agency, OLD.incident_id, nextval('{SCHEMA}.incident_seq'));
+        END IF;
         -- A moved point whose writer left the areas as they were gets them joined again.
         IF (NEW.lon, NEW.lat) IS DISTINCT FROM (OLD.lon, OLD.lat) THEN
             IF NEW.precinct IS NOT DISTINCT FROM OLD.precinct THEN NEW.precinct := NULL; END IF;
