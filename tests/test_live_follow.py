@@ -56,6 +56,23 @@ def _wait_for(versions: list[str], count: int, timeout_s: float) -> None:
         time.sleep(0.02)
 
 
+def _wait_pushed(store: LiveStore) -> None:
+    deadline = time.monotonic() + 30
+    while not store.following.pushed and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert store.following.pushed, store.following
+
+
+def _following(store: LiveStore, *, interval: float, min_gap: float) -> list[str]:
+    """Start ``store``'s follower and wait until it listens; the versions it reads after."""
+    versions: list[str] = []
+    store.refresh()
+    store.subscribe(versions.append)
+    store.follow(interval=interval, min_gap=min_gap)
+    _wait_pushed(store)
+    return versions
+
+
 def test_a_deleted_incident_leaves_the_live_store(postgis_url, store):
     store.refresh()
     n = store.snapshot.n_incidents
@@ -92,14 +109,7 @@ def test_a_deleted_incident_leaves_the_live_store(postgis_url, store):
 
 
 def test_a_notification_wakes_the_follower_long_before_its_polling_interval(postgis_url, store):
-    versions: list[str] = []
-    store.refresh()
-    store.subscribe(versions.append)
-    store.follow(interval=60.0, min_gap=0.2)
-    deadline = time.monotonic() + 30
-    while not store.following.pushed and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert store.following.pushed, store.following
+    versions = _following(store, interval=60.0, min_gap=0.2)
     for i in range(3):  # each change arrives by push: a poll would take 60 s
         committed = time.monotonic()
         _insert(postgis_url, f"PUSHED-{i}")
@@ -115,13 +125,7 @@ def test_a_notification_wakes_the_follower_long_before_its_polling_interval(post
 
 def test_a_burst_of_changes_is_read_in_few_reads(postgis_url, store):
     reads = threading.Event()
-    versions: list[str] = []
-    store.refresh()
-    store.subscribe(versions.append)
-    store.follow(interval=60.0, min_gap=1.0)
-    deadline = time.monotonic() + 30
-    while not store.following.pushed and time.monotonic() < deadline:
-        time.sleep(0.02)
+    versions = _following(store, interval=60.0, min_gap=1.0)
     started = time.monotonic()
     for i in range(20):
         _insert(postgis_url, f"BURST-{i}")
@@ -136,14 +140,7 @@ def test_a_burst_of_changes_is_read_in_few_reads(postgis_url, store):
 
 
 def test_when_notifications_stop_the_follower_polls_and_says_so(postgis_url, store):
-    versions: list[str] = []
-    store.refresh()
-    store.subscribe(versions.append)
-    store.follow(interval=3.0, min_gap=0.2)
-    deadline = time.monotonic() + 30
-    while not store.following.pushed and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert store.following.pushed
+    versions = _following(store, interval=3.0, min_gap=0.2)
     # Cut the listening connection from the server side, as a lost link would.
     with psycopg.connect(postgis_url, autocommit=True) as admin:
         listeners = admin.execute(
@@ -167,10 +164,7 @@ def test_when_notifications_stop_the_follower_polls_and_says_so(postgis_url, sto
     _insert(postgis_url, "AFTER-LOSS")
     _wait_for(versions, 1, timeout_s=20)
     assert versions and "AFTER-LOSS" in _ids(store)
-    deadline = time.monotonic() + 30
-    while not store.following.pushed and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert store.following.pushed  # listening again
+    _wait_pushed(store)  # listening again
 
 
 def test_a_changed_key_leaves_no_ghost_of_the_old_one(postgis_url, store):
