@@ -63,9 +63,15 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--tiles",
         default="none",
-        help="basemap: 'none' (default: offline, boundaries on a plain background), 'osm' for "
-        "OpenStreetMap's tile server (needs the internet), or a tile URL template",
+        help="basemap: 'none' (default: offline, boundaries on a plain background); a local "
+        "tiles file served by the dashboard itself, offline: .mbtiles (raster), .pmtiles "
+        "(raster or vector) or a folder of z/x/y tiles; 'osm' for OpenStreetMap's tile server "
+        "(needs the internet); or a tile URL template",
     )
+    parser.add_argument(
+        "--tiles-attribution", metavar="HTML",
+        help="credit for --tiles: required with a tile URL template; replaces a local file's own",
+    )  # fmt: skip
     parser.add_argument(
         "--postgis", metavar="URL", help="follow a live PostGIS store instead of --store"
     )

@@ -1,6 +1,6 @@
 """How the dashboard is served: Streamlit running ``dashboard.py``, plus the routes a
-browser needs outside the page's websocket: sign-in and downloads (:mod:`gate`), and the live
-map's changes (:mod:`push`).
+browser needs outside the page's websocket: sign-in and downloads (:mod:`gate`), the live
+map's changes (:mod:`push`) and a local basemap's tiles (:mod:`tileserve`).
 
     streamlit run server.py -- [dashboard options]
 
@@ -14,6 +14,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 import gate
 import push
+import tileserve
 
 # dashboard.py's pages are in pages/, the folder Streamlit's legacy multipage mode reads by
 # itself: in that mode a page's address runs the page's file alone, without dashboard.py and
@@ -23,5 +24,7 @@ import push
 PagesManager.uses_pages_directory = False
 
 app = st.App(
-    "dashboard.py", routes=[*gate.ROUTES, *push.ROUTES], on_script_error=gate.on_script_error
+    "dashboard.py",
+    routes=[*gate.ROUTES, *push.ROUTES, *tileserve.ROUTES],
+    on_script_error=gate.on_script_error,
 )

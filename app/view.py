@@ -15,6 +15,8 @@ import geopandas as gpd
 import streamlit as st
 
 from app import data
+from app.basemap import basemap as app_basemap
+from app.basemap import basemap_notice
 from app.charts import trend_chart
 from app.data import LOCAL_ZONE, is_live, live_store, load_store
 from app.display import guarded, md
@@ -28,6 +30,7 @@ from layers.access.policy import Policy
 from layers.analysis.study import HotspotParams, HotspotResult
 from layers.livefeed.live import live_pace
 from layers.maps import webmap
+from layers.maps.tiles import Basemap
 from layers.storage import columnar
 from layers.storage.filters import IncidentFilter
 from layers.storage.store import StoreSnapshot, current_version
@@ -50,6 +53,7 @@ def map_panel(
     boundary: str,
     style: str,
     tiles: str,
+    tiles_attribution: str | None = None,
     result: HotspotResult | None,
     result_key: HotspotKey | None,
     large: bool = False,
@@ -74,6 +78,8 @@ def map_panel(
     if fit_key not in st.session_state:
         st.session_state[fit_key] = data.opening_view(store, version, boundary)
     fit = st.session_state[fit_key]
+    basemap, tiles_problem = app_basemap(tiles, tiles_attribution, fit)
+    basemap_notice(basemap, tiles_problem)
     viewer_zoom, bounds = map_view()
     zoom = viewer_zoom
     if focus is not None:
@@ -83,8 +89,8 @@ def map_panel(
     # "Just reported" markers age by the minute, not only by version.
     minute = int(time.time() // 60) if recent_minutes is not None else None
     args = map_args(store, version, flt, boundary, zoom, bounds, policy, style=style,
-                    tiles=tiles, large=large, fit=fit, result_key=result_key,
-                    recent_minutes=recent_minutes,
+                    basemap=basemap, tiles_problem=tiles_problem, large=large, fit=fit,
+                    result_key=result_key, recent_minutes=recent_minutes,
                     recent_zoom=viewer_zoom, minute=minute, focus=focus, heading=heading,
                     _result=result, _outline=outline)  # fmt: skip
     show_folium(args, key=MAP_KEY.format(boundary=boundary))
@@ -101,7 +107,8 @@ def map_args(
     policy: Policy,
     *,
     style: str,
-    tiles: str,
+    basemap: Basemap | None,
+    tiles_problem: str | None,
     large: bool,
     fit: tuple[float, float, float, float],
     result_key: HotspotKey | None,
@@ -122,8 +129,8 @@ def map_args(
     recent = None
     if recent_minutes is not None:
         recent = data.recent_cells(store, version, flt, recent_minutes, policy, zoom=recent_zoom)
-    base = webmap.live_base_map(snapshot.precincts, tiles=tiles, synthetic=snapshot.synthetic,
-                                large=large, fit=fit)  # fmt: skip
+    base = webmap.live_base_map(snapshot.precincts, tiles=basemap, tiles_problem=tiles_problem,
+                                synthetic=snapshot.synthetic, large=large, fit=fit)  # fmt: skip
     layers = webmap.map_layers(
         shown.areas,
         shown.heat,
@@ -227,6 +234,7 @@ def view_panel(
     left, right = st.columns([3, 2])
     with left:
         map_panel(source, version, flt, boundary=boundary, style=style, tiles=options.tiles,
+                  tiles_attribution=options.tiles_attribution,
                   result=result, result_key=result_key, large=meeting,
                   recent_minutes=options.recent_minutes if live is not None else None,
                   focus=focus, heading=heading, outline=outline, policy=policy)  # fmt: skip

@@ -25,6 +25,7 @@ from layers.storage.filters import FILTER_COLUMNS, IncidentFilter, apply_filter,
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from layers.maps.tiles import Basemap
     from layers.storage.dropfolder import DropResult
     from layers.storage.ingest import IngestReport
 from layers.storage.store import StoreSnapshot, open_store
@@ -118,7 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     map_.add_argument("--out", type=Path, required=True, help="FILE.html")
     map_.add_argument("--boundary", choices=("precinct", "ward"), default="precinct")
     map_.add_argument("--style", choices=("outline", "choropleth"), default="outline")
-    map_.add_argument("--tiles", default="none", help="tile URL template, or 'none' (default)")
+    add_tiles_arguments(map_, embedded=True)
     add_filter_arguments(map_)
     add_role_arguments(map_)
     public = map_.add_argument_group("public role (whole months from the published site)")
@@ -560,6 +561,39 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_tiles_arguments(parser: argparse.ArgumentParser, *, embedded: bool) -> None:
+    """``--tiles`` and ``--tiles-attribution``: the basemap (see layers.maps.tiles)."""
+    where = ("embedded in the file for its extent, so it opens offline" if embedded else
+             "copied into the site for its extent")  # fmt: skip
+    parser.add_argument(
+        "--tiles", default="none",
+        help="basemap: 'none' (default); a local .mbtiles, .pmtiles or folder of z/x/y tiles, "
+        f"{where}; 'osm' or a tile URL template (needs the internet)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tiles-attribution", metavar="HTML",
+        help="credit for --tiles: required with a tile URL template; replaces a local file's own",
+    )  # fmt: skip
+
+
+def _basemap(args: argparse.Namespace, box: Sequence[float] | None
+             ) -> tuple[Basemap | None, str | None]:  # fmt: skip
+    """The basemap ``--tiles`` names and checked against ``box``; or, with a warning on
+    stderr, none and why (the map is written without one, and says so)."""
+    from layers.maps.tiles import BasemapError, check_extent, open_basemap
+
+    try:
+        found = open_basemap(args.tiles, attribution=args.tiles_attribution)
+        if found is not None:
+            found = check_extent(found, box)
+    except BasemapError as err:
+        print(f"Warning: no basemap. {err}", file=sys.stderr)
+        return None, str(err)
+    if found is not None and found.warning:
+        print(f"Warning: {found.warning}", file=sys.stderr)
+    return found, None
+
+
 def _run_map(args: argparse.Namespace) -> int:
     from layers.maps.assets import standalone_html
     from layers.maps.view import prepare_map
@@ -577,9 +611,11 @@ def _run_map(args: argparse.Namespace) -> int:
     data = prepare_map(snapshot, flt, boundary=args.boundary, policy=policy)
     view = "" if policy.full else f" (the {policy.viewer.label} view)"
     count = f"{data.incidents:,}" if data.incidents is not None else f"fewer than {policy.rules.k}"
+    basemap, problem = _basemap(args, tuple(data.areas.total_bounds))
     fmap = build_map(
         data.areas, data.heat, area_label=args.boundary.capitalize(), style=args.style,
-        tiles=args.tiles, center=data.center, zoom=data.zoom, synthetic=snapshot.synthetic,
+        tiles=basemap, tiles_problem=problem, center=data.center, zoom=data.zoom,
+        synthetic=snapshot.synthetic,
         title=f"{count} incidents: {flt.describe()}{view}", assets="inline",
         heat_radius=data.heat_radius, heat_scale=data.heat_scale,
     )  # fmt: skip
@@ -621,7 +657,8 @@ def _run_public_map(args: argparse.Namespace, policy: Policy, config: AccessConf
     months = month_run(site, args.month or site.months[-1], args.month_to)
     group = args.area[0] if args.area else "all"
     figures = public_figures(site, months, group, args.precinct[0] if args.precinct else None)
-    fmap = public_map(site, figures, tiles=args.tiles, assets="inline")
+    basemap, problem = _basemap(args, tuple(site.precincts.total_bounds))
+    fmap = public_map(site, figures, tiles=basemap, tiles_problem=problem, assets="inline")
     html = standalone_html(fmap)
     flt = IncidentFilter(areas=tuple(args.area), precincts=tuple(args.precinct))
     _logged_write(config, policy, "public map", args.out, flt, None,

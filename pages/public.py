@@ -9,6 +9,7 @@ import streamlit as st
 from streamlit_folium import st_folium
 
 from app import data, state
+from app.basemap import basemap, basemap_notice
 from app.data import public_site, public_view
 from app.display import md
 from layers._errors import LayersError
@@ -72,7 +73,10 @@ def public_page(
     if len(chosen) > 1:
         st.caption("A run of months adds up the published months; where one is hidden, the sum "
                    "is marked 'at least'.")  # fmt: skip
-    fmap = public_map(site, figures, tiles=options.tiles)
+    found, problem = basemap(options.tiles, options.tiles_attribution,
+                             tuple(site.precincts.total_bounds))  # fmt: skip
+    basemap_notice(found, problem)
+    fmap = public_map(site, figures, tiles=found, tiles_problem=problem)
     st_folium(fmap, key="public_map", returned_objects=[], height=640, width=None)
     table = figures.areas.assign(
         incidents=[figures.text(c, p) for c, p in zip(figures.areas["count"],

@@ -23,7 +23,8 @@ from layers.maps.assets import (
     standalone_html,
     vendor_assets,
 )
-from layers.maps.webmap import OSM_TILES, build_map
+from layers.maps.tiles import OSM_TILES
+from layers.maps.webmap import build_map
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 NODE_LEAFLET = PROJECT_ROOT / "node_modules" / "leaflet"
@@ -83,6 +84,14 @@ def test_vendor_assets_without_node_modules_says_run_npm_ci(tmp_path: Path) -> N
     assert not (tmp_path / "static").exists()
 
 
+def test_vendor_assets_needs_protomaps_leaflet(tmp_path: Path) -> None:
+    package = tmp_path / "node_modules" / "leaflet"
+    package.mkdir(parents=True)
+    (package / "package.json").write_text('{"name": "leaflet", "version": "1.9.4"}')
+    with pytest.raises(MissingAssetsError, match=r"protomaps-leaflet is missing.*npm ci"):
+        vendor_assets(project_root=tmp_path)
+
+
 def test_vendor_assets_rejects_another_leaflet_version(tmp_path: Path) -> None:
     package = tmp_path / "node_modules" / "leaflet"
     package.mkdir(parents=True)
@@ -91,14 +100,15 @@ def test_vendor_assets_rejects_another_leaflet_version(tmp_path: Path) -> None:
         vendor_assets(project_root=tmp_path)
 
 
-def test_package_files_pin_leaflet_from_the_npm_registry() -> None:
+def test_package_files_pin_leaflet_and_protomaps_from_the_npm_registry() -> None:
     package = json.loads((PROJECT_ROOT / "package.json").read_text())
     lock = json.loads((PROJECT_ROOT / "package-lock.json").read_text())
     assert package["private"] is True
-    assert package["dependencies"] == {"leaflet": "1.9.4"}
-    entry = lock["packages"]["node_modules/leaflet"]
-    assert entry["version"] == "1.9.4"
-    assert entry["integrity"].startswith("sha512-")
+    assert package["dependencies"] == {"leaflet": "1.9.4", "protomaps-leaflet": "5.1.0"}
+    for name, version in package["dependencies"].items():
+        entry = lock["packages"][f"node_modules/{name}"]
+        assert entry["version"] == version
+        assert entry["integrity"].startswith("sha512-")
     for name, pkg in lock["packages"].items():
         resolved = pkg.get("resolved", "https://registry.npmjs.org/")
         assert resolved.startswith("https://registry.npmjs.org/"), (name, resolved)

@@ -309,7 +309,7 @@ def test_normal_and_meeting_mode_draw_the_same_colours(dashboard):
 def test_offline_the_attribution_says_the_basemap_is_unavailable(tmp_path):
     """A map asked for OpenStreetMap's tiles, opened where the tile server cannot be reached:
     the attribution stops crediting tiles that never drew and says why the map is bare."""
-    from layers.maps.webmap import TILES_UNAVAILABLE
+    from layers.maps.basemap import TILES_UNAVAILABLE
 
     sync_playwright = _require_browser()
     folder = tmp_path / "osm"

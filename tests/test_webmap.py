@@ -15,13 +15,12 @@ from conftest import CDN_HOSTS, LINKED, URL
 from shapely.geometry import Point, box
 
 from layers.maps.assets import standalone_html, vendor_assets
+from layers.maps.basemap import NO_BASEMAP, TILES_UNAVAILABLE
 from layers.maps.heat import peak_density
+from layers.maps.tiles import OSM_TILES
 from layers.maps.webmap import (
     HEAT_RADIUS,
     HIDDEN_COLOUR,
-    NO_BASEMAP,
-    OSM_TILES,
-    TILES_UNAVAILABLE,
     area_layer,
     build_map,
     choropleth_classes,

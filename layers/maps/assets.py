@@ -43,6 +43,7 @@ AssetMode = Literal["served", "inline"]
 ElementT = TypeVar("ElementT", bound=Element)
 
 LEAFLET_VERSION = "1.9.4"
+PROTOMAPS_LEAFLET_VERSION = "5.1.0"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VENDOR_SUBDIR = Path("static", "vendor")
 # Streamlit serves <app dir>/static/ at /app/static/. Behind `server.baseUrlPath` the prefix
@@ -80,6 +81,9 @@ LEAFLET_HEAT_JS = VendorAsset("leaflet-heat.js", "leaflet_heat.min.js", "js")
 # Our own heat layer (layers/maps/js/), which the map's heat is drawn with: a density surface on a
 # fixed colour scale (see layers.maps.heat). leaflet.heat stays vendored for folium's HeatMap.
 INCIDENT_HEAT_JS = VendorAsset("incident-heat.js", "incident_heat.js", "js")
+# protomaps-leaflet draws a local vector basemap (PMTiles of vector tiles) on canvas, with its
+# own styles: no glyphs, sprites or styles fetched (see layers.maps.tiles).
+PROTOMAPS_JS = VendorAsset("protomaps-leaflet", "protomaps-leaflet.js", "js")
 
 # What each folium element needs. The Map gets Leaflet only: folium's default jQuery,
 # Bootstrap, Font Awesome and awesome-markers serve popups and icon markers, which
@@ -87,7 +91,13 @@ INCIDENT_HEAT_JS = VendorAsset("incident-heat.js", "incident_heat.js", "js")
 MAP_ASSETS: tuple[VendorAsset, ...] = (LEAFLET_JS, LEAFLET_CSS)
 HEAT_ASSETS: tuple[VendorAsset, ...] = (LEAFLET_HEAT_JS,)
 OWN_ASSETS: tuple[VendorAsset, ...] = (INCIDENT_HEAT_JS,)
-ALL_ASSETS: tuple[VendorAsset, ...] = (*MAP_ASSETS, *HEAT_ASSETS, *OWN_ASSETS)
+VECTOR_BASEMAP_ASSETS: tuple[VendorAsset, ...] = (PROTOMAPS_JS,)
+ALL_ASSETS: tuple[VendorAsset, ...] = (
+    *MAP_ASSETS,
+    *HEAT_ASSETS,
+    *OWN_ASSETS,
+    *VECTOR_BASEMAP_ASSETS,
+)
 
 
 def vendor_dir(*, project_root: Path | None = None) -> Path:
@@ -131,12 +141,14 @@ def vendor_assets(*, project_root: Path | None = None) -> list[Path]:
         If ``node_modules/leaflet`` is missing or is not version 1.9.4.
     """
     root = project_root or PROJECT_ROOT
-    dist = _leaflet_dist(root)
+    dist = _npm_dist(root, "leaflet", LEAFLET_VERSION)
+    protomaps = _npm_dist(root, "protomaps-leaflet", PROTOMAPS_LEAFLET_VERSION)
     target = vendor_dir(project_root=root)
     copies = [
         (dist / LEAFLET_JS.filename, target / LEAFLET_JS.filename),
         (dist / LEAFLET_CSS.filename, target / LEAFLET_CSS.filename),
         *((image, target / "images" / image.name) for image in sorted(dist.glob("images/*"))),
+        (protomaps / PROTOMAPS_JS.filename, target / PROTOMAPS_JS.filename),
     ]
     written = [_atomic_copy(source, dest) for source, dest in copies]
     heat = resources.files("folium") / "templates" / LEAFLET_HEAT_JS.filename
@@ -148,17 +160,15 @@ def vendor_assets(*, project_root: Path | None = None) -> list[Path]:
     return written
 
 
-def _leaflet_dist(root: Path) -> Path:
-    package = root / "node_modules" / "leaflet"
-    fix = f"run `npm ci` in {root} first (package-lock.json pins leaflet {LEAFLET_VERSION})"
+def _npm_dist(root: Path, name: str, pinned: str) -> Path:
+    package = root / "node_modules" / name
+    fix = f"run `npm ci` in {root} first (package-lock.json pins {name} {pinned})"
     if not (package / "package.json").is_file():
         raise MissingAssetsError(f"{package} is missing: {fix}.")
     found = re.search(r'"version"\s*:\s*"([^"]+)"', (package / "package.json").read_text())
     version = found.group(1) if found else "unknown"
-    if version != LEAFLET_VERSION:
-        raise MissingAssetsError(
-            f"{package} holds leaflet {version}, not {LEAFLET_VERSION}: {fix}."
-        )
+    if version != pinned:
+        raise MissingAssetsError(f"{package} holds {name} {version}, not {pinned}: {fix}.")
     return package / "dist"
 
 

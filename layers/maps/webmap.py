@@ -30,6 +30,7 @@ from layers.maps.assets import (
     AssetMode,
     apply_offline_assets,
 )
+from layers.maps.basemap import add_basemap
 from layers.maps.heat import (
     HEAT_SIGMA_PX,
     SCALE_EXPONENT,
@@ -40,6 +41,7 @@ from layers.maps.heat import (
     peak_density,
     scale_ticks,
 )
+from layers.maps.tiles import Basemap, open_basemap
 from layers.settings import COORD_DECIMALS, METRIC_CRS, WGS84
 from layers.storage.columnar import fit_zoom
 
@@ -48,15 +50,10 @@ AreaStyle = Literal["outline", "choropleth"]
 # UTM 34S: metres across the City of Cape Town, for simplifying boundaries.
 SIMPLIFY_TOLERANCE_M = 15.0
 
-# OpenStreetMap's own tile server: used only when asked for (``tiles="osm"``), since it needs
-# the internet. With no tiles the map is offline: boundaries on a plain background.
-OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+# No basemap unless asked for: OpenStreetMap's tile server (``tiles="osm"``) needs the internet,
+# a local tiles file must be made first (layers.maps.tiles). Without one the map is offline:
+# boundaries on a plain background.
 DEFAULT_TILES: str | None = None
-NO_BASEMAP = "No basemap: an offline map"
-TILES_UNAVAILABLE = "Basemap unavailable: no connection to the tile server"
-DEFAULT_ATTRIBUTION = (
-    '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> contributors'
-)
 # Used only when there are no areas to fit the view to.
 CAPE_TOWN_CENTER = (-33.95, 18.55)
 CAPE_TOWN_ZOOM = 10
@@ -84,8 +81,9 @@ def build_map(
     *,
     area_label: str,
     style: AreaStyle = "outline",
-    tiles: str | None = DEFAULT_TILES,
+    tiles: str | Basemap | None = DEFAULT_TILES,
     attribution: str | None = None,
+    tiles_problem: str | None = None,
     center: tuple[float, float] | None = None,
     zoom: int | None = None,
     heat_radius: int = HEAT_RADIUS,
@@ -112,13 +110,17 @@ def build_map(
         What an area is called, for tooltips and legend ("SAPS precinct", "Ward").
     style : {"outline", "choropleth"}, default "outline"
         Thin outlines over the heat, or areas filled by incident count.
-    tiles : str or None, default None
-        ``"osm"`` for OpenStreetMap's tile server (needs the internet),
-        Tile URL template or an xyzservices provider name. ``None`` or ``"none"``: no
-        basemap; the map shows the boundaries on a plain light background.
+    tiles : str or Basemap or None, default None
+        The basemap (see :func:`layers.maps.tiles.open_basemap`): ``"osm"`` for
+        OpenStreetMap's tile server (needs the internet), a tile URL template, or a local
+        MBTiles or PMTiles file or folder of tiles, which a standalone map (``assets=
+        "inline"``) embeds for its extent. ``None`` or ``"none"``: no basemap; the map shows
+        the boundaries on a plain light background.
     attribution : str, optional
-        Tile attribution (HTML). Required for a custom tile URL; the default tiles and
-        named providers bring their own.
+        Tile attribution (HTML). Required for a custom tile URL; OpenStreetMap's tiles and
+        local files bring their own.
+    tiles_problem : str, optional
+        Why there is no basemap (a tiles file that could not be used): the legend says it.
     center : (float, float), optional
         Initial (lat, lon). Without ``center`` and ``zoom`` the map fits the areas.
     zoom : int, optional
@@ -153,11 +155,12 @@ def build_map(
     Raises
     ------
     ValueError
-        If ``areas`` or ``heat`` lack their columns or a CRS, or custom tiles lack an
-        attribution.
+        If ``areas`` or ``heat`` lack their columns or a CRS, or ``tiles`` cannot be used
+        (:class:`layers.maps.tiles.BasemapError`: a custom tile URL without an attribution,
+        or a tiles file that is missing or not one).
     """
     areas = _check_areas(areas)
-    tile_url, tile_attribution = _resolve_tiles(tiles, attribution)
+    basemap = _resolve_tiles(tiles, attribution)
     bounds = _bounds(areas)
     fit = center is None and zoom is None and bounds is not None
     if center is None:
@@ -167,13 +170,14 @@ def build_map(
 
     m = base_map(
         areas,
-        tiles=tile_url,
-        attribution=tile_attribution,
+        basemap=basemap,
+        tiles_problem=tiles_problem,
         center=center,
         zoom=zoom,
         fit=fit,
         title=title,
         synthetic=synthetic,
+        mode=assets,
     )
     for group in map_layers(
         areas,
@@ -196,8 +200,9 @@ def build_map(
 def live_base_map(
     areas: gpd.GeoDataFrame,
     *,
-    tiles: str | None = DEFAULT_TILES,
+    tiles: str | Basemap | None = DEFAULT_TILES,
     attribution: str | None = None,
+    tiles_problem: str | None = None,
     synthetic: bool = False,
     large: bool = False,
     fit: tuple[float, float, float, float] | None = None,
@@ -207,13 +212,13 @@ def live_base_map(
     app, no layer control (``st_folium`` gets one for the layers it adds). ``large`` sets
     legend and banner type for a projector across a room (meeting mode)."""
     areas = _check_areas(areas, needs=())
-    tile_url, tile_attribution = _resolve_tiles(tiles, attribution)
+    basemap = _resolve_tiles(tiles, attribution)
     box = fit if fit is not None else tuple(areas.total_bounds) if not areas.empty else None
     bounds = [[box[1], box[0]], [box[3], box[2]]] if box is not None else None
     m = base_map(
         areas,
-        tiles=tile_url,
-        attribution=tile_attribution,
+        basemap=basemap,
+        tiles_problem=tiles_problem,
         center=_middle(bounds) if bounds else CAPE_TOWN_CENTER,
         zoom=fit_zoom(box) if box is not None else CAPE_TOWN_ZOOM,
         synthetic=synthetic,
@@ -227,14 +232,15 @@ def live_base_map(
 def base_map(
     areas: gpd.GeoDataFrame,
     *,
-    tiles: str | None,
-    attribution: str | None,
+    basemap: Basemap | None,
     center: tuple[float, float],
     zoom: int,
     fit: bool = True,
     title: str | None = None,
     synthetic: bool = False,
     bounds: list[list[float]] | None = None,
+    mode: AssetMode = "served",
+    tiles_problem: str | None = None,
 ) -> folium.Map:
     """The part of the map that does not change with the filters.
 
@@ -243,19 +249,17 @@ def base_map(
     (:func:`map_layers`) through ``st_folium(feature_group_to_add=...)``, so a filter change
     never rebuilds the map and the viewer keeps their position and zoom.
 
-    ``tiles`` and ``attribution`` are as resolved by :func:`build_map`; ``bounds``
-    (``[[south, west], [north, east]]``), or else ``areas``, gives the view to fit.
+    ``bounds`` (``[[south, west], [north, east]]``), or else ``areas``, gives the view to
+    fit; a local ``basemap`` is drawn from tiles served by the app (``mode="served"``) or
+    embedded for that view (``mode="inline"``, see :func:`layers.maps.basemap.add_basemap`).
     """
     m = folium.Map(location=center, zoom_start=zoom, tiles=None, control_scale=True)
-    if tiles is not None:
-        folium.TileLayer(tiles, attr=attribution, name="Basemap", overlay=True, max_zoom=19).add_to(
-            m
-        )
-    _BasemapNote(tiles is not None).add_to(m)  # after the tiles: it watches them load
+    bounds = bounds or (_bounds(areas) if not areas.empty else None)
+    box = (bounds[0][1], bounds[0][0], bounds[1][1], bounds[1][0]) if bounds else None
+    add_basemap(m, basemap, mode=mode, box=box, zoom=zoom, missing=tiles_problem)
     _MapStyle().add_to(m)
     if title or synthetic:
         _Banner(_banner_html(title, synthetic=synthetic)).add_to(m)
-    bounds = bounds or (_bounds(areas) if not areas.empty else None)
     if fit and bounds is not None:
         # Jump, don't animate: the opening zoom is only an estimate, and an animated zoom on
         # load redraws the heat twice and can be caught half-way by a screenshot or print.
@@ -801,19 +805,10 @@ def _display_frame(areas: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     )
 
 
-def _resolve_tiles(tiles: str | None, attribution: str | None) -> tuple[str | None, str | None]:
-    if tiles is None or tiles.strip().lower() in ("", "none"):
-        return None, None
-    if tiles.strip().lower() == "osm":
-        tiles = OSM_TILES
-    if tiles == OSM_TILES:
-        return tiles, attribution or DEFAULT_ATTRIBUTION
-    if "{" in tiles and not attribution:
-        raise ValueError(
-            "`attribution` is required with custom `tiles`: tile providers require credit, "
-            f"e.g. {DEFAULT_ATTRIBUTION!r} for OpenStreetMap."
-        )
-    return tiles, attribution
+def _resolve_tiles(tiles: str | Basemap | None, attribution: str | None) -> Basemap | None:
+    if isinstance(tiles, Basemap):
+        return tiles
+    return open_basemap(tiles, attribution=attribution)
 
 
 def _bounds(areas: gpd.GeoDataFrame) -> list[list[float]] | None:
@@ -996,53 +991,6 @@ class _Legend(MacroElement):
         super().__init__()
         self._name = "Legend"
         self.content = content
-
-
-class _BasemapNote(MacroElement):
-    """The attribution says what the basemap is: none (an offline map), or, when a tile
-    server is configured but no tile of it loads (no internet), that it is unavailable
-    instead of crediting tiles that never drew."""
-
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-        (function () {
-            var map = {{ this._parent.get_name() }};
-            if (!{{ this.remote|tojson }}) {
-                map.attributionControl.addAttribution({{ this.none|tojson }});
-                return;
-            }
-            map.whenReady(function () {
-                map.eachLayer(function (layer) {
-                    if (!(layer instanceof L.TileLayer)) { return; }
-                    var loaded = false, failed = false;
-                    layer.on("tileload", function () {
-                        loaded = true;
-                        if (failed) {
-                            failed = false;
-                            map.attributionControl.removeAttribution({{ this.unavailable|tojson }});
-                            map.attributionControl.addAttribution(layer.getAttribution());
-                        }
-                    });
-                    layer.on("tileerror", function () {
-                        if (loaded || failed) { return; }
-                        failed = true;
-                        map.attributionControl.removeAttribution(layer.getAttribution());
-                        map.attributionControl.addAttribution({{ this.unavailable|tojson }});
-                    });
-                });
-            });
-        })();
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, remote: bool) -> None:
-        super().__init__()
-        self._name = "BasemapNote"
-        self.remote = remote
-        self.none = NO_BASEMAP
-        self.unavailable = TILES_UNAVAILABLE
 
 
 class _Banner(MacroElement):

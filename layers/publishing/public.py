@@ -26,6 +26,7 @@ import pandas as pd
 from layers._errors import LayersError
 from layers.access.policy import PrivacyRules
 from layers.maps.assets import AssetMode, apply_offline_assets
+from layers.maps.tiles import Basemap
 from layers.maps.webmap import area_layer, build_map
 from layers.publishing.publish import ALL, PublishOptions, publish_site
 from layers.storage.store import StoreSnapshot
@@ -236,10 +237,12 @@ def public_map(
     site: PublicSite,
     figures: PublicFigures,
     *,
-    tiles: str | None = None,
+    tiles: str | Basemap | None = None,
+    tiles_problem: str | None = None,
     assets: AssetMode = "served",
 ) -> folium.Map:
-    """The public view as a map: cells coloured by count, precinct outlines, a title."""
+    """The public view as a map: cells coloured by count, precinct outlines, a title, over
+    ``tiles`` (see :func:`layers.maps.webmap.build_map`)."""
     cells = figures.cells
     shown = gpd.GeoDataFrame(
         {
@@ -264,7 +267,8 @@ def public_map(
     fmap = build_map(
         shown if len(shown) else outlines, None, area_label=f"cell of about {site.cell_m:,.0f} m",
         style="choropleth",
-        tiles=tiles, title=title, synthetic=site.synthetic, assets=assets, layer_control=False,
+        tiles=tiles, tiles_problem=tiles_problem, title=title, synthetic=site.synthetic,
+        assets=assets, layer_control=False,
     )  # fmt: skip
     area_layer(outlines, area_label="Precinct", style="outline").add_to(fmap)
     return apply_offline_assets(fmap, mode=assets)

@@ -1,0 +1,277 @@
+"""The basemap on a folium map, and the line saying what it is.
+
+A remote basemap is an ordinary ``L.tileLayer``. A local one (:mod:`layers.maps.tiles`) is
+drawn from tiles the app serves (``assets="served"``: the dashboard's ``/tiles/`` route, see
+``tileserve.py``) or, in a standalone file (``assets="inline"``), from tiles embedded in the
+page for the map's extent and a few zooms around its opening one. Raster tiles go into a
+tile layer; vector tiles are drawn on canvas by protomaps-leaflet (vendored), with the
+Protomaps basemap's own light style for files in its schema, and a plain style of each layer
+otherwise.
+
+Every map says what it is drawn over, in the attribution and in a line of the legend: no
+basemap (and why, when a file could not be used), a local file (name and date) or a tile
+server (which needs the internet; when none of its tiles loads, the map says so instead of
+crediting tiles that never drew).
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from typing import ClassVar
+
+import folium
+from branca.element import MacroElement
+from folium.elements import JSCSSMixin
+from jinja2 import Template
+
+from layers.maps.assets import VECTOR_BASEMAP_ASSETS, AssetMode
+from layers.maps.tiles import (
+    MEDIA_TYPES,
+    Basemap,
+    embed_tiles,
+    embed_zooms,
+    extension,
+)
+
+NO_BASEMAP = "No basemap: an offline map"
+TILES_UNAVAILABLE = "Basemap unavailable: no connection to the tile server"
+# Where the dashboard serves a local basemap's tiles (tileserve.py answers there).
+SERVED_TILES_PREFIX = "/tiles/"
+# What an embedded raster basemap shows where it has no tile: a transparent pixel.
+EMPTY_TILE = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
+# The deepest zoom the map lets a viewer reach; tiles are enlarged past the file's deepest.
+MAP_MAX_ZOOM = 19
+
+
+def served_url(basemap: Basemap) -> str:
+    """The URL template the dashboard serves ``basemap``'s tiles at."""
+    return f"{SERVED_TILES_PREFIX}{basemap.key}/{{z}}/{{x}}/{{y}}.{extension(basemap.format)}"
+
+
+def add_basemap(
+    m: folium.Map,
+    basemap: Basemap | None,
+    *,
+    mode: AssetMode,
+    box: Sequence[float] | None,
+    zoom: int,
+    missing: str | None = None,
+) -> folium.Map:
+    """Draw ``basemap`` under everything on ``m`` and say what it is.
+
+    Parameters
+    ----------
+    m : folium.Map
+        A map with no layers yet (the basemap goes first, under them).
+    basemap : Basemap or None
+        What to draw; ``None`` draws nothing and says the map has no basemap.
+    mode : {"served", "inline"}
+        A local basemap's tiles from the dashboard's route, or embedded in the page.
+    box : sequence of float or None
+        The lon/lat box the map opens on (west, south, east, north): what an embedded
+        basemap holds tiles for.
+    zoom : int
+        The zoom the map opens at; an embedded basemap holds tiles a few zooms around it.
+    missing : str, optional
+        Why there is no basemap (a tiles file that could not be used), for the legend.
+    """
+    if basemap is None:
+        _BasemapNote(None, legend=f"No basemap: {missing}" if missing else None).add_to(m)
+        return m
+    if not basemap.local:
+        folium.TileLayer(basemap.url, attr=basemap.attribution, name="Basemap", overlay=True,
+                         max_zoom=MAP_MAX_ZOOM).add_to(m)  # fmt: skip
+        _BasemapNote(basemap, legend=basemap.legend_text()).add_to(m)
+        return m
+    embedded = None
+    legend = basemap.legend_text()
+    if mode == "inline":
+        if box is None:
+            raise ValueError("An embedded basemap needs the box the map shows (`box`).")
+        embedded = embed_tiles(basemap, box, embed_zooms(basemap, zoom))
+        legend += f", embedded to zoom {embedded.max_zoom}"
+    if basemap.warning:
+        legend += f". {basemap.warning}"
+    _LocalBasemap(basemap, embedded=embedded, url=None if embedded else served_url(basemap)
+                  ).add_to(m)  # fmt: skip
+    _BasemapNote(basemap, legend=legend).add_to(m)
+    return m
+
+
+class _LocalBasemap(JSCSSMixin, MacroElement):
+    """A local basemap's layer: raster tiles in an ``L.TileLayer``, vector tiles through
+    protomaps-leaflet; from ``url`` (served) or ``embedded`` tiles (a standalone page)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var map = {{ this._parent.get_name() }};
+            var spec = {{ this.spec|tojson }};
+            var embedded = {{ this.tiles|tojson }};
+            var bounds = spec.bounds ? L.latLngBounds(spec.bounds) : undefined;
+            var layer;
+            if (!spec.vector) {
+                var EMPTY = {{ this.empty|tojson }};
+                var Tiles = L.TileLayer.extend({
+                    getTileUrl: function (c) {
+                        if (!embedded) { return L.TileLayer.prototype.getTileUrl.call(this, c); }
+                        var tile = embedded[c.z + "/" + c.x + "/" + c.y];
+                        return tile ? "data:" + spec.mime + ";base64," + tile : EMPTY;
+                    }
+                });
+                layer = new Tiles(spec.url || "", {
+                    attribution: spec.attribution, maxZoom: spec.maxZoom,
+                    minNativeZoom: spec.minNativeZoom, maxNativeZoom: spec.maxNativeZoom,
+                    bounds: bounds, className: "cct-basemap"
+                });
+            } else {
+                if (typeof protomapsL === "undefined") { return; }
+                var options = {
+                    url: spec.url || "embedded/{z}/{x}/{y}.mvt", attribution: spec.attribution,
+                    maxDataZoom: spec.maxNativeZoom, maxZoom: spec.maxZoom, bounds: bounds,
+                    className: "cct-basemap"
+                };
+                if (spec.flavor) {
+                    options.flavor = spec.flavor;
+                    options.lang = "en";
+                } else {
+                    options.paintRules = plainRules(spec.layers);
+                    options.labelRules = [];
+                    options.backgroundColor = "#f2efe9";
+                }
+                layer = protomapsL.leafletLayer(options);
+                if (embedded) {
+                    var source = {
+                        get: function (c, size) {
+                            var tile = embedded[c.z + "/" + c.x + "/" + c.y];
+                            if (!tile) { return Promise.resolve(new Map()); }
+                            var url = "data:application/x-protobuf;base64," + tile;
+                            return new protomapsL.ZxySource(url, false).get(c, size);
+                        }
+                    };
+                    var cache = new protomapsL.TileCache(source, 512);
+                    var view = new protomapsL.View(cache, spec.maxNativeZoom, 1);
+                    layer.views = new Map([["", view]]);
+                }
+            }
+            layer.addTo(map);
+            layer.bringToBack();
+
+            // Vector tiles in another schema than Protomaps': each layer in a plain style.
+            function plainRules(names) {
+                var rules = [];
+                var G = protomapsL.GeomType;
+                names.forEach(function (name) {
+                    var n = name.toLowerCase();
+                    var water = /water|ocean|sea|lake|river|coast/.test(n);
+                    var green = /park|green|wood|forest|land|grass|natural/.test(n);
+                    var fill = water ? "#aacbe3" : green ? "#dbe8cf"
+                        : /building/.test(n) ? "#d9d0c9" : "#e4e0d8";
+                    rules.push({dataLayer: name,
+                        symbolizer: new protomapsL.PolygonSymbolizer({fill: fill}),
+                        filter: function (z, f) { return f.geomType === G.Polygon; }});
+                    rules.push({dataLayer: name,
+                        symbolizer: new protomapsL.LineSymbolizer({
+                            color: water ? "#8db3d1" : "#a7a39b", width: 1}),
+                        filter: function (z, f) { return f.geomType === G.Line; }});
+                });
+                return rules;
+            }
+        })();
+        {% endmacro %}
+        """
+    )
+    vendored_assets: ClassVar[tuple] = ()
+
+    def __init__(self, basemap: Basemap, *, embedded: object | None, url: str | None) -> None:
+        super().__init__()
+        self._name = "LocalBasemap"
+        # apply_offline_assets links (or inlines) what an element declares here.
+        self.vendored_assets = VECTOR_BASEMAP_ASSETS if basemap.vector else ()
+        b = basemap.bounds
+        max_native = embedded.max_zoom if embedded is not None else basemap.max_zoom
+        self.spec = {
+            "url": url,
+            "vector": basemap.vector,
+            "mime": MEDIA_TYPES[basemap.format],
+            "attribution": _credit(basemap),
+            "bounds": [[b[1], b[0]], [b[3], b[2]]] if b else None,
+            "minNativeZoom": embedded.min_zoom if embedded is not None else basemap.min_zoom,
+            "maxNativeZoom": max_native,
+            "maxZoom": MAP_MAX_ZOOM,
+            "flavor": "light" if basemap.protomaps_schema else None,
+            "layers": list(basemap.vector_layers),
+        }
+        self.tiles = embedded.tiles if embedded is not None else None
+        self.empty = EMPTY_TILE
+
+
+def _credit(basemap: Basemap) -> str:
+    """The attribution: the tiles' own credit, with the file and its date."""
+    dated = f", {basemap.date}" if basemap.date else ""
+    source = f"{html.escape(basemap.label)}{dated}"
+    return f"{basemap.attribution} ({source})" if basemap.attribution else f"Basemap: {source}"
+
+
+class _BasemapNote(MacroElement):
+    """What the map is drawn over: in the attribution (none; or, when a tile server is
+    configured but no tile of it loads, that it is unavailable, instead of crediting tiles
+    that never drew), and as the legend's bottom line (local or remote, which, and why there
+    is none when a file could not be used)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var map = {{ this._parent.get_name() }};
+            var legend = {{ this.legend|tojson }};
+            if (legend) {
+                var line = L.control({position: "bottomright"});
+                line.onAdd = function () {
+                    var div = L.DomUtil.create("div", "cct-legend cct-basemap-legend");
+                    div.textContent = legend;
+                    return div;
+                };
+                line.addTo(map);
+            }
+            if (!{{ this.remote|tojson }}) {
+                if (!{{ this.local|tojson }}) {
+                    map.attributionControl.addAttribution({{ this.none|tojson }});
+                }
+                return;
+            }
+            map.whenReady(function () {
+                map.eachLayer(function (layer) {
+                    if (!(layer instanceof L.TileLayer)) { return; }
+                    var loaded = false, failed = false;
+                    layer.on("tileload", function () {
+                        loaded = true;
+                        if (failed) {
+                            failed = false;
+                            map.attributionControl.removeAttribution({{ this.unavailable|tojson }});
+                            map.attributionControl.addAttribution(layer.getAttribution());
+                        }
+                    });
+                    layer.on("tileerror", function () {
+                        if (loaded || failed) { return; }
+                        failed = true;
+                        map.attributionControl.removeAttribution(layer.getAttribution());
+                        map.attributionControl.addAttribution({{ this.unavailable|tojson }});
+                    });
+                });
+            });
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, basemap: Basemap | None, *, legend: str | None) -> None:
+        super().__init__()
+        self._name = "BasemapNote"
+        self.remote = basemap is not None and not basemap.local
+        self.local = basemap is not None and basemap.local
+        self.legend = legend
+        self.none = NO_BASEMAP
+        self.unavailable = TILES_UNAVAILABLE
