@@ -102,3 +102,22 @@ def test_hotspots_export_and_evaluate_from_the_cli(tmp_path):
     described = pd.read_csv(tmp_path / "eval.dictionary.csv")
     assert described["Column"].tolist() == table.columns.tolist()
     assert "Baseline: previous period's hot cells" in evaluate.stdout
+
+
+def test_map_with_a_local_basemap_embeds_it_and_a_bad_one_is_said(tmp_path, demo_store):
+    from tilefiles import CAPE_TOWN, raster_tiles, write_mbtiles
+
+    tiles = write_mbtiles(tmp_path / "cape-town.mbtiles", raster_tiles(CAPE_TOWN, range(8, 12)))
+    out = tmp_path / "map.html"
+    result = layers("map", "--store", demo_store, "--out", out, "--tiles", tiles)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    html = out.read_text()
+    assert "Basemap: local file cape-town.mbtiles (raster tiles, dated " in html
+    assert "embedded to zoom 11" in html and "/tiles/" not in html
+    bad = tmp_path / "bad.mbtiles"
+    bad.write_text("not tiles")
+    result = layers("map", "--store", demo_store, "--out", out, "--tiles", bad)
+    assert result.returncode == 0, result.stderr
+    assert "Warning: no basemap. bad.mbtiles is not a tiles file" in result.stderr
+    assert "No basemap: bad.mbtiles is not a tiles file" in out.read_text()

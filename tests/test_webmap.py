@@ -28,6 +28,7 @@ from layers.maps.webmap import (
     map_layers,
     recent_layer,
 )
+from layers.storage.columnar import fit_zoom
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 OSM_COPYRIGHT = "https://www.openstreetmap.org/copyright"
@@ -416,3 +417,75 @@ def test_recent_cells_are_one_geojson_layer_of_rings_sized_by_count() -> None:
     group.add_to(m)
     page = m.get_root().render()
     assert "new L.CircleMarker(latlng, opts)" in page and "Reported in the last 60 minutes" in page
+
+
+# ---- local basemaps (layers.maps.tiles, layers.maps.basemap) -------------------------------
+
+
+@pytest.fixture
+def local_tiles(tmp_path):
+    from tilefiles import raster_tiles, write_mbtiles
+
+    tiles = raster_tiles((18.49, -34.0, 18.57, -33.95), range(10, 14))
+    path = write_mbtiles(tmp_path / "cape-town.mbtiles", tiles, date="2026-11-30",
+                         bounds="18.49,-34.0,18.57,-33.95", attribution="© Test tiles")  # fmt: skip
+    return path, tiles
+
+
+def test_a_served_local_basemap_loads_from_the_app(areas, heat, local_tiles) -> None:
+    from layers.maps.basemap import served_url
+    from layers.maps.tiles import open_basemap
+
+    basemap = open_basemap(local_tiles[0])
+    page = render(build_map(areas, heat, area_label="Ward", tiles=basemap))
+    assert json.dumps(served_url(basemap))[1:-1] in page
+    assert not URL.findall(page)  # no tile server
+    assert "Basemap: local file cape-town.mbtiles (raster tiles, 2026-11-30)" in page
+    assert json.dumps("© Test tiles (cape-town.mbtiles, 2026-11-30)") in page  # attribution
+    assert json.dumps(NO_BASEMAP) not in page and "tileerror" not in page
+
+
+def test_a_standalone_map_embeds_its_tiles(areas, heat, local_tiles) -> None:
+    path, tiles = local_tiles
+    page = standalone_html(build_map(areas, heat, area_label="Ward", tiles=str(path),
+                                     assets="inline"))  # fmt: skip
+    assert "/tiles/" not in page, page[page.index("/tiles/") - 200 : page.index("/tiles/") + 50]
+    # nothing to fetch: the one link is Leaflet's own credit
+    assert re.findall(r'(?:src|href)="(https?://[^"]+)"', page) == ["https://leafletjs.com"]
+    embedded = re.search(r"var embedded = (\{.*?\});", page).group(1)
+    keys = set(json.loads(embedded))
+    # the areas' extent, at zooms from two below the opening one (14 for 6 km) to the file's
+    # deepest (13), whatever of it the file has
+    assert fit_zoom(areas.total_bounds) == 14
+    assert keys == {
+        f"{z}/{x}/{y}"
+        for z, x, y in tiles
+        if z >= 12 and _tile_meets((z, x, y), areas.total_bounds)
+    }
+    assert "embedded to zoom 13" in page
+
+
+def _tile_meets(key, bounds) -> bool:
+    from layers.maps.tiles import tiles_in
+
+    return key in set(tiles_in(bounds, [key[0]]))
+
+
+def test_a_vector_basemap_brings_protomaps_leaflet(areas, heat, tmp_path) -> None:
+    from tilefiles import write_vector_pmtiles
+
+    land = gpd.GeoDataFrame(geometry=[box(18.4, -34.1, 18.7, -33.9)], crs="EPSG:4326")
+    path = write_vector_pmtiles(tmp_path / "v.pmtiles", land, minzoom=10, maxzoom=13)
+    served = render(build_map(areas, heat, area_label="Ward", tiles=str(path)))
+    assert '<script src="/app/static/vendor/protomaps-leaflet.js">' in served
+    assert '"flavor": "light"' in served and '"vector": true' in served
+    inline = standalone_html(build_map(areas, heat, area_label="Ward", tiles=str(path),
+                                       assets="inline"))  # fmt: skip
+    assert "/* protomaps-leaflet.js (vendored) */" in inline and "<script src=" not in inline
+
+
+def test_a_map_without_its_basemap_says_why(areas, heat) -> None:
+    page = render(build_map(areas, heat, area_label="Ward", tiles=None,
+                            tiles_problem="x.mbtiles is not a tiles file"))  # fmt: skip
+    assert json.dumps("No basemap: x.mbtiles is not a tiles file") in page
+    assert json.dumps(NO_BASEMAP) in page

@@ -236,12 +236,9 @@ class _BasemapNote(MacroElement):
                 };
                 line.addTo(map);
             }
-            if (!{{ this.remote|tojson }}) {
-                if (!{{ this.local|tojson }}) {
-                    map.attributionControl.addAttribution({{ this.none|tojson }});
-                }
-                return;
-            }
+            {% if not this.remote and not this.local %}
+            map.attributionControl.addAttribution({{ this.none|tojson }});
+            {% elif this.remote %}
             map.whenReady(function () {
                 map.eachLayer(function (layer) {
                     if (!(layer instanceof L.TileLayer)) { return; }
@@ -262,6 +259,7 @@ class _BasemapNote(MacroElement):
                     });
                 });
             });
+            {% endif %}
         })();
         {% endmacro %}
         """
