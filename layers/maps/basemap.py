@@ -91,8 +91,8 @@ def add_basemap(
             raise ValueError("An embedded basemap needs the box the map shows (`box`).")
         embedded = embed_tiles(basemap, box, embed_zooms(basemap, zoom))
         legend += f", embedded to zoom {embedded.max_zoom}"
-    if basemap.warning:
-        legend += f". {basemap.warning}"
+    if basemap.coverage is not None:
+        legend += f"; it covers {basemap.coverage:.0%} of this map"
     _LocalBasemap(basemap, embedded=embedded, url=None if embedded else served_url(basemap)
                   ).add_to(m)  # fmt: skip
     _BasemapNote(basemap, legend=legend).add_to(m)

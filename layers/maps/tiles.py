@@ -128,6 +128,9 @@ class Basemap:
         For vector tiles, the names of their layers.
     warning : str or None
         Something the map should say about the basemap (it covers only part of the area).
+    coverage : float or None
+        The share of the map's area the basemap covers, when :func:`check_extent` found it
+        to be only part.
     """
 
     kind: BasemapKind
@@ -144,6 +147,7 @@ class Basemap:
     scheme: Literal["xyz", "tms"] = "xyz"
     vector_layers: tuple[str, ...] = field(default=())
     warning: str | None = None
+    coverage: float | None = None
 
     @property
     def local(self) -> bool:
@@ -245,7 +249,7 @@ def check_extent(basemap: Basemap, box: Sequence[float] | None) -> Basemap:
     area = max((east - west) * (north - south), 1e-12)
     covered = (overlap_e - overlap_w) * (overlap_n - overlap_s) / area
     if covered < PARTIAL_COVER:
-        return _replace(basemap, warning=(
+        return _replace(basemap, coverage=covered, warning=(
             f"The basemap {basemap.label} covers only {covered:.0%} of the map's area "
             f"({_box_text(basemap.bounds)}); elsewhere the map has no background."
         ))  # fmt: skip
