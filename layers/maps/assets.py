@@ -1,6 +1,7 @@
 """The map's JavaScript and CSS, served by the app itself: offline first.
 
-No asset may come from a CDN at run time. The setup step installs Leaflet from npm
+No asset may come from a CDN at run time. The setup step installs Leaflet (and
+protomaps-leaflet, which draws a local vector basemap) from npm
 (``npm ci``, pinned in ``package-lock.json``) and :func:`vendor_assets` copies it, with the
 leaflet.heat build that ships inside folium's wheel and our own heat layer
 (``layers/maps/js/incident_heat.js``), into ``static/vendor/``. Streamlit serves
@@ -118,8 +119,8 @@ def vendor_dir(*, project_root: Path | None = None) -> Path:
 
 
 def vendor_assets(*, project_root: Path | None = None) -> list[Path]:
-    """Copy Leaflet (from ``node_modules``), leaflet.heat (from folium) and our own scripts
-    (from ``layers/maps/js/``) into static/vendor/.
+    """Copy Leaflet and protomaps-leaflet (from ``node_modules``), leaflet.heat (from folium)
+    and our own scripts (from ``layers/maps/js/``) into static/vendor/.
 
     Each file is written to a temporary file beside its target and moved into place with
     ``os.replace``, so the running app never serves a half-written file.
