@@ -26,6 +26,8 @@ from layers.maps.tiles import MEDIA_TYPES, Basemap, TileReader, extension, open_
 
 # Browsers keep a tile a day; the key in its URL changes when the file does.
 CACHE_CONTROL = "public, max-age=86400"
+# Versions of one file served at once (see serve).
+KEEP_VERSIONS = 3
 _GZIP_MAGIC = b"\x1f\x8b"
 
 _lock = threading.Lock()
@@ -33,10 +35,19 @@ _served: dict[str, tuple[Basemap, TileReader]] = {}
 
 
 def serve(basemap: Basemap) -> str:
-    """Serve ``basemap``'s tiles (a local one) on the route; returns their URL template."""
+    """Serve ``basemap``'s tiles (a local one) on the route; returns their URL template.
+
+    A file made again gets a new key. Pages drawn before go on asking for the old key until
+    their next rerun, so the readers of the file's last :data:`KEEP_VERSIONS` versions stay
+    open (an open reader still reads a file replaced by a rename); older ones are closed.
+    """
     with _lock:
-        if basemap.key not in _served:
-            _served[basemap.key] = (basemap, open_tiles(basemap))
+        if basemap.key in _served:
+            return served_url(basemap)
+        _served[basemap.key] = (basemap, open_tiles(basemap))
+        versions = [key for key, (other, _) in _served.items() if other.path == basemap.path]
+        for key in versions[:-KEEP_VERSIONS]:
+            _served.pop(key)[1].close()
     return served_url(basemap)
 
 

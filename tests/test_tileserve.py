@@ -73,3 +73,26 @@ def test_compressed_vector_tiles_are_sent_compressed(tmp_path) -> None:
     assert reply.headers["content-type"] == "application/vnd.mapbox-vector-tile"
     assert reply.headers["content-encoding"] == "gzip"
     assert b"earth" in gzip.decompress(reply.body)
+
+
+def test_a_file_made_again_is_served_under_a_new_key_and_old_versions_are_let_go(
+    tmp_path,
+) -> None:
+    import os
+
+    path = tmp_path / "t.mbtiles"
+    keys = []
+    for n in range(tileserve.KEEP_VERSIONS + 2):
+        tiles = raster_tiles(CAPE_TOWN, [9], colour=(n, 0, 0))
+        made = write_mbtiles(tmp_path / f"new{n}.mbtiles", tiles)
+        os.replace(made, path)  # as a refresh does: the new file renamed over the old
+        os.utime(path, ns=(n * 10**9, n * 10**9))
+        basemap = open_basemap(path)
+        tileserve.serve(basemap)
+        keys.append(basemap.key)
+    assert len(set(keys)) == len(keys)
+    (z, x, y), data = next(iter(tiles.items()))
+    assert _get(keys[-1], z, x, y, "png").body == data  # the newest file
+    kept, dropped = keys[-tileserve.KEEP_VERSIONS :], keys[: -tileserve.KEEP_VERSIONS]
+    assert all(_get(key, z, x, y, "png").status_code == 200 for key in kept)
+    assert all(_get(key, z, x, y, "png").status_code == 404 for key in dropped)
