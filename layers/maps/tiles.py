@@ -533,7 +533,7 @@ def _mbtiles_basemap(path: Path) -> Basemap:
     _check_projection(path, meta)
     fmt = _format(path, meta.get("format"), bytes(first or b""))
     return Basemap(
-        "mbtiles", fmt, _attribution(meta.get("attribution"), path.name),
+        "mbtiles", fmt, _attribution(meta.get("attribution")),
         path.name, date=_date(meta, path),
         min_zoom=_int(meta.get("minzoom"), zooms[0]), max_zoom=_int(meta.get("maxzoom"), zooms[1]),
         bounds=_bounds(path, meta.get("bounds")), path=path, key=_key(path),
@@ -571,7 +571,7 @@ def _pmtiles_basemap(path: Path) -> Basemap:
     layers = tuple(str(layer.get("id")) for layer in meta.get("vector_layers", [])
                    if isinstance(layer, dict)) if isinstance(meta, dict) else ()  # fmt: skip
     return Basemap(
-        "pmtiles", fmt, _attribution(text.get("attribution"), path.name), path.name,
+        "pmtiles", fmt, _attribution(text.get("attribution")), path.name,
         date=_date(text, path), min_zoom=header["min_zoom"], max_zoom=header["max_zoom"],
         bounds=_checked_bounds(path, bounds), path=path, key=_key(path), vector_layers=layers,
     )  # fmt: skip
@@ -591,8 +591,9 @@ def _folder_basemap(path: Path) -> Basemap:
         bounds = _bounds(path, meta.get("bounds"))
         scheme = "tms" if meta.get("scheme", "").lower() == "tms" else "xyz"
     resource = path / "tilemapresource.xml"
-    if resource.is_file():  # gdal2tiles: TMS rows, its SRS and bounds
-        scheme, bounds = _tilemap_resource(path, resource)
+    if resource.is_file():  # gdal2tiles without --xyz: TMS rows
+        _check_tilemap_resource(path, resource)
+        scheme = "tms"
     levels = sorted(int(p.name) for p in path.iterdir() if p.is_dir() and p.name.isdigit())
     sample = next((f for z in levels for f in sorted((path / str(z)).glob("*/*"))
                    if f.is_file()), None)  # fmt: skip
@@ -600,14 +601,16 @@ def _folder_basemap(path: Path) -> Basemap:
         raise BasemapError(f"{path} is not a tiles folder: it has no z/x/y tiles. {_SUPPORTED}")
     fmt = _format(path, meta.get("format") or sample.suffix.lstrip("."), sample.read_bytes())
     return Basemap(
-        "folder", fmt, _attribution(meta.get("attribution"), path.name), f"{path.name}/",
+        "folder", fmt, _attribution(meta.get("attribution")), f"{path.name}/",
         date=_date(meta, path), min_zoom=_int(meta.get("minzoom"), levels[0]),
         max_zoom=_int(meta.get("maxzoom"), levels[-1]), bounds=bounds, path=path,
         key=_key(path), scheme=scheme, vector_layers=_vector_layers(meta.get("json")),
     )  # fmt: skip
 
 
-def _tilemap_resource(path: Path, resource: Path) -> tuple[Literal["tms"], tuple | None]:
+def _check_tilemap_resource(path: Path, resource: Path) -> None:
+    """gdal2tiles writes tilemapresource.xml for TMS folders (not with ``--xyz``): its SRS
+    must be Web Mercator."""
     try:
         root = ET.parse(resource).getroot()
     except ET.ParseError as err:
@@ -618,11 +621,6 @@ def _tilemap_resource(path: Path, resource: Path) -> tuple[Literal["tms"], tuple
             f"{path.name} is tiled in {srs}, not Web Mercator (wrong projection): the map draws "
             "EPSG:3857 tiles. Make them again with `gdal2tiles.py --profile=mercator --xyz`."
         )
-    box = root.find("BoundingBox")
-    bounds = None
-    if box is not None and srs and "4326" in srs:
-        bounds = tuple(float(box.get(k, "nan")) for k in ("minx", "miny", "maxx", "maxy"))
-    return "tms", _checked_bounds(path, bounds) if bounds else None
 
 
 def _check_projection(path: Path, meta: dict[str, str]) -> None:
@@ -712,7 +710,7 @@ class _Text(HTMLParser):
             self.parts.append(data)
 
 
-def _attribution(text: str | None, name: str) -> str:
+def _attribution(text: str | None) -> str:
     """A file's credit as safe HTML: its text without markup (a tiles file is not trusted
     to put HTML in the page); empty when it gives none."""
     if not text:
