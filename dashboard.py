@@ -43,6 +43,7 @@ TITLE = "Safety cluster incident map"
 # icons: Streamlit fetches a page's Material icon from Google's font server.
 PAGES = {
     "map": ("pages/map.py", "Map"),
+    "playback": ("pages/playback.py", "Playback"),
     "hotspots": ("pages/hotspots.py", "Hotspots"),
     "compstat": ("pages/compstat.py", "CompStat review"),
     "meeting": ("pages/meeting.py", "Meeting"),
@@ -118,7 +119,7 @@ def offered_pages(viewer: Viewer, *, source: str, empty: bool) -> dict[str, Stre
     elif empty:
         names = ["load_data"] if viewer.sees_all_points and not is_live(source) else []
     else:
-        names = ["map", "hotspots", "compstat", "meeting"]
+        names = ["map", "playback", "hotspots", "compstat", "meeting"]
         if viewer.sees_all_points and not is_live(source):
             names.append("load_data")
     pages = {}

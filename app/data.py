@@ -35,13 +35,23 @@ from layers.analysis.figures import (
     side_figures,
     side_view,
 )
+from layers.analysis.playback import Step, Timeline, histogram_figure, timeline
 from layers.analysis.study import (
     HotspotParams,
     HotspotResult,
     run_hotspots,
 )
 from layers.livefeed.live import LiveStore, recent_rows, stored_since
+from layers.maps.playback import (
+    FrameMap,
+    HeatScale,
+    histogram_table,
+    playback_area_classes,
+    playback_scale,
+    prepare_frame,
+)
 from layers.maps.view import MapData, prepare_map
+from layers.publishing.playback import PublicPlayback, public_playback
 from layers.publishing.public import (
     PublicFigures,
     PublicSite,
@@ -327,3 +337,68 @@ def public_site(source: str, version: str, site_dir: str | None, _snapshot: Stor
 def public_view(source: str, version: str, site_dir: str | None, months: tuple[str, ...],
                 group: str, area: str | None, _site: PublicSite) -> PublicFigures:  # fmt: skip
     return public_figures(_site, months, group, area)
+
+
+# Time playback (the Playback page, and meeting mode): the range's incidents put in frame
+# order once per data version, filter, role, range and step; each frame's figures and the
+# colour scale (per zoom) cached on top of that. Frames are small: a step costs its own
+# incidents, not the store's.
+
+
+@st.cache_resource(max_entries=8, show_spinner="Preparing the playback…")
+def playback_timeline(
+    path: str, version: str, flt: IncidentFilter, policy: Policy, first: date, last: date,
+    step: Step,
+) -> Timeline:  # fmt: skip
+    return timeline(viewer_sight(path, version, flt, policy), first=first, last=last, step=step)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def playback_histogram(
+    path: str, version: str, flt: IncidentFilter, policy: Policy, first: date, last: date,
+    step: Step,
+) -> pd.DataFrame:  # fmt: skip
+    """Incidents per frame, as the viewer may see them (NaN: hidden), with each frame's
+    label: the playback's histogram, and each frame's headline count."""
+    line = playback_timeline(path, version, flt, policy, first, last, step)
+    shown = disclose({"histogram": histogram_figure(line)}, line.sight.k)["histogram"]
+    return histogram_table(line, shown)
+
+
+@st.cache_data(max_entries=32, show_spinner="Setting the colour scale…")
+def playback_heat_scale(
+    path: str, version: str, flt: IncidentFilter, policy: Policy, first: date, last: date,
+    step: Step, zoom: int,
+) -> HeatScale:  # fmt: skip
+    """The heat colour scale every frame is drawn on at ``zoom``."""
+    line = playback_timeline(path, version, flt, policy, first, last, step)
+    return playback_scale(line, zoom=zoom)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def playback_classes(
+    path: str, version: str, flt: IncidentFilter, policy: Policy, first: date, last: date,
+    step: Step, boundary: str,
+) -> list[tuple[int, int]]:  # fmt: skip
+    line = playback_timeline(path, version, flt, policy, first, last, step)
+    return playback_area_classes(load_store(path, version), line, boundary=boundary)
+
+
+# A resource: shared read-only by every session playing the same frames (a meeting's wall and
+# the laptops in the room), never copied.
+@st.cache_resource(max_entries=512, show_spinner=False)
+def playback_frame(
+    path: str, version: str, flt: IncidentFilter, policy: Policy, first: date, last: date,
+    step: Step, index: int, boundary: str, zoom: int,
+    bounds: tuple[float, float, float, float] | None,
+) -> FrameMap:  # fmt: skip
+    line = playback_timeline(path, version, flt, policy, first, last, step)
+    snapshot = load_store(path, version)
+    return prepare_frame(snapshot, line, index, boundary=boundary, zoom=zoom, bounds=bounds)
+
+
+@st.cache_data(max_entries=16, show_spinner="Reading the published months…")
+def public_playback_view(source: str, version: str, site_dir: str | None,
+                         months: tuple[str, ...], group: str, area: str | None,
+                         _site: PublicSite) -> PublicPlayback:  # fmt: skip
+    return public_playback(_site, months, group, area)

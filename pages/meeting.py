@@ -12,6 +12,7 @@ import streamlit as st
 from app import state
 from app.data import rotation_areas
 from app.display import md
+from app.playback import playback_view
 from app.view import Shown, show_view
 from layers.access.policy import Policy
 from layers.storage import columnar
@@ -74,11 +75,16 @@ def rotation(
 
 def meeting_page(request: state.Request) -> None:
     """Full screen: the sidebar hidden (its choices still apply), a way back, the view sized
-    for a wall with the CompStat review beneath, rotating if the sidebar said so."""
+    for a wall with the CompStat review beneath, rotating if the sidebar said so; or, switched
+    on, the playback of the filter's dates."""
     st.markdown(MEETING_CSS, unsafe_allow_html=True)
     if st.button("Leave meeting mode", key="leave_meeting"):
         st.session_state["m_mode"] = "normal"
         st.switch_page(request.pages["map"])
+    # Time playback on the wall: the filter's dates, a week or a month a frame.
+    if st.toggle("Play back the dates", key="pb_meeting"):
+        playback_view(request, large=True)
+        return
     rotate = None
     if st.session_state["m_rotate"] != "none":
         rotate = functools.partial(rotation, choices=request.choices, policy=request.policy)

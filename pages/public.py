@@ -12,6 +12,7 @@ from app import data, state
 from app.basemap import basemap, basemap_notice
 from app.data import public_site, public_view
 from app.display import md
+from app.playback import public_playback_view
 from layers._errors import LayersError
 from layers.access.policy import PrivacyRules
 from layers.publishing.public import (
@@ -54,8 +55,20 @@ def public_page(
     names = sorted(site.view(months[-1], "all")["areas"])
     area = sb.selectbox("Precinct", ["", *names], key="p_area",
                         format_func=lambda a: a or "All precincts")  # fmt: skip
+    play = sb.toggle(
+        "Play back month by month",
+        key="p_play",
+        help="Step through the chosen months one at a time, each as published.",
+    )
     try:
         chosen = month_run(site, run[0], run[1])
+        if play:
+            if len(chosen) < 2:
+                st.info("Choose a run of two or more months under Months to play them back.")
+            else:
+                public_playback_view(source, snapshot.version, site, site_dir, chosen, group,
+                                     area or None, options)  # fmt: skip
+                return
         figures = public_view(source, snapshot.version, site_dir, chosen, group, area or None, site)
     except LayersError as err:
         st.error(md(err))

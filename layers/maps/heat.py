@@ -93,6 +93,7 @@ def peak_density(
     zoom: float,
     sigma_px: float = HEAT_SIGMA_PX,
     max_windows: int = MAX_PEAK_WINDOWS,
+    above: float = 0.0,
 ) -> float:
     """The highest density, in incidents per km², the heat layer draws anywhere for ``points``.
 
@@ -118,6 +119,10 @@ def peak_density(
         The kernel's standard deviation in screen pixels.
     max_windows : int, default MAX_PEAK_WINDOWS
         The most windows computed in full.
+    above : float, default 0
+        Only a peak above this matters (the highest of several surfaces, one at a time):
+        windows that cannot beat it are not computed, and a result of ``above`` or less
+        only says the peak is not above it.
 
     Returns
     -------
@@ -154,7 +159,7 @@ def peak_density(
     best = 0.0
     ranked = np.argsort(-bound, kind="stable")[:max_windows]
     for batch in np.array_split(ranked, max(1, math.ceil(len(ranked) / _BATCH))):
-        batch = batch[bound[batch] > best]
+        batch = batch[bound[batch] > max(best, above)]
         if not len(batch):
             break
         best = max(best, _windows_peak(batch, windows, key, u, v, weight, win_u, win_v,

@@ -283,19 +283,22 @@ def map_layers(
     hotspot_method: HotspotMethod = "gistar",
     recent: pd.DataFrame | None = None,
     recent_minutes: float = 60.0,
+    area_classes: list[tuple[int, int]] | None = None,
 ) -> list[folium.FeatureGroup]:
     """The layers that change with the filters, each with its own legend, bottom to top:
     areas, heat, hotspots, just-reported incidents. ``heat_radius``, ``heat_scale`` and
     ``heat_legend`` are :func:`heat_layer`'s ``radius``, ``scale`` and ``legend``, for cells
-    made at ``zoom``; ``recent`` holds cells of recent incidents (see :func:`recent_layer`).
+    made at ``zoom``; ``recent`` holds cells of recent incidents (see :func:`recent_layer`);
+    ``area_classes`` are :func:`area_layer`'s ``classes``.
 
     Each legend is tied to its layer: it appears when the layer is added to a map and goes
     when the layer is removed, so ``st_folium`` can swap the layers without leaving stale
     legends behind.
     """
     areas = _check_areas(areas)
-    group = area_layer(areas, area_label=area_label, style=style)
-    _Legend(_area_legend_html(areas, area_label=area_label, style=style)).add_to(group)
+    group = area_layer(areas, area_label=area_label, style=style, classes=area_classes)
+    _Legend(_area_legend_html(areas, area_label=area_label, style=style,
+                              classes=area_classes)).add_to(group)  # fmt: skip
     groups = [group]
     if heat is not None:
         # The heat goes above the areas, so a choropleth fill cannot hide it; its canvas lets
@@ -387,7 +390,11 @@ def focus_layer(area: gpd.GeoDataFrame) -> folium.FeatureGroup:
 
 
 def area_layer(
-    areas: gpd.GeoDataFrame, *, area_label: str, style: AreaStyle = "outline"
+    areas: gpd.GeoDataFrame,
+    *,
+    area_label: str,
+    style: AreaStyle = "outline",
+    classes: list[tuple[int, int]] | None = None,
 ) -> folium.FeatureGroup:
     """Draw area boundaries, or a choropleth of incident counts, with name/count tooltips.
 
@@ -403,6 +410,10 @@ def area_layer(
         What an area is called; the tooltip's heading for the name.
     style : {"outline", "choropleth"}, default "outline"
         Outlines with a transparent fill, or fill colour by count class.
+    classes : list of (int, int), optional
+        The choropleth's classes (:func:`choropleth_classes`), when they must not follow
+        ``areas``' own counts: a playback colours every frame on the classes of all of them.
+        They must cover every count shown.
 
     Returns
     -------
@@ -419,7 +430,8 @@ def area_layer(
         return group
     display = _display_frame(areas)
     if style == "choropleth":
-        classes = choropleth_classes(display.loc[~display["hidden"], "count"].to_numpy())
+        if classes is None:
+            classes = choropleth_classes(display.loc[~display["hidden"], "count"].to_numpy())
         colours = class_colours(classes)
         uppers = np.array([high for _, high in classes])
 
@@ -860,11 +872,18 @@ def _rgba(colour: str, alpha: float) -> str:
     return f"rgba({red},{green},{blue},{alpha:g})"
 
 
-def _area_legend_html(areas: gpd.GeoDataFrame, *, area_label: str, style: AreaStyle) -> str:
+def _area_legend_html(
+    areas: gpd.GeoDataFrame,
+    *,
+    area_label: str,
+    style: AreaStyle,
+    classes: list[tuple[int, int]] | None = None,
+) -> str:
     label = html.escape(area_label)
     if style == "choropleth" and not areas.empty:
         counts = pd.to_numeric(areas["count"])
-        classes = choropleth_classes(counts.dropna().to_numpy())
+        if classes is None:
+            classes = choropleth_classes(counts.dropna().to_numpy())
         rows = "".join(
             f'<div class="cct-legend-row"><span class="cct-swatch" style="background:{colour}">'
             f"</span>{low:,}{'' if low == high else f'–{high:,}'}</div>"
