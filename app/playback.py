@@ -54,7 +54,7 @@ FRAME_COLOUR, BAR_COLOUR, HIDDEN_MARK = "#d6006f", "#8fa8c8", "#9e9e9e"
 
 
 # The controls. Each playback keeps its state under a prefix ("pb" for the incidents' playback,
-# "pp" for the public one): "_playing", "_speed" (a radio), "_frame" (the scrubber, an index),
+# "pp" for the public one): "_playing", "_speed" (a radio), "_frame" (an index),
 # "_moved" (when the frame last moved on its own), "_restart" (a change that starts or stops
 # the timer, which takes a run of the whole page).
 
@@ -88,6 +88,7 @@ def _toggle(prefix: str, n: int) -> None:
 
 
 def _pause(prefix: str) -> None:
+    """Stop playing (a change of step)."""
     state = st.session_state
     if state.get(_key(prefix, "playing")):
         state[_key(prefix, "playing")] = False
@@ -137,7 +138,11 @@ def _restart_if_asked(prefix: str) -> None:
 
 
 def _controls(prefix: str, table: pd.DataFrame, frame: int, *, large: bool) -> None:
-    """Back, play or pause, forward, speed; the histogram, and the scrubber under it."""
+    """Back, play or pause, forward, speed; the histogram.
+
+    No scrubber: a slider bound to the frame is sent back by the browser with every rerun,
+    and one still showing the frame before a step (the step's rerun not yet drawn) would take
+    the playback back to it. Steps and the timer are the only ways the frame moves."""
     n = len(table)
     playing = bool(st.session_state.get(_key(prefix, "playing")))
     back, play, forward, speed = st.columns([1, 1, 1, 3], vertical_alignment="bottom")
@@ -151,13 +156,13 @@ def _controls(prefix: str, table: pd.DataFrame, frame: int, *, large: bool) -> N
                 format_func=lambda s: f"{s}x", on_change=_speed_changed, args=(prefix,),
                 help="1x: a frame a second.")  # fmt: skip
     histogram_chart(table, frame, height=170 if large else 130)
-    labels = list(table["label"])
-    st.select_slider("Frame", options=range(n), key=_key(prefix, "frame"),
-                     format_func=labels.__getitem__, on_change=_pause, args=(prefix,),
-                     label_visibility="collapsed")  # fmt: skip
+    # Always one caption here, whatever it says: an element that comes and goes above the
+    # map would move the map in the page, and the browser would build it again.
     if playing:
         st.caption(f"Playing at {st.session_state[_key(prefix, 'speed')]}x: a frame every "
                    f"{_interval(prefix):g} s.")  # fmt: skip
+    else:
+        st.caption("Paused. Play, or step back and forward a frame at a time.")
 
 
 def count_text(value: float, k: int | None) -> str:
@@ -227,7 +232,10 @@ def histogram_chart(table: pd.DataFrame, frame: int, *, height: int) -> None:
             "current": np.where(np.arange(len(table)) == frame, THIS_FRAME, OTHER_FRAMES),
         }
     )  # fmt: skip
-    st.vega_lite_chart(chart, HISTOGRAM_SPEC, width="stretch", height=height)
+    spec = HISTOGRAM_SPEC
+    if not chart["incidents"].isna().any():  # no hidden frame: no layer of crosses for none
+        spec = {**spec, "layer": [spec["layer"][0], spec["layer"][2]]}
+    st.vega_lite_chart(chart, spec, width="stretch", height=height)
 
 
 # The incidents' playback: the Playback page, and the Meeting page in meeting mode.
@@ -277,14 +285,16 @@ def playback_panel(
                f"{len(table)} {step}s.")  # fmt: skip
     _controls("pb", table, frame, large=large)
     st.subheader(frame_heading(table, frame, k))
+    nothing = st.empty()  # one place, said or not (see _controls)
     if not table["incidents"].fillna(0).any() and not table["incidents"].isna().any():
-        st.info(data.why_nothing(source, version, flt, 1 if policy.full else policy.rules.k))
+        nothing.info(data.why_nothing(source, version, flt, 1 if policy.full else policy.rules.k))
     fit_key = f"_fit_{boundary}_{source}"  # the Map page's opening view, the same for both
     if fit_key not in st.session_state:
         st.session_state[fit_key] = data.opening_view(source, version, boundary)
     fit = st.session_state[fit_key]
     basemap, tiles_problem = app_basemap(options.tiles, options.tiles_attribution, fit)
-    basemap_notice(basemap, tiles_problem)
+    with st.container():
+        basemap_notice(basemap, tiles_problem)
     zoom, bounds = map_view(MAP_KEY)
     if zoom is None:  # a new map: heat for the zoom it opens at
         zoom = columnar.fit_zoom(fit)
@@ -421,7 +431,8 @@ def public_playback_panel(
     st.subheader(f"{heading.replace(': ', f'{where}: ', 1)} ({GROUP_LABELS.get(group, group)})")
     found, problem = app_basemap(options.tiles, options.tiles_attribution,
                                  tuple(site.precincts.total_bounds))  # fmt: skip
-    basemap_notice(found, problem)
+    with st.container():
+        basemap_notice(found, problem)
     args = public_playback_args(source, version, site_dir, months, group, area, frame,
                                 basemap=found, tiles_problem=problem, _site=site,
                                 _played=played)  # fmt: skip

@@ -431,8 +431,12 @@ def test_the_playback_page_steps_week_by_week_and_month_by_month(app, demo_store
     at.radio(key="pb_step").set_value("month").run()
     assert not at.exception
     assert _heading(at).startswith("March 2026 (4 Mar 2026 to 31 Mar 2026 only): ")
-    at.select_slider(key="pb_frame").set_value(2).run()
+    at.button(key="pb_forward").click().run()
+    at.button(key="pb_forward").click().run()
     assert _heading(at) == f"May 2026: {in_days('2026-05-01', '2026-05-31'):,} incidents"
+    at.button(key="pb_forward").click().run()  # the last frame: no further
+    assert _heading(at).startswith("June 2026 (1 Jun 2026 to 17 Jun 2026 only): ")
+    assert at.button(key="pb_forward").disabled and not at.button(key="pb_back").disabled
     assert any("one colour scale for the whole playback" in c.value for c in at.caption)
 
 
@@ -473,7 +477,8 @@ def test_an_agencys_playback_hides_small_counts_as_its_map_does(app, demo_store)
     shown = disclose({"h": histogram_figure(line)}, 3)["h"]
     assert shown.isna().any()
     hidden = int(np.flatnonzero(shown.isna().to_numpy())[0])
-    at.select_slider(key="pb_frame").set_value(hidden).run()
+    for _ in range(hidden):
+        at.button(key="pb_forward").click().run()
     assert _heading(at).endswith(": fewer than 3, or hidden incidents")
     assert _frame_count(at) == "fewer than 3, or hidden"
 
