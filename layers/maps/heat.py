@@ -228,17 +228,21 @@ def _windows_peak(
     from the splats (sorted by ``key``) of the 3 x 3 windows around it."""
     half = (len(taps) - 1) // 2
     size = side + 2 * half
-    grids = np.zeros((len(batch), size, size))
-    for i, n in enumerate(batch):
-        near = np.concatenate([
-            np.arange(np.searchsorted(key, windows[n] + _key(-1, dv), side="left"),
-                      np.searchsorted(key, windows[n] + _key(1, dv), side="right"))
-            for dv in (-1, 0, 1)
-        ])  # fmt: skip
-        du = u[near] - (win_u[n] * side - half)
-        dv = v[near] - (win_v[n] * side - half)
-        inside = (du >= 0) & (du < size) & (dv >= 0) & (dv < size)
-        np.add.at(grids[i], (dv[inside], du[inside]), weight[near][inside])
+    # The splats of the windows' three rows of three, gathered at once: per window and row,
+    # one run of the sorted keys.
+    rows = np.array([_key(0, dv) for dv in (-1, 0, 1)])
+    lo = np.searchsorted(key, (windows[batch, None] + rows + _key(-1, 0)).ravel(), side="left")
+    hi = np.searchsorted(key, (windows[batch, None] + rows + _key(1, 0)).ravel(), side="right")
+    lengths = hi - lo
+    owner = np.repeat(np.repeat(np.arange(len(batch)), len(rows)), lengths)
+    near = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    near += np.repeat(lo, lengths)
+    du = u[near] - (win_u[batch][owner] * side - half)
+    dv = v[near] - (win_v[batch][owner] * side - half)
+    inside = (du >= 0) & (du < size) & (dv >= 0) & (dv < size)
+    flat = (owner[inside] * size + dv[inside]) * size + du[inside]
+    grids = np.bincount(flat, weight[near][inside], minlength=len(batch) * size * size)
+    grids = grids.reshape(len(batch), size, size)
     grids = ndimage.correlate1d(grids, taps, axis=2, mode="constant")
     grids = ndimage.correlate1d(grids, taps, axis=1, mode="constant")
     middle = grids[:, half : half + side, half : half + side]
