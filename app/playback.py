@@ -146,11 +146,11 @@ def _controls(prefix: str, table: pd.DataFrame, frame: int, *, large: bool) -> N
     n = len(table)
     playing = bool(st.session_state.get(_key(prefix, "playing")))
     back, play, forward, speed = st.columns([1, 1, 1, 3], vertical_alignment="bottom")
-    back.button("⏮ Back", key=_key(prefix, "back"), on_click=_step, args=(prefix, -1, n),
+    back.button("◀ Back", key=_key(prefix, "back"), on_click=_step, args=(prefix, -1, n),
                 disabled=frame == 0, width="stretch")  # fmt: skip
-    play.button("⏸ Pause" if playing else "▶ Play", key=_key(prefix, "play"), type="primary",
+    play.button("Pause" if playing else "▶ Play", key=_key(prefix, "play"), type="primary",
                 on_click=_toggle, args=(prefix, n), width="stretch")  # fmt: skip
-    forward.button("Forward ⏭", key=_key(prefix, "forward"), on_click=_step,
+    forward.button("Forward ▶", key=_key(prefix, "forward"), on_click=_step,
                    args=(prefix, 1, n), disabled=frame >= n - 1, width="stretch")  # fmt: skip
     speed.radio("Speed", SPEEDS, key=_key(prefix, "speed"), horizontal=True,
                 format_func=lambda s: f"{s}x", on_change=_speed_changed, args=(prefix,),
@@ -191,10 +191,11 @@ _TOOLTIP = [
 HISTOGRAM_SPEC = {
     "layer": [
         {
-            "mark": {"type": "bar", "tooltip": True},
+            "mark": {"type": "rect", "tooltip": True, "stroke": "white", "strokeWidth": 1},
             "encoding": {
                 "x": _X, "x2": {"field": "stop"},
                 "y": {"field": "incidents", "type": "quantitative", "title": "Incidents"},
+                "y2": {"datum": 0},
                 "color": {"field": "current", "type": "nominal", "legend": None,
                           "scale": {"domain": [THIS_FRAME, OTHER_FRAMES],
                                     "range": [FRAME_COLOUR, BAR_COLOUR]}},
@@ -281,8 +282,8 @@ def playback_panel(
         return
     k = None if policy.full else policy.rules.k
     frame = _current_frame("pb", len(table), (flt, first, last, step, policy.viewer.label))
-    st.caption(f"Playing back {md(flt.describe())}, {first:%d %b %Y} to {last:%d %b %Y}, "
-               f"{len(table)} {step}s.")  # fmt: skip
+    st.caption(f"{first:%d %b %Y} to {last:%d %b %Y}, {len(table)} {step}s. "
+               f"Filter: {md(flt.describe())}.")  # fmt: skip
     _controls("pb", table, frame, large=large)
     st.subheader(frame_heading(table, frame, k))
     nothing = st.empty()  # one place, said or not (see _controls)

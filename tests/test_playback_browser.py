@@ -102,10 +102,10 @@ def test_playback_steps_the_heading_and_heat_together(playback_server, browser_d
         scale = {0: _until(top.inner_text, lambda t: t != opening, "the zoom's colour scale")}
         heat = {0: _until(lambda: _heat_points(body), lambda p: _total(p) == counts[0],
                           "the first week's heat")}  # fmt: skip
-        forward = page.get_by_role("button", name="Forward ⏭")
-        back = page.get_by_role("button", name="⏮ Back")
+        forward = page.get_by_role("button", name="Forward ▶")
+        back = page.get_by_role("button", name="◀ Back")
         play = page.get_by_role("button", name="▶ Play")
-        pause = page.get_by_role("button", name="⏸ Pause")
+        pause = page.get_by_role("button", name="Pause")
 
         # Step forward twice and back once: the heading and the heat follow each step.
         for index in (1, 2):
