@@ -345,7 +345,7 @@ def public_view(source: str, version: str, site_dir: str | None, months: tuple[s
 # incidents, not the store's.
 
 
-@st.cache_resource(max_entries=8, show_spinner="Preparing the playback…")
+@st.cache_resource(max_entries=4, show_spinner="Preparing the playback…")
 def playback_timeline(
     path: str, version: str, flt: IncidentFilter, policy: Policy, first: date, last: date,
     step: Step,
@@ -386,7 +386,7 @@ def playback_classes(
 
 # A resource: shared read-only by every session playing the same frames (a meeting's wall and
 # the laptops in the room), never copied.
-@st.cache_resource(max_entries=512, show_spinner=False)
+@st.cache_resource(max_entries=256, show_spinner=False)
 def playback_frame(
     path: str, version: str, flt: IncidentFilter, policy: Policy, first: date, last: date,
     step: Step, index: int, boundary: str, zoom: int,

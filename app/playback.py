@@ -328,8 +328,9 @@ def _frame_figures(table: pd.DataFrame, frame: int, k: int | None, top: pd.DataF
         before = table.iloc[frame - 1]
         both = row["whole"] and before["whole"]
         if both and not (pd.isna(row["incidents"]) or pd.isna(before["incidents"])):
-            delta = f"{int(row['incidents'] - before['incidents']):+,} on the {before['label']}"
-            delta = delta.replace("on the Week", "on the week")
+            label = str(before["label"])
+            label = f"the w{label[1:]}" if label.startswith("Week of") else label
+            delta = f"{int(row['incidents'] - before['incidents']):+,} on {label}"
     st.metric("Incidents in this frame", count_text(row["incidents"], k), delta=delta,
               delta_color="off")  # fmt: skip
     st.subheader(f"Top {'precincts' if boundary == 'precinct' else 'wards'}")

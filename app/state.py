@@ -119,7 +119,7 @@ def map_view(key: str = MAP_KEY) -> tuple[int | None, tuple[float, float, float,
 # Choices made on one page that a viewer expects to find again on coming back to it. Streamlit
 # forgets a widget's value after a run that does not draw it (another page's run): the frame
 # hands each back every run.
-PAGE_CHOICES = ("c_by", "h_suffix", "e_split")
+PAGE_CHOICES = ("c_by", "h_suffix", "e_split", "pb_step", "pb_speed")
 
 
 def keep_page_choices() -> None:

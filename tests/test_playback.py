@@ -515,3 +515,19 @@ def test_the_public_page_plays_back_published_months(app, demo_store, site):
     # One month chosen: nothing to play.
     at.select_slider(key="p_months").set_value((months[-1], months[-1])).run()
     assert any("two or more months" in i.value for i in at.info)
+
+
+def test_a_range_without_incidents_plays_empty_frames(demo_store):
+    snapshot = open_store(demo_store)
+    cols = snapshot.columns
+    flt = IncidentFilter(categories=("No such category",))
+    line = timeline(apply_policy(SAPS, cols, select(cols, flt), flt), first=date(2026, 1, 1),
+                    last=date(2026, 2, 28), step="month")  # fmt: skip
+    assert disclose({"h": histogram_figure(line)}, 3)["h"].tolist() == [0, 0]
+    scale = playback_scale(line, zoom=12)
+    assert scale.top == 0.0 and scale.busiest is None
+    shown = prepare_frame(snapshot, line, 1, boundary="precinct", zoom=12)
+    assert shown.heat.empty and shown.top.empty
+    assert (shown.areas["count_text"] == "fewer than 3").all()
+    with pytest.raises(IndexError, match="`index` must be 0 to 1"):
+        frame_sight(line, 2)
