@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from heat_render import Viewport, density, project
+from heat_render import Viewport, density, project, unproject
 
 from layers.maps.heat import (
     grid_step_px,
@@ -81,3 +81,48 @@ def test_ticks_below_k_are_left_out() -> None:
     assert scale_ticks(4643.0, k=3) == [200.0, 800.0, 1500.0, 3000.0]
     assert scale_ticks(4.6, k=5) == []
     assert scale_ticks(0.0) == [0.0] and scale_ticks(0.0, k=3) == []
+
+
+def _densest_node(points: np.ndarray, *, zoom: int, sigma: float) -> float:
+    """The surface's densest node, every node computed (the module's steps 1 to 4)."""
+    step = grid_step_px(sigma)
+    weights = kernel_taps(sigma, step)
+    half = (len(weights) - 1) // 2
+    x, y = project(points[:, 0], points[:, 1], zoom)
+    a, b = x / step - 0.5, y / step - 0.5
+    u0, v0 = np.floor(a).astype(int), np.floor(b).astype(int)
+    left, top = u0.min() - half - 1, v0.min() - half - 1
+    grid = np.zeros((v0.max() - top + half + 3, u0.max() - left + half + 3))
+    for du in (0, 1):
+        for dv in (0, 1):
+            share = (a - u0 if du else 1 - (a - u0)) * (b - v0 if dv else 1 - (b - v0))
+            np.add.at(grid, (v0 + dv - top, u0 + du - left), points[:, 2] * share)
+    from scipy import ndimage
+
+    grid = ndimage.correlate1d(grid, weights, axis=1, mode="constant")
+    grid = ndimage.correlate1d(grid, weights, axis=0, mode="constant")
+    rows = top + np.arange(grid.shape[0])
+    lat, _ = unproject(np.zeros(len(rows)), (rows + 0.5) * step, zoom)
+    km2 = (step * metres_per_pixel(lat, zoom)) ** 2 / 1e6
+    return float((grid / km2[:, None]).max())
+
+
+@pytest.mark.parametrize("sigma", [10.0, 22.5])
+@pytest.mark.parametrize("spread", [0.0005, 0.004, 0.03])
+def test_the_peak_search_skips_no_window_it_needs(sigma: float, spread: float) -> None:
+    """The bounds that let windows be skipped never skip the densest: the peak is the
+    densest node of the whole surface, clustered or spread, narrow kernel or wide."""
+    rng = np.random.default_rng(int(spread * 1e4) + int(sigma))
+    centres = rng.uniform([-34.05, 18.45], [-33.9, 18.7], (5, 2))
+    points = np.concatenate([
+        np.column_stack([rng.normal(c[0], spread, 120), rng.normal(c[1], spread, 120),
+                         rng.integers(1, 4, 120)])
+        for c in centres
+    ])  # fmt: skip
+    for zoom in (10, 12, 14):
+        expected = _densest_node(points, zoom=zoom, sigma=sigma)
+        found = peak_density(points, zoom=zoom, sigma_px=sigma, max_windows=10**6)
+        assert found == pytest.approx(expected, rel=1e-9)
+        # Above a value: the same peak when it is higher, and nothing above it when not.
+        assert peak_density(points, zoom=zoom, sigma_px=sigma, above=found / 2) == found
+        assert peak_density(points, zoom=zoom, sigma_px=sigma, above=found * 2) <= found * 2
