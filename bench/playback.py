@@ -29,6 +29,7 @@ Stores live in ``--work`` (``demo-<size>``, ``store-<size>``, as bench/run.py na
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import sys
@@ -165,51 +166,48 @@ def measure(snapshot, raw: pd.DataFrame, role: str, step: str, *, zoom: int,
     names = list(snapshot.precincts["name"])
     rows: list[dict] = []
 
-    def row(measure: str, project: float, baseline: float | None = None, note: str = "") -> None:
+    def row(measure: str, project: tuple[float, float],
+            baseline: tuple[float, float] | None = None, note: str = "") -> None:  # fmt: skip
         rows.append({"role": role, "step": step, "measure": measure,
-                     "project_s": round(project, 4),
-                     "baseline_s": None if baseline is None else round(baseline, 4),
-                     "ratio": None if baseline is None else round(baseline / project, 1),
+                     "project_s": round(project[0], 4), "project_cpu_s": round(project[1], 4),
+                     "baseline_s": None if baseline is None else round(baseline[0], 4),
+                     "baseline_cpu_s": None if baseline is None else round(baseline[1], 4),
+                     "ratio": None if baseline is None else round(baseline[0] / project[0], 1),
                      "target_s": TARGET_S, "note": note})  # fmt: skip
 
     say(f"{role}, {step}: cold step")
     parts = {}
-    start = time.perf_counter()
+    start = mark = clock()
     sight = apply_policy(policy, columns, None, flt)
-    parts["access step"] = time.perf_counter() - start
-    mark = time.perf_counter()
+    parts["access step"], mark = since(mark), clock()
     line = timeline(sight, first=first, last=last, step=step)  # type: ignore[arg-type]
-    parts["timeline"] = time.perf_counter() - mark
-    mark = time.perf_counter()
+    parts["timeline"], mark = since(mark), clock()
     histogram_table(line, disclose({"h": histogram_figure(line)}, sight.k)["h"])
-    parts["histogram"] = time.perf_counter() - mark
-    mark = time.perf_counter()
+    parts["histogram"], mark = since(mark), clock()
     scale = playback_scale(line, zoom=zoom)
-    parts["colour scale"] = time.perf_counter() - mark
-    mark = time.perf_counter()
+    parts["colour scale"], mark = since(mark), clock()
     shown = prepare_frame(snapshot, line, 0, boundary="precinct", zoom=zoom)
-    parts["first frame"] = time.perf_counter() - mark
-    mark = time.perf_counter()
+    parts["first frame"], mark = since(mark), clock()
     render_layers(snapshot, shown, scale)
-    parts["layers"] = time.perf_counter() - mark
-    cold = time.perf_counter() - start
-    breakdown = ", ".join(f"{k} {v:.3f}" for k, v in parts.items())
+    parts["layers"] = since(mark)
+    cold = since(start)
+    breakdown = ", ".join(f"{k} {v[0]:.3f}" for k, v in parts.items())
     row("cold step (a new playback's first frame)", cold, note=f"{len(line)} frames; {breakdown}")
 
     picks = np.linspace(1, len(line) - 1, min(n_frames, len(line) - 1)).round().astype(int)
     data_s, full_s, naive_s = [], [], []
     rules = policy.rules
     for index in picks:
-        mark = time.perf_counter()
+        mark = clock()
         shown = prepare_frame(snapshot, line, int(index), boundary="precinct", zoom=zoom)
-        data_s.append(time.perf_counter() - mark)
+        data_s.append(since(mark))
         render_layers(snapshot, shown, scale)
-        full_s.append(time.perf_counter() - mark)
+        full_s.append(since(mark))
         frame = line.frames[int(index)]
-        mark = time.perf_counter()
+        mark = clock()
         areas, heat = naive_frame(raw, frame.start, frame.end, zoom=zoom, role=role,
                                   names=names, rules=rules)  # fmt: skip
-        naive_s.append(time.perf_counter() - mark)
+        naive_s.append(since(mark))
         # The same answer: counts per precinct and incidents in the heat.
         ours = shown.areas.set_index("name")["count"]
         pd.testing.assert_series_equal(
@@ -218,18 +216,26 @@ def measure(snapshot, raw: pd.DataFrame, role: str, step: str, *, zoom: int,
         )  # fmt: skip
         assert int(shown.heat["weight"].sum()) == int(heat["weight"].sum()), (role, index)
 
-    def p(values: list[float], q: str) -> float:
-        return statistics.median(values) if q == "median" else max(values)
+    def p(values: list[tuple[float, float]], q: str) -> tuple[float, float]:
+        pick = statistics.median if q == "median" else max
+        return pick(v[0] for v in values), pick(v[1] for v in values)
 
     for q in ("median", "slowest"):
         row(f"warm step, figures and heat ({q})", p(data_s, q), p(naive_s, q),
             note=f"{len(picks)} frames")  # fmt: skip
-        row(
-            f"warm step, with the map layers rendered ({q})",
-            p(full_s, q),
-            note="what the page sends; the baseline renders none",
-        )
+        row(f"warm step, with the map layers rendered ({q})", p(full_s, q),
+            note="what the page sends; the baseline renders none")  # fmt: skip
     return rows
+
+
+def clock() -> tuple[float, float]:
+    """Wall and CPU time now: the CPU time says what the step costs on a busy machine."""
+    return time.perf_counter(), time.process_time()
+
+
+def since(mark: tuple[float, float]) -> tuple[float, float]:
+    wall, cpu = clock()
+    return wall - mark[0], cpu - mark[1]
 
 
 def main() -> None:
@@ -265,10 +271,13 @@ def main() -> None:
           f"baseline / project; target {TARGET_S} s a step)\n")  # fmt: skip
     with pd.option_context("display.width", 200, "display.max_colwidth", 120):
         print(table.drop(columns=["target_s"]).to_string(index=False))
-    slowest = table[table["measure"].str.startswith("warm step, with")]["project_s"].max()
-    cold = table[table["measure"].str.startswith("cold")]["project_s"].max()
-    print(f"\nSlowest warm step, layers included: {slowest:.3f} s; slowest cold step: "
-          f"{cold:.3f} s (target {TARGET_S} s).")  # fmt: skip
+    warm = table[table["measure"].str.startswith("warm step, with")]
+    cold = table[table["measure"].str.startswith("cold")]
+    print(f"\nSlowest warm step, layers included: {warm['project_s'].max():.3f} s "
+          f"({warm['project_cpu_s'].max():.3f} s CPU); slowest cold step: "
+          f"{cold['project_s'].max():.3f} s ({cold['project_cpu_s'].max():.3f} s CPU); "
+          f"target {TARGET_S} s. Load average when done: {os.getloadavg()[0]:.1f} on "
+          f"{os.cpu_count()} cores.")  # fmt: skip
 
 
 if __name__ == "__main__":
