@@ -63,12 +63,13 @@ def public_page(
     try:
         chosen = month_run(site, run[0], run[1])
         if play:
-            if len(chosen) < 2:
-                st.info("Choose a run of two or more months under Months to play them back.")
-            else:
-                public_playback_view(source, snapshot.version, site, site_dir, chosen, group,
-                                     area or None, options)  # fmt: skip
-                return
+            if len(chosen) < 2:  # one month is no playback: every published month is
+                chosen = tuple(months)
+                st.caption("Playing every published month: choose a run under Months to play "
+                           "fewer.")  # fmt: skip
+            public_playback_view(source, snapshot.version, site, site_dir, chosen, group,
+                                 area or None, options)  # fmt: skip
+            return
         figures = public_view(source, snapshot.version, site_dir, chosen, group, area or None, site)
     except LayersError as err:
         st.error(md(err))

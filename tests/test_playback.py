@@ -514,9 +514,12 @@ def test_the_public_page_plays_back_published_months(app, demo_store, site):
     assert _heading(at) == f"{label}: {second:,} incidents (All published incidents)"
     at.button(key="pp_play").click().run()
     assert at.session_state["pp_playing"] is True
-    # One month chosen: nothing to play.
+    # One month chosen: every published month plays.
     at.select_slider(key="p_months").set_value((months[-1], months[-1])).run()
-    assert any("two or more months" in i.value for i in at.info)
+    assert any(c.value.startswith("Playing every published month") for c in at.caption)
+    first = public.view(months[0], ALL)["total"]
+    label = pd.Timestamp(f"{months[0]}-01").strftime("%B %Y")
+    assert _heading(at) == f"{label}: {first:,} incidents (All published incidents)"
 
 
 def test_a_range_without_incidents_plays_empty_frames(demo_store):
