@@ -5,9 +5,12 @@ every ``--refresh`` seconds."""
 from __future__ import annotations
 
 import argparse
+import hashlib
+import html
 import time
 from collections.abc import Callable
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 import folium
@@ -24,7 +27,15 @@ from app.foliummap import folium_args, show_folium
 from app.livewatch import VIEW_FRAGMENT, live_watch
 from app.review import compstat_review
 from app.signin import still_allowed
-from app.state import MAP_KEY, Request, map_view, meeting_start
+from app.state import (
+    MAP_KEY,
+    Request,
+    area_back,
+    choose_area,
+    clicked_area,
+    map_view,
+    meeting_start,
+)
 from layers._errors import LayersError
 from layers.access.policy import Policy
 from layers.analysis.study import HotspotParams, HotspotResult
@@ -62,6 +73,7 @@ def map_panel(
     heading: str | None = None,
     outline: gpd.GeoDataFrame | None = None,
     policy: Policy,
+    choices: dict[str, list[str]],
 ) -> None:
     """The map. It runs inside the view fragment: panning or zooming reruns only that, to
     refine the heat cells.
@@ -93,7 +105,26 @@ def map_panel(
                     result_key=result_key, recent_minutes=recent_minutes,
                     recent_zoom=viewer_zoom, minute=minute, focus=focus, heading=heading,
                     _result=result, _outline=outline)  # fmt: skip
-    show_folium(args, key=MAP_KEY.format(boundary=boundary))
+    show_folium(args, key=MAP_KEY.format(boundary=boundary),
+                on_feature=partial(_area_clicked, boundary, choices))  # fmt: skip
+
+
+# What an area of the map carries (layers.maps.webmap.area_layer): a click on anything else
+# (a hotspot cell, a "just reported" ring) filters nothing.
+AREA_PROPERTIES = {"name", "count", "hidden", "incidents"}
+
+
+def _area_clicked(boundary: str, choices: dict[str, list[str]], properties: dict) -> None:
+    if properties.keys() >= AREA_PROPERTIES and isinstance(properties["name"], str):
+        # the map escapes names for its tooltips
+        choose_area(boundary, html.unescape(properties["name"]), choices)
+
+
+def _row_chosen(boundary: str, key: str, names: list[str],
+                choices: dict[str, list[str]]) -> None:  # fmt: skip
+    rows = st.session_state[key].selection.rows
+    if rows and 0 <= rows[0] < len(names):
+        choose_area(boundary, names[rows[0]], choices)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -151,7 +182,8 @@ def map_args(
         key=MAP_KEY.format(boundary=boundary),
         feature_group_to_add=layers,
         layer_control=folium.LayerControl(collapsed=True),
-        returned_objects=["zoom", "bounds"],
+        # where the viewer left the map, and the area a click chose (click to filter)
+        returned_objects=["zoom", "bounds", "last_active_drawing"],
         height=780 if large else 640,
         width=None,
         center=focus[0] if focus is not None else None,
@@ -231,21 +263,34 @@ def view_panel(
     if live is not None and live.last_success is not None:
         read = f"Data read {live.last_success.astimezone(LOCAL_ZONE):%H:%M:%S}. "
     st.caption(f"{read}{span}Filter: {md(flt.describe())}. Store version {version}.")
+    picked = clicked_area(flt)
+    if picked is not None:
+        st.button(f"← Back: all {'precincts' if flt.precincts else 'wards'} (not only {picked})",
+                  on_click=area_back, key="area_back")  # fmt: skip
     left, right = st.columns([3, 2])
     with left:
         map_panel(source, version, flt, boundary=boundary, style=style, tiles=options.tiles,
                   tiles_attribution=options.tiles_attribution,
                   result=result, result_key=result_key, large=meeting,
                   recent_minutes=options.recent_minutes if live is not None else None,
-                  focus=focus, heading=heading, outline=outline, policy=policy)  # fmt: skip
+                  focus=focus, heading=heading, outline=outline, policy=policy,
+                  choices=choices)  # fmt: skip
     with right:
         st.subheader(f"Top {'precincts' if boundary == 'precinct' else 'wards'}")
         if nothing:
             st.caption("No incidents in this filter.")
+        top = numbers["top"]
+        # A row chooses its area for the whole page; keyed by the filter, so that a choice
+        # is not carried over to the next table.
+        table_key = "top_" + hashlib.sha256(repr((boundary, flt)).encode()).hexdigest()[:12]
+        names = [str(v) for v in top[top.columns[0]]] if len(top.columns) else []
         st.dataframe(
-            numbers["top"],
+            top,
             hide_index=True,
             width="stretch",
+            key=table_key,
+            on_select=partial(_row_chosen, boundary, table_key, names, choices),
+            selection_mode="single-row",
             column_config={
                 "incidents": st.column_config.NumberColumn("incidents", format="localized"),
                 "share": st.column_config.ProgressColumn(
