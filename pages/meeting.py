@@ -23,12 +23,18 @@ MEETING_CSS = """
 <style>
   [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
   [data-testid="stHeader"], [data-testid="stToolbar"] { display: none !important; }
-  .block-container { padding-top: 0.8rem !important; max-width: 100% !important; }
-  h1 { font-size: 2.6rem !important; }
-  h2, h3 { font-size: 2rem !important; }
-  [data-testid="stMetricValue"] { font-size: 3.4rem !important; }
+  .block-container { padding: 0.6rem 1.2rem 1rem !important; max-width: 100% !important; }
+  h1 { font-size: 1.9rem !important; padding: 0 0 0.2rem !important; }
+  h2, h3 { font-size: 1.8rem !important; padding: 0.4rem 0 0.2rem !important; }
+  [data-testid="stAlert"] > div { padding: 0.35rem 0.8rem !important; }
+  [data-testid="stAlert"] p { font-size: 1.1rem !important; }
+  [data-testid="stMetricValue"] { font-size: 3.6rem !important; line-height: 1.1 !important; }
   [data-testid="stMetricLabel"] p { font-size: 1.5rem !important; }
-  [data-testid="stCaptionContainer"] p { font-size: 1.25rem !important; }
+  [data-testid="stMetricDelta"] { font-size: 1.2rem !important; }
+  [data-testid="stCaptionContainer"] p { font-size: 1.2rem !important; }
+  .cct-top { width: 100%; border-collapse: collapse; font-size: 1.45rem; }
+  .cct-top td { padding: 0.15rem 0.3rem; border-bottom: 1px solid #e6e6e6; }
+  .cct-top td.n { text-align: right; font-variant-numeric: tabular-nums; font-weight: 600; }
 </style>
 """
 

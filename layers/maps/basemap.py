@@ -26,6 +26,7 @@ from folium.elements import JSCSSMixin
 from jinja2 import Template
 
 from layers.maps.assets import VECTOR_BASEMAP_ASSETS, AssetMode
+from layers.maps.legend import BASEMAP, Legend
 from layers.maps.tiles import (
     MEDIA_TYPES,
     Basemap,
@@ -77,12 +78,15 @@ def add_basemap(
         Why there is no basemap (a tiles file that could not be used), for the legend.
     """
     if basemap is None:
-        _BasemapNote(None, legend=f"No basemap: {missing}" if missing else None).add_to(m)
+        _BasemapNote(None).add_to(m)
+        if missing:
+            _legend_line(f"No basemap: {missing}").add_to(m)
         return m
     if not basemap.local:
         folium.TileLayer(basemap.url, attr=basemap.attribution, name="Basemap", overlay=True,
                          max_zoom=MAP_MAX_ZOOM).add_to(m)  # fmt: skip
-        _BasemapNote(basemap, legend=basemap.legend_text()).add_to(m)
+        _BasemapNote(basemap).add_to(m)
+        _legend_line(basemap.legend_text()).add_to(m)
         return m
     embedded = None
     legend = basemap.legend_text()
@@ -95,8 +99,14 @@ def add_basemap(
         legend += f"; it covers {basemap.coverage:.0%} of this map"
     _LocalBasemap(basemap, embedded=embedded, url=None if embedded else served_url(basemap)
                   ).add_to(m)  # fmt: skip
-    _BasemapNote(basemap, legend=legend).add_to(m)
+    _BasemapNote(basemap).add_to(m)
+    _legend_line(legend).add_to(m)
     return m
+
+
+def _legend_line(text: str) -> Legend:
+    """The legend's last line, about the basemap (plain text)."""
+    return Legend(html.escape(text), order=BASEMAP, css_class="cct-legend cct-basemap-legend")
 
 
 class _LocalBasemap(JSCSSMixin, MacroElement):
@@ -216,26 +226,15 @@ def _credit(basemap: Basemap) -> str:
 
 
 class _BasemapNote(MacroElement):
-    """What the map is drawn over: in the attribution (none; or, when a tile server is
+    """What the map is drawn over, in the attribution: none; or, when a tile server is
     configured but no tile of it loads, that it is unavailable, instead of crediting tiles
-    that never drew), and as the legend's bottom line (local or remote, which, and why there
-    is none when a file could not be used)."""
+    that never drew. (The legend's last line says the rest: :func:`_legend_line`.)"""
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
         (function () {
             var map = {{ this._parent.get_name() }};
-            var legend = {{ this.legend|tojson }};
-            if (legend) {
-                var line = L.control({position: "bottomright"});
-                line.onAdd = function () {
-                    var div = L.DomUtil.create("div", "cct-legend cct-basemap-legend");
-                    div.textContent = legend;
-                    return div;
-                };
-                line.addTo(map);
-            }
             {% if not this.remote and not this.local %}
             map.attributionControl.addAttribution({{ this.none|tojson }});
             {% elif this.remote %}
@@ -265,11 +264,10 @@ class _BasemapNote(MacroElement):
         """
     )
 
-    def __init__(self, basemap: Basemap | None, *, legend: str | None) -> None:
+    def __init__(self, basemap: Basemap | None) -> None:
         super().__init__()
         self._name = "BasemapNote"
         self.remote = basemap is not None and not basemap.local
         self.local = basemap is not None and basemap.local
-        self.legend = legend
         self.none = NO_BASEMAP
         self.unavailable = TILES_UNAVAILABLE
