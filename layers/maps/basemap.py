@@ -127,21 +127,15 @@ class _LocalBasemap(JSCSSMixin, MacroElement):
                     bounds: bounds, className: "cct-basemap"
                 });
             } else {
-                if (typeof protomapsL === "undefined") { return; }
-                var options = {
-                    url: spec.url || "embedded/{z}/{x}/{y}.mvt", attribution: spec.attribution,
-                    maxDataZoom: spec.maxNativeZoom, maxZoom: spec.maxZoom, bounds: bounds,
-                    className: "cct-basemap"
-                };
-                if (spec.flavor) {
-                    options.flavor = spec.flavor;
-                    options.lang = "en";
-                } else {
-                    options.paintRules = plainRules(spec.layers);
-                    options.labelRules = [];
-                    options.backgroundColor = "#f2efe9";
+                if (typeof protomapsL === "undefined" || typeof cctVectorBasemap === "undefined") {
+                    return;
                 }
-                layer = protomapsL.leafletLayer(options);
+                // vendor/vector_basemap.js: the style the public site draws with too.
+                layer = protomapsL.leafletLayer(cctVectorBasemap.options({
+                    url: spec.url || "embedded/{z}/{x}/{y}.mvt", attribution: spec.attribution,
+                    maxNativeZoom: spec.maxNativeZoom, maxZoom: spec.maxZoom, bounds: bounds,
+                    flavor: spec.flavor, layers: spec.layers, className: "cct-basemap"
+                }));
                 if (embedded) {
                     var source = {
                         get: function (c, size) {
@@ -158,27 +152,6 @@ class _LocalBasemap(JSCSSMixin, MacroElement):
             }
             layer.addTo(map);
             layer.bringToBack();
-
-            // Vector tiles in another schema than Protomaps': each layer in a plain style.
-            function plainRules(names) {
-                var rules = [];
-                var G = protomapsL.GeomType;
-                names.forEach(function (name) {
-                    var n = name.toLowerCase();
-                    var water = /water|ocean|sea|lake|river|coast/.test(n);
-                    var green = /park|green|wood|forest|land|grass|natural/.test(n);
-                    var fill = water ? "#aacbe3" : green ? "#dbe8cf"
-                        : /building/.test(n) ? "#d9d0c9" : "#e4e0d8";
-                    rules.push({dataLayer: name,
-                        symbolizer: new protomapsL.PolygonSymbolizer({fill: fill}),
-                        filter: function (z, f) { return f.geomType === G.Polygon; }});
-                    rules.push({dataLayer: name,
-                        symbolizer: new protomapsL.LineSymbolizer({
-                            color: water ? "#8db3d1" : "#a7a39b", width: 1}),
-                        filter: function (z, f) { return f.geomType === G.Line; }});
-                });
-                return rules;
-            }
         })();
         {% endmacro %}
         """
