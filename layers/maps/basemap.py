@@ -169,7 +169,7 @@ class _LocalBasemap(JSCSSMixin, MacroElement):
             "url": url,
             "vector": basemap.vector,
             "mime": MEDIA_TYPES[basemap.format],
-            "attribution": _credit(basemap),
+            "attribution": credit(basemap),
             "bounds": [[b[1], b[0]], [b[3], b[2]]] if b else None,
             "minNativeZoom": embedded.min_zoom if embedded is not None else basemap.min_zoom,
             "maxNativeZoom": max_native,
@@ -181,8 +181,9 @@ class _LocalBasemap(JSCSSMixin, MacroElement):
         self.empty = EMPTY_TILE
 
 
-def _credit(basemap: Basemap) -> str:
-    """The attribution: the tiles' own credit, with the file and its date."""
+def credit(basemap: Basemap) -> str:
+    """A local basemap's attribution: the tiles' own credit, with the file and its date (the
+    public site's too)."""
     dated = f", {basemap.date}" if basemap.date else ""
     source = f"{html.escape(basemap.label)}{dated}"
     return f"{basemap.attribution} ({source})" if basemap.attribution else f"Basemap: {source}"
