@@ -612,6 +612,24 @@ def test_a_vector_basemap_is_copied_uncompressed_with_its_renderer(demo_store, t
         assert script == f"vendor/{name}?v={digest}"
 
 
+def test_a_basemap_of_part_of_the_area_is_copied_there_and_says_so(demo_store, mbtiles,
+                                                                   tmp_path):  # fmt: skip
+    from dataclasses import replace
+
+    from layers.maps.tiles import open_basemap, tiles_in
+
+    half = (18.32, -34.25, 18.66, -33.55)  # the western half of the demo's extent
+    basemap = replace(open_basemap(mbtiles), bounds=half)
+    out = tmp_path / "site"
+    report = publish_site(open_store(demo_store), out, options=PublishOptions(
+        today=TODAY, months=1, basemap=basemap))  # fmt: skip
+    record = manifest(out)["basemap"]
+    assert record["bounds"] == pytest.approx(list(half))
+    assert set(_tiles(out, record)) == set(tiles_in(half, range(8, 13)))
+    assert record["legend"].endswith("; it covers 50% of this map")
+    assert "covers only 50% of the map's area" in report.as_text()
+
+
 def test_a_remote_basemap_is_recorded_for_the_browser_to_load(demo_store, tmp_path):
     from layers.maps.tiles import OSM_ATTRIBUTION, OSM_TILES, open_basemap
 

@@ -709,7 +709,9 @@ def _add_basemap(
 ) -> tuple[dict, TileCopy | None]:  # fmt: skip
     """The manifest's record of ``basemap``; a local one's tiles are put in ``staging``
     (linked from ``previous`` when its ``old`` record names the same tiles)."""
-    legend = basemap.legend_text() + (f". {basemap.warning}" if basemap.warning else "")
+    legend = basemap.legend_text()
+    if basemap.coverage is not None:  # as the dashboard's maps say it
+        legend += f"; it covers {basemap.coverage:.0%} of this map"
     record = {
         "kind": "local" if basemap.local else "remote",
         "url": basemap.url,
