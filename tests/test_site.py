@@ -479,14 +479,20 @@ def test_browser_draws_a_local_raster_basemap_from_the_sites_own_tiles(demo_stor
 @pytest.mark.browser
 def test_browser_draws_a_local_vector_basemap_on_canvas(demo_store, tmp_path):
     import geopandas as gpd
-    from shapely.geometry import box
+    import numpy as np
+    from shapely.geometry import Point, box
     from tilefiles import CAPE_TOWN, write_vector_pmtiles
 
     from layers.maps.tiles import open_basemap
 
     sync_playwright = _require_browser()
-    # A layer named "water" (not the Protomaps schema): filled in the plain style's water blue.
-    frame = gpd.GeoDataFrame({"kind": ["sea"]}, geometry=[box(*CAPE_TOWN)], crs="EPSG:4326")
+    # A layer named "water" (not the Protomaps schema): its polygon filled in the plain style's
+    # water blue. Its points are not drawn, but make tiles big enough for nginx to compress.
+    west, south, east, north = CAPE_TOWN
+    xs, ys = np.meshgrid(np.linspace(west, east, 62)[1:-1], np.linspace(south, north, 62)[1:-1])
+    shapes = [box(*CAPE_TOWN), *(Point(x, y) for x, y in zip(xs.ravel(), ys.ravel(), strict=True))]
+    frame = gpd.GeoDataFrame({"kind": ["sea"] + ["buoy"] * (len(shapes) - 1)}, geometry=shapes,
+                             crs="EPSG:4326")  # fmt: skip
     path = write_vector_pmtiles(tmp_path / "sea.pmtiles", frame, layer="water", maxzoom=12)
     site = tmp_path / "site"
     record = _site_with_basemap(demo_store, site, open_basemap(path))["basemap"]
@@ -502,6 +508,22 @@ def test_browser_draws_a_local_vector_basemap_on_canvas(demo_store, tmp_path):
             page.screenshot(path=str(ARTIFACTS / "site-vector-basemap.png"))
         finally:
             browser.close()
+        # nginx: vector tiles by their type, compressed, cached for good; a missing one empty.
+        folder = record["url"].split("/{z}")[0]
+        biggest = max((site / folder).rglob("*.mvt"), key=lambda f: f.stat().st_size)
+        client = Client(url)
+        try:
+            status, head, body = client.get(str(biggest.relative_to(site)),
+                                            **{"Accept-Encoding": "gzip"})  # fmt: skip
+            assert status == 200
+            assert head["content-type"] == "application/vnd.mapbox-vector-tile"
+            assert head["cache-control"] == IMMUTABLE
+            assert head["content-encoding"] == "gzip"
+            assert gzip.decompress(body) == biggest.read_bytes()
+            status, head, body = client.get(f"{folder}/12/0/0.mvt")
+            assert (status, body, head["cache-control"]) == (204, b"", IMMUTABLE)
+        finally:
+            client.close()
     assert not problems, problems
     tiles = _tile_requests(requests, url, record)
     assert tiles and all(p.endswith(".mvt") and (site / p.lstrip("/")).is_file() for p in tiles)
