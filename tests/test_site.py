@@ -531,3 +531,30 @@ def test_browser_draws_a_local_vector_basemap_on_canvas(demo_store, tmp_path):
     assert legend.startswith("Basemap: local file sea.pmtiles (vector tiles, ")
     # Every tile drawn, and most of each in the water colour (the whole box is sea).
     assert water and min(water) > 0 and sum(water) > len(water) * 256 * 256 // 4, water
+
+
+@pytest.mark.browser
+def test_browser_says_when_a_remote_basemap_cannot_be_reached(demo_store, tmp_path):
+    from layers.maps.tiles import OSM_TILES, open_basemap
+
+    sync_playwright = _require_browser()
+    site = tmp_path / "site"
+    record = _site_with_basemap(demo_store, site, open_basemap("osm"))["basemap"]
+    requests: list[str] = []
+    problems: list[str] = []
+    with serve_site(site) as url, sync_playwright() as pw:
+        # No request leaves the machine: the tile server's are aborted, as with no internet.
+        browser, page = _open_page(pw, url, requests, problems)
+        try:
+            page.wait_for_function(
+                "() => document.getElementById('basemap-note')?.textContent === "
+                "'Basemap unavailable: no connection to the tile server'", timeout=30_000,
+            )  # fmt: skip
+            page.wait_for_function(PAINTED_JS, timeout=30_000)
+        finally:
+            browser.close()
+    assert record["legend"] == "Basemap: remote, from tile.openstreetmap.org (needs the internet)"
+    server = urlsplit(OSM_TILES).netloc
+    remote = [u for u in requests if not _is_local(u)]
+    assert remote and all(urlsplit(u).netloc == server for u in remote), remote
+    assert all(server in p or "ERR_FAILED" in p for p in problems), problems
