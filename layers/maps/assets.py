@@ -3,8 +3,9 @@
 No asset may come from a CDN at run time. The setup step installs Leaflet (and
 protomaps-leaflet, which draws a local vector basemap) from npm
 (``npm ci``, pinned in ``package-lock.json``) and :func:`vendor_assets` copies it, with the
-leaflet.heat build that ships inside folium's wheel and our own heat layer
-(``layers/maps/js/incident_heat.js``), into ``static/vendor/``. Streamlit serves
+leaflet.heat build that ships inside folium's wheel and our own scripts (the heat layer,
+``layers/maps/js/incident_heat.js``, and the vector basemap's style, ``vector_basemap.js``),
+into ``static/vendor/``. Streamlit serves
 that folder at ``/app/static/vendor/`` (``server.enableStaticServing``).
 
 A folium map names its JS/CSS in each element's ``default_js``/``default_css``; folium writes

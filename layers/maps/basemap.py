@@ -6,7 +6,7 @@ drawn from tiles the app serves (``assets="served"``: the dashboard's ``/tiles/`
 page for the map's extent and a few zooms around its opening one. Raster tiles go into a
 tile layer; vector tiles are drawn on canvas by protomaps-leaflet (vendored), with the
 Protomaps basemap's own light style for files in its schema, and a plain style of each layer
-otherwise.
+otherwise (``layers/maps/js/vector_basemap.js``, which the public site draws with too).
 
 Every map says what it is drawn over, in the attribution and in a line of the legend: no
 basemap (and why, when a file could not be used), a local file (name and date) or a tile
