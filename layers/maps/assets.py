@@ -3,8 +3,9 @@
 No asset may come from a CDN at run time. The setup step installs Leaflet (and
 protomaps-leaflet, which draws a local vector basemap) from npm
 (``npm ci``, pinned in ``package-lock.json``) and :func:`vendor_assets` copies it, with the
-leaflet.heat build that ships inside folium's wheel and our own heat layer
-(``layers/maps/js/incident_heat.js``), into ``static/vendor/``. Streamlit serves
+leaflet.heat build that ships inside folium's wheel and our own scripts (the heat layer,
+``layers/maps/js/incident_heat.js``, and the vector basemap's style, ``vector_basemap.js``),
+into ``static/vendor/``. Streamlit serves
 that folder at ``/app/static/vendor/`` (``server.enableStaticServing``).
 
 A folium map names its JS/CSS in each element's ``default_js``/``default_css``; folium writes
@@ -85,19 +86,21 @@ INCIDENT_HEAT_JS = VendorAsset("incident-heat.js", "incident_heat.js", "js")
 # protomaps-leaflet draws a local vector basemap (PMTiles of vector tiles) on canvas, with its
 # own styles: no glyphs, sprites or styles fetched (see layers.maps.tiles).
 PROTOMAPS_JS = VendorAsset("protomaps-leaflet", "protomaps-leaflet.js", "js")
+# Our own use of it (layers/maps/js/): the same style on every map and on the public site.
+VECTOR_BASEMAP_JS = VendorAsset("vector-basemap.js", "vector_basemap.js", "js")
 
 # What each folium element needs. The Map gets Leaflet only: folium's default jQuery,
 # Bootstrap, Font Awesome and awesome-markers serve popups and icon markers, which
 # `apply_offline_assets` refuses (see `_refuse_cdn_only`).
 MAP_ASSETS: tuple[VendorAsset, ...] = (LEAFLET_JS, LEAFLET_CSS)
 HEAT_ASSETS: tuple[VendorAsset, ...] = (LEAFLET_HEAT_JS,)
-OWN_ASSETS: tuple[VendorAsset, ...] = (INCIDENT_HEAT_JS,)
-VECTOR_BASEMAP_ASSETS: tuple[VendorAsset, ...] = (PROTOMAPS_JS,)
+OWN_ASSETS: tuple[VendorAsset, ...] = (INCIDENT_HEAT_JS, VECTOR_BASEMAP_JS)
+VECTOR_BASEMAP_ASSETS: tuple[VendorAsset, ...] = (PROTOMAPS_JS, VECTOR_BASEMAP_JS)
 ALL_ASSETS: tuple[VendorAsset, ...] = (
     *MAP_ASSETS,
     *HEAT_ASSETS,
     *OWN_ASSETS,
-    *VECTOR_BASEMAP_ASSETS,
+    PROTOMAPS_JS,
 )
 
 

@@ -6,7 +6,7 @@ drawn from tiles the app serves (``assets="served"``: the dashboard's ``/tiles/`
 page for the map's extent and a few zooms around its opening one. Raster tiles go into a
 tile layer; vector tiles are drawn on canvas by protomaps-leaflet (vendored), with the
 Protomaps basemap's own light style for files in its schema, and a plain style of each layer
-otherwise.
+otherwise (``layers/maps/js/vector_basemap.js``, which the public site draws with too).
 
 Every map says what it is drawn over, in the attribution and in a line of the legend: no
 basemap (and why, when a file could not be used), a local file (name and date) or a tile
@@ -137,21 +137,15 @@ class _LocalBasemap(JSCSSMixin, MacroElement):
                     bounds: bounds, className: "cct-basemap"
                 });
             } else {
-                if (typeof protomapsL === "undefined") { return; }
-                var options = {
-                    url: spec.url || "embedded/{z}/{x}/{y}.mvt", attribution: spec.attribution,
-                    maxDataZoom: spec.maxNativeZoom, maxZoom: spec.maxZoom, bounds: bounds,
-                    className: "cct-basemap"
-                };
-                if (spec.flavor) {
-                    options.flavor = spec.flavor;
-                    options.lang = "en";
-                } else {
-                    options.paintRules = plainRules(spec.layers);
-                    options.labelRules = [];
-                    options.backgroundColor = "#f2efe9";
+                if (typeof protomapsL === "undefined" || typeof cctVectorBasemap === "undefined") {
+                    return;
                 }
-                layer = protomapsL.leafletLayer(options);
+                // vendor/vector_basemap.js: the style the public site draws with too.
+                layer = protomapsL.leafletLayer(cctVectorBasemap.options({
+                    url: spec.url || "embedded/{z}/{x}/{y}.mvt", attribution: spec.attribution,
+                    maxNativeZoom: spec.maxNativeZoom, maxZoom: spec.maxZoom, bounds: bounds,
+                    flavor: spec.flavor, layers: spec.layers, className: "cct-basemap"
+                }));
                 if (embedded) {
                     var source = {
                         get: function (c, size) {
@@ -168,27 +162,6 @@ class _LocalBasemap(JSCSSMixin, MacroElement):
             }
             layer.addTo(map);
             layer.bringToBack();
-
-            // Vector tiles in another schema than Protomaps': each layer in a plain style.
-            function plainRules(names) {
-                var rules = [];
-                var G = protomapsL.GeomType;
-                names.forEach(function (name) {
-                    var n = name.toLowerCase();
-                    var water = /water|ocean|sea|lake|river|coast/.test(n);
-                    var green = /park|green|wood|forest|land|grass|natural/.test(n);
-                    var fill = water ? "#aacbe3" : green ? "#dbe8cf"
-                        : /building/.test(n) ? "#d9d0c9" : "#e4e0d8";
-                    rules.push({dataLayer: name,
-                        symbolizer: new protomapsL.PolygonSymbolizer({fill: fill}),
-                        filter: function (z, f) { return f.geomType === G.Polygon; }});
-                    rules.push({dataLayer: name,
-                        symbolizer: new protomapsL.LineSymbolizer({
-                            color: water ? "#8db3d1" : "#a7a39b", width: 1}),
-                        filter: function (z, f) { return f.geomType === G.Line; }});
-                });
-                return rules;
-            }
         })();
         {% endmacro %}
         """
@@ -206,7 +179,7 @@ class _LocalBasemap(JSCSSMixin, MacroElement):
             "url": url,
             "vector": basemap.vector,
             "mime": MEDIA_TYPES[basemap.format],
-            "attribution": _credit(basemap),
+            "attribution": credit(basemap),
             "bounds": [[b[1], b[0]], [b[3], b[2]]] if b else None,
             "minNativeZoom": embedded.min_zoom if embedded is not None else basemap.min_zoom,
             "maxNativeZoom": max_native,
@@ -218,8 +191,9 @@ class _LocalBasemap(JSCSSMixin, MacroElement):
         self.empty = EMPTY_TILE
 
 
-def _credit(basemap: Basemap) -> str:
-    """The attribution: the tiles' own credit, with the file and its date."""
+def credit(basemap: Basemap) -> str:
+    """A local basemap's attribution: the tiles' own credit, with the file and its date (the
+    public site's too)."""
     dated = f", {basemap.date}" if basemap.date else ""
     source = f"{html.escape(basemap.label)}{dated}"
     return f"{basemap.attribution} ({source})" if basemap.attribution else f"Basemap: {source}"
