@@ -465,11 +465,17 @@ def area_layer(
 def area_labels(names: pd.Series, shapes: gpd.GeoSeries) -> list[list[object]]:
     """Where each area's name goes, and the box it must fit in: ``[lat, lon, name, west,
     south, east, north]`` per area, a point inside the area (``representative_point``),
-    coordinates rounded to about 1 m."""
+    coordinates rounded to about 1 m; the name HTML-escaped, as every name the page puts in
+    with ``innerHTML``."""
     points = shapes.representative_point()
     boxes = shapes.bounds.round(COORD_DECIMALS)
     return [
-        [round(p.y, COORD_DECIMALS), round(p.x, COORD_DECIMALS), str(name), *map(float, b)]
+        [
+            round(p.y, COORD_DECIMALS),
+            round(p.x, COORD_DECIMALS),
+            html.escape(str(name)),
+            *map(float, b),
+        ]
         for name, p, b in zip(names, points, boxes.itertuples(index=False), strict=True)
         if not p.is_empty
     ]
@@ -1053,7 +1059,7 @@ class _AreaLabels(MacroElement):
                     var el = marker.getElement();
                     if (!el) { return; }
                     var l = marker.cct;
-                    if (!el.textContent) { el.textContent = l[2]; }
+                    if (!el.innerHTML) { el.innerHTML = l[2]; }  // escaped in Python
                     var a = map.latLngToContainerPoint([l[6], l[3]]);
                     var b = map.latLngToContainerPoint([l[4], l[5]]);
                     var fits = el.offsetWidth + 6 <= 0.8 * Math.abs(b.x - a.x)
