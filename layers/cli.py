@@ -591,8 +591,9 @@ def _basemap(args: argparse.Namespace, box: Sequence[float] | None
     except BasemapError as err:
         print(f"Warning: no basemap. {err}", file=sys.stderr)
         return None, str(err)
-    if found is not None and found.warning:
-        print(f"Warning: {found.warning}", file=sys.stderr)
+    for note in (found.warning, found.advice) if found is not None else ():
+        if note:
+            print(f"Warning: {note}", file=sys.stderr)
     return found, None
 
 
