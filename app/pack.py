@@ -235,7 +235,7 @@ def _as_of(request: Request, version: str, live: object | None) -> str:
     if live is not None and getattr(live, "last_success", None) is not None:
         read = live.last_success.astimezone(LOCAL_ZONE)  # type: ignore[attr-defined]
         return f"{read:%d %b %Y %H:%M:%S} (live store, last read); {latest}".rstrip("; ")
-    return f"{latest}; store version {version[:16]}" if latest else f"store version {version}"
+    return f"{latest}; store version {version}" if latest else f"store version {version}"
 
 
 def _host(url: str) -> str:

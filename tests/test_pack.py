@@ -191,7 +191,8 @@ def test_the_filter_in_words():
 
 
 def _small_pack(*, review_rows: int = 3, names: tuple[str, ...] = (), hidden: bool = False,
-                k: int = 3, places: tuple[str, ...] = ()) -> Pack:  # fmt: skip
+                k: int = 3, places: tuple[str, ...] = (),
+                flt: IncidentFilter | None = None) -> Pack:  # fmt: skip
     """A hand-made pack: a review of ``review_rows`` rows (or ``names``) and its total, the
     top ``places`` (default: the review's first ten); ``hidden``: the figures of a viewer
     whose counts are hidden under ``k``."""
@@ -215,7 +216,8 @@ def _small_pack(*, review_rows: int = 3, names: tuple[str, ...] = (), hidden: bo
         head = {"incidents": None, "agencies": None, "first": None, "last": None,
                 "outside": None}  # fmt: skip
     return Pack(
-        flt=IncidentFilter(precincts=tuple(labels[:1])), data_as_of="latest incident 31 Mar 2026",
+        flt=flt or IncidentFilter(precincts=tuple(labels[:1])),
+        data_as_of="latest incident 31 Mar 2026; store version 20260331T105844377340Z-b66f6ce5",
         made_by="thandi (analyst)", made_at=datetime(2026, 4, 1, 9, 30, tzinfo=LOCAL),
         synthetic=True, k=k, full=not hidden,
         figures={"headline": head, "hidden": hidden, "top": top},
@@ -243,7 +245,7 @@ def test_every_page_has_the_header_and_footer_and_a_long_review_goes_on():
     for n, sheet in enumerate(sheets, start=1):
         assert "Meeting pack" in sheet["header"]
         assert "Filter: Precincts: Precinct 0" in sheet["header"]
-        assert "Data as of latest incident 31 Mar 2026" in sheet["header"]
+        assert "Data as of latest incident 31 Mar 2026; store version" in sheet["header"]
         assert "Made by thandi (analyst) at 01 Apr 2026 09:30 SAST" in sheet["footer"]
         assert "SYNTHETIC DEMO DATA" in sheet["footer"]
         assert f"Page {n} of {len(sheets)}" in sheet["footer"]
@@ -444,9 +446,17 @@ def test_a_pack_page_overflows_nothing(hidden):
     names = tuple(f"By-law enforcement and public spaces {i}" for i in range(70))
     # Top areas are precincts or wards ("Cape Town Central"), never a collaboration area.
     places = tuple(f"Cape Town Central {i}" for i in range(10))
-    pack = _small_pack(names=names, hidden=hidden, k=10, places=places)
+    # A long filter: the header names three of a kind (in two lines at most), page 1 all.
+    flt = IncidentFilter(
+        agencies=("LEAP", "Law Enforcement", "Metro Police", "Neighbourhood Watch", "SAPS"),
+        areas=("By-law enforcement and public spaces", "Gang and firearm violence"),
+        categories=("Assault", "Burglary", "Robbery"), precincts=places[:8],
+        since=date(2026, 1, 1), until=date(2026, 3, 31), hours=(22, 4),
+    )  # fmt: skip
+    pack = _small_pack(names=names, hidden=hidden, k=10, places=places, flt=flt)
     page = pack_html(pack, map_png=_png(40, 30))
     assert ("fewer than 10" in page) == hidden
+    assert "Cape Town Central 7. Dates" in page  # page 1 names every precinct of the filter
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         tab = browser.new_page()
@@ -474,6 +484,9 @@ MEASURE = """() => {
   });
   const cut = [...document.querySelectorAll("td, th, .figure .value, header .title")]
     .filter(c => c.scrollWidth > c.clientWidth + 0.5).map(c => c.textContent);
+  for (const c of document.querySelectorAll("header .asof, p.full-filter")) {
+    if (c.scrollHeight > c.clientHeight + 0.5) cut.push(c.textContent);
+  }
   const rows = sheets.map(s => s.querySelectorAll("table.review tbody tr").length);
   return {sheets: sheets.length, overflowing: [...new Set(overflowing)], cut, rows};
 }"""

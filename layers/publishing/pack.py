@@ -43,7 +43,7 @@ PAD_Y_MM, PAD_X_MM = 8.0, 10.0
 HEADER_MM, FOOTER_MM, GAP_MM = 15.0, 7.0, 2.0
 BODY_W_MM = PAGE_W_MM - 2 * PAD_X_MM
 BODY_H_MM = PAGE_H_MM - 2 * PAD_Y_MM - HEADER_MM - FOOTER_MM - 2 * GAP_MM
-MAP_H_MM = BODY_H_MM - 8.0  # a caption line beneath
+MAP_H_MM = BODY_H_MM - 15.0  # beneath it, the filter in full and what the map shows
 CSS_PX_PER_MM = 96 / 25.4
 # The map window Chromium draws, in CSS pixels (at 96 to the inch, the printed size); the
 # dashboard's own map is about 900 by 640.
@@ -366,7 +366,8 @@ def _sheet(pack: Pack, heading: str, body: str, *, number: int, of: int) -> str:
         '<section class="sheet">'
         f'<header><div class="title"><b>Meeting pack · {TITLE}</b> · {_esc(heading)}</div>'
         f'<div class="asof">Data as of {_esc(pack.data_as_of)}</div>'
-        f'<div class="filter">Filter: {_esc(filter_in_words(pack.flt))}</div></header>'
+        f'<div class="filter">Filter: {_esc(filter_in_words(pack.flt, most=3))}</div>'
+        "</header>"
         f'<main class="body">{body}</main>'
         f'<footer><span class="made">{made}</span>{synthetic}{seen}'
         f'<span class="page">Page {number} of {of}</span></footer>'
@@ -381,7 +382,11 @@ def _map_body(pack: Pack, map_png: bytes | None, map_page: str | None) -> str:
     else:
         picture = (f'<iframe class="map" title="The map" srcdoc="{_esc(map_page or "")}">'
                    "</iframe>")  # fmt: skip
-    return f'{picture}<p class="note">{_esc(pack.map_note)}</p>'
+    # The header names at most three values of a kind; here the filter is in full (up to a
+    # dozen of a kind).
+    full = filter_in_words(pack.flt, most=12)
+    return (f'{picture}<p class="note full-filter">Filter: {_esc(full)}</p>'
+            f'<p class="note">{_esc(pack.map_note)}</p>')  # fmt: skip
 
 
 def _figures_body(pack: Pack, review: pd.DataFrame, *, shown: int) -> str:
@@ -480,13 +485,17 @@ body {{ font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; font-s
   break-after: page; page-break-after: always; background: #fff; }}
 .sheet:last-child {{ break-after: auto; page-break-after: auto; }}
 header {{ height: {HEADER_MM}mm; flex: none; border-bottom: 0.4mm solid #1b1b1b;
-  display: grid; grid-template-columns: 1fr auto; grid-template-rows: auto auto;
+  display: grid; grid-template-columns: 1fr 85mm; grid-template-rows: auto auto;
   column-gap: 6mm; align-content: start; }}
 header .title {{ font-size: 11pt; white-space: nowrap; overflow: hidden;
   text-overflow: ellipsis; }}
-header .asof {{ font-size: 8.5pt; text-align: right; white-space: nowrap; }}
-header .filter {{ grid-column: 1 / 3; font-size: 8.5pt; margin-top: 1mm; line-height: 1.25;
-  max-height: 2.5em; overflow: hidden; }}
+header .asof {{ grid-row: 1 / 3; grid-column: 2; font-size: 8pt; text-align: right;
+  line-height: 1.25; max-height: 3.75em; overflow: hidden; overflow-wrap: anywhere; }}
+header .filter {{ grid-column: 1; font-size: 8.5pt; margin-top: 1mm; line-height: 1.25;
+  max-height: 2.5em; overflow: hidden; display: -webkit-box; -webkit-line-clamp: 2;
+  -webkit-box-orient: vertical; }}
+p.full-filter {{ margin: 1mm 0 0 0; max-height: 3.9em; overflow: hidden; }}
+p.full-filter + p.note {{ margin: 0.5mm 0 0 0; }}
 main.body {{ height: {BODY_H_MM}mm; flex: none; overflow: hidden; }}
 footer {{ height: {FOOTER_MM}mm; flex: none; border-top: 0.3mm solid #999; font-size: 7.5pt;
   display: flex; gap: 5mm; align-items: center; white-space: nowrap; }}
