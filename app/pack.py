@@ -27,6 +27,7 @@ from app.signin import OPEN_VIEWER, download, still_allowed
 from app.state import Request, map_view
 from layers._errors import LayersError
 from layers.analysis.study import HotspotParams
+from layers.livefeed.live import LiveStore
 from layers.publishing import chromium
 from layers.publishing.pack import (
     MAP_H_PX,
@@ -227,13 +228,13 @@ def _made_by(request: Request) -> str:
     return f"{name} ({label})"
 
 
-def _as_of(request: Request, version: str, live: object | None) -> str:
+def _as_of(request: Request, version: str, live: LiveStore | None) -> str:
     """The data's date: its latest incident's day and the store version, and for a live
     store when it was last read."""
     last = request.choices.get("last", [""])[0]
     latest = f"latest incident {datetime.fromisoformat(last):%d %b %Y}" if last else ""
-    if live is not None and getattr(live, "last_success", None) is not None:
-        read = live.last_success.astimezone(LOCAL_ZONE)  # type: ignore[attr-defined]
+    if live is not None and live.last_success is not None:
+        read = live.last_success.astimezone(LOCAL_ZONE)
         return f"{read:%d %b %Y %H:%M:%S} (live store, last read); {latest}".rstrip("; ")
     return f"{latest}; store version {version}" if latest else f"store version {version}"
 

@@ -4,6 +4,7 @@ made it; the PDF Chromium prints has those pages; a public viewer gets no pack."
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 import threading
@@ -48,9 +49,10 @@ def app(monkeypatch):
     """An AppTest factory for the dashboard on a given store, without map tiles (as
     tests/test_dashboard.py's)."""
 
-    def make(store: Path, **query: str) -> AppTest:
-        monkeypatch.setattr("sys.argv", ["dashboard.py", "--store", str(store), "--tiles",
-                                         "none"])  # fmt: skip
+    def make(store: Path | str, *extra: str, **query: str) -> AppTest:
+        source = ["--postgis", store] if str(store).startswith("postgresql://") else [
+            "--store", str(store)]  # fmt: skip
+        monkeypatch.setattr("sys.argv", ["dashboard.py", *source, "--tiles", "none", *extra])
         at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
         at.query_params.update(query)
         return at
@@ -343,6 +345,54 @@ def test_without_chromium_the_button_says_so_and_offers_the_print_ready_page(
     links = [b.proto.label for b in at.get("link_button")]
     assert "Print-ready page (HTML)" in links
     assert not any("PDF" in label for label in links)
+
+
+def test_when_chromium_fails_the_page_says_why_and_offers_the_print_ready_page(
+    app, demo_store, monkeypatch
+):
+    monkeypatch.setattr("layers.publishing.chromium.chromium_problem", lambda *a: None)
+    monkeypatch.setattr("layers.publishing.chromium.renderer", _stuck_chromium)
+    at = app(demo_store).run()
+    at.button(key="pack_make").click().run()
+    assert not at.exception
+    [error] = [e.value for e in at.error]
+    assert error.startswith("No PDF this time: The map did not finish drawing")
+    links = [b.proto.label for b in at.get("link_button")]
+    assert links == ["Print-ready page (HTML)"]
+    assert Sheets(_made(at).page).sheets[0]["frames"] == 1  # the live map instead
+
+
+class _StuckRenderer:
+    """A Chromium whose map never finishes drawing."""
+
+    def map_png(self, *args, **kwargs):
+        raise ChromiumError("The map did not finish drawing in Chromium within 60 s.")
+
+
+@contextlib.contextmanager
+def _stuck_chromium(**kwargs):
+    yield _StuckRenderer()
+
+
+def test_a_live_stores_pack_says_when_the_data_was_read(app, postgis_url, tmp_path, monkeypatch):
+    from layers.livefeed.postgis import ingest_postgis
+    from layers.storage.demo import generate_demo
+
+    manifest = generate_demo(tmp_path / "files", incidents=500)
+    ingest_postgis(
+        postgis_url, [manifest.incident_paths[0]], precincts=manifest.precincts_path,
+        wards=manifest.wards_path, synthetic=True,
+    )  # fmt: skip
+    _no_chromium(monkeypatch, tmp_path)
+    at = app(postgis_url, "--refresh", "0").run()
+    assert not at.exception
+    figures = [(m.label, m.value.split(" ")[0]) for m in at.metric]
+    at.button(key="pack_make").click().run()
+    assert not at.exception
+    sheets = Sheets(_made(at).page).sheets
+    assert re.search(r"Data as of \d\d \w{3} \d{4} \d\d:\d\d:\d\d \(live store, last read\); "
+                     r"latest incident", sheets[0]["header"])  # fmt: skip
+    assert [(label, value.split(" ")[0]) for label, value in sheets[1]["figures"]] == figures
 
 
 def test_the_meeting_page_offers_the_pack(app, demo_store, monkeypatch, tmp_path):
