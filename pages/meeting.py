@@ -12,6 +12,7 @@ import streamlit as st
 from app import state
 from app.data import rotation_areas
 from app.display import md
+from app.pack import pack_panel
 from app.view import Shown, show_view
 from layers.access.policy import Policy
 from layers.storage import columnar
@@ -89,6 +90,8 @@ def meeting_page(request: state.Request) -> None:
     if st.session_state["m_rotate"] != "none":
         rotate = functools.partial(rotation, choices=request.choices, policy=request.policy)
     show_view(request, meeting=True, rotation=rotate)
+    # The meeting pack: a PDF of the sidebar's filter and the map as shown (app/pack.py).
+    pack_panel(request)
 
 
 meeting_page(state.request())
