@@ -37,7 +37,8 @@ NEARBY_ZOOM = 15
 NEARBY_LIMIT = 2000
 # The page's own choices, kept while the viewer is on another page (Streamlit forgets a
 # widget's value after a run that does not draw it).
-CHOICES = ("l_sort", "l_desc", "l_size")
+CONTROLS = ("l_sort", "l_desc", "l_size")
+CHOICES = (*CONTROLS, "l_page")
 KEPT = "_l_kept"
 DETAIL_LABELS = {
     "incident_id": "Incident id", "occurred_at": "Occurred (local time)", "agency": "Agency",
@@ -73,6 +74,7 @@ def incidents_page(request: state.Request) -> None:
     _take_map_click(source, version, rows, size)
     pages = listing.pages_of(total, size)
     st.session_state["l_page"] = min(max(int(st.session_state.get("l_page", 1)), 1), pages)
+    st.session_state[KEPT]["l_page"] = st.session_state["l_page"]
     shown = incidents.page(source, version, rows, number=st.session_state["l_page"], size=size)
     _selected_line(source, version, rows, shown)
     left, right = st.columns([3, 2], gap="medium")
@@ -125,7 +127,7 @@ def _controls() -> tuple[SortKey, bool, int]:
         ("Z to A" if d else "A to Z"),
     )  # fmt: skip
     size = size_col.selectbox("Rows a page", PAGE_SIZES, key="l_size")
-    st.session_state[KEPT].update({key: st.session_state[key] for key in CHOICES})
+    st.session_state[KEPT].update({key: st.session_state[key] for key in CONTROLS})
     return by, bool(descending), int(size)
 
 

@@ -93,9 +93,12 @@ def test_sorting_by_a_column_goes_a_to_z_and_keeps_choices_across_pages(app, dem
     assert shown["occurred_at"].iloc[0] == same["local"].max()  # newest first within
     at.radio(key="l_desc").set_value(True).run()
     assert table(at)["precinct"].iloc[0] != first
+    at.button(key="l_next").click().run()
+    shown = table(at)
     at.switch_page("pages/map.py").run()
     at.switch_page(PAGE).run()
     assert (at.session_state["l_sort"], at.session_state["l_desc"]) == ("precinct", True)
+    assert at.session_state["l_page"] == 2 and table(at).equals(shown)
 
 
 def test_an_agency_lists_only_its_own_and_the_public_no_list(app, demo_store, stored):
