@@ -252,3 +252,21 @@ def test_a_public_viewer_gets_no_list_and_no_export(signed):
         at.switch_page(PAGE)
     assert not [b for b in at.get("link_button") if "CSV" in b.proto.label]
     assert audit.read_events(log, event=audit.EXPORT) == []
+
+
+def test_a_viewer_who_may_not_see_rows_is_told_why_if_they_reach_the_page():
+    """The page is not offered to the public; run all the same, it says why and shows none."""
+    import argparse
+
+    from app.state import REQUEST, Request
+    from layers.access.policy import PrivacyRules, Viewer
+
+    public = Viewer("cpf", "public")
+    at = AppTest.from_file(str(ROOT / PAGE), default_timeout=30)
+    at.session_state[REQUEST] = Request(argparse.Namespace(), "nowhere", "v1", True, public,
+                                        public, PrivacyRules())  # fmt: skip
+    at.run()
+    assert not at.exception
+    said = at.info[0].value
+    assert said.startswith("The incident list shows incidents one by one, so it is for analysts")
+    assert not at.dataframe and not at.get("link_button")
