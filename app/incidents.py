@@ -93,7 +93,9 @@ def map_args(
     snapshot = data.load_store(source, version)
     base = webmap.live_base_map(snapshot.precincts, tiles=basemap, tiles_problem=tiles_problem,
                                 synthetic=snapshot.synthetic, fit=fit)  # fmt: skip
-    points.boundary_layer(snapshot.precincts, name="SAPS precincts").add_to(base)
+    if "precinct" not in snapshot.display_cache:  # simplified once, shared with the Map page
+        snapshot.display_cache["precinct"] = webmap.display_geometry(snapshot.precincts)
+    points.boundary_layer(snapshot.display_cache["precinct"], name="SAPS precincts").add_to(base)
     shown = rows_of(source, version, np.array(page_rows, dtype=np.int64))
     chosen = None if selected is None else rows_of(source, version, np.array([selected]))
     nearby = None

@@ -118,7 +118,7 @@ def boundary_layer(areas: gpd.GeoDataFrame, *, name: str) -> folium.FeatureGroup
         raise ValueError("`areas` must have a CRS (set it with `areas.set_crs(...)`).")
     group = folium.FeatureGroup(name=name)
     if not areas.empty:
-        shown = display_geometry(areas.to_crs(WGS84))
+        shown = display_geometry(areas if areas.crs.equals(WGS84) else areas.to_crs(WGS84))
         folium.GeoJson(
             shown[["geometry"]].to_json(),
             style_function=lambda _feature: {"color": "#555555", "weight": 1, "fill": False},
