@@ -92,11 +92,15 @@ def incidents_page(request: state.Request) -> None:
 def _scope(request: state.Request, total: int) -> str:
     viewer = request.viewer
     what = f"{total:,} incident{'s' if total != 1 else ''}"
+    if not viewer.sees_all_points:
+        what += f" of {md(viewer.agency or '')}"
+    said = (
+        f"{what} {'matches' if total == 1 else 'match'} the filter: {md(request.flt.describe())}."
+    )
     if viewer.sees_all_points:
-        return f"{what} match the filter: {md(request.flt.describe())}."
-    return (f"{what} of {md(viewer.agency or '')} match the filter: {md(request.flt.describe())}. "
-            "The list holds your agency's own incidents; other agencies' are never listed "
-            "(the Map page counts them, in anonymous cells).")  # fmt: skip
+        return said
+    return (f"{said} The list holds your agency's own incidents; other agencies' are never "
+            "listed (the Map page counts them, as far as the privacy rules allow).")  # fmt: skip
 
 
 def _keep_choices() -> None:
