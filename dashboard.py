@@ -43,6 +43,7 @@ TITLE = "Safety cluster incident map"
 # icons: Streamlit fetches a page's Material icon from Google's font server.
 PAGES = {
     "map": ("pages/map.py", "Map"),
+    "incidents": ("pages/incidents.py", "Incidents"),
     "hotspots": ("pages/hotspots.py", "Hotspots"),
     "compstat": ("pages/compstat.py", "CompStat review"),
     "meeting": ("pages/meeting.py", "Meeting"),
@@ -109,9 +110,11 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
 def offered_pages(viewer: Viewer, *, source: str, empty: bool) -> dict[str, StreamlitPage]:
     """The pages ``viewer`` is offered, by URL path, the first the default (at ``/``).
 
-    The public role sees the published site alone. Loading data works on every incident, so
-    it is for analysts, and only into a file store (a live store is fed by ``python -m layers
-    ingest --postgis``); a store without incidents offers nothing else.
+    The public role sees the published site alone. The incident list shows incidents one by
+    one, so it is for viewers who see some in full: analysts, and agencies (their own).
+    Loading data works on every incident, so it is for analysts, and only into a file store
+    (a live store is fed by ``python -m layers ingest --postgis``); a store without incidents
+    offers nothing else.
     """
     if viewer.role == "public":
         names = ["public"]
@@ -119,6 +122,8 @@ def offered_pages(viewer: Viewer, *, source: str, empty: bool) -> dict[str, Stre
         names = ["load_data"] if viewer.sees_all_points and not is_live(source) else []
     else:
         names = ["map", "hotspots", "compstat", "meeting"]
+        if viewer.may_export_incidents:  # rows, one by one: an analyst's all, an agency's own
+            names.insert(1, "incidents")
         if viewer.sees_all_points and not is_live(source):
             names.append("load_data")
     pages = {}
