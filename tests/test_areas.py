@@ -29,6 +29,7 @@ from layers.analysis.areas import (
     area_geojson,
     area_rule,
     buffer_area,
+    check_near,
     counted_units,
     drawn_area,
     parse_point,
@@ -363,6 +364,16 @@ def test_a_typed_point_is_latitude_then_longitude(text, expected):
 def test_a_typed_point_that_is_not_one_says_how_to_type_it(text, message):
     with pytest.raises(AreaError, match=message):
         parse_point(text)
+
+
+def test_a_point_far_from_every_precinct_is_refused_with_a_hint_when_swapped():
+    bounds = (18.3, -34.36, 19.0, -33.47)
+    check_near(-33.92, 18.42, bounds)  # Cape Town: fine
+    with pytest.raises(AreaError, match=r"from every precinct.*did you mean -33\.92, 18\.42\?"):
+        check_near(18.42, -33.92, bounds)
+    with pytest.raises(AreaError, match=r"more than 50 km from every precinct") as err:
+        check_near(-26.2, 28.04, bounds)  # Johannesburg
+    assert "did you mean" not in str(err.value)
 
 
 def test_a_buffer_is_a_circle_in_metres():

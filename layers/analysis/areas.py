@@ -48,6 +48,7 @@ from layers.access.sight import POINT, Sight
 from layers.access.suppression import Counted
 from layers.analysis.figures import count, level_of, total
 from layers.intake.geometry import polygonal_parts
+from layers.intake.validate import Extent
 from layers.settings import METRIC_CRS, WGS84
 from layers.storage.columnar import (
     IncidentColumns,
@@ -143,6 +144,26 @@ def parse_point(text: str) -> tuple[float, float]:
             + hint
         )
     return lat, lon
+
+
+def check_near(lat: float, lon: float, bounds: Sequence[float], *, margin_km: float = 50) -> None:
+    """Refuse a point more than ``margin_km`` from the boundaries' box (west, south, east,
+    north), saying so, and what was meant when latitude and longitude look swapped.
+
+    Raises
+    ------
+    AreaError
+    """
+    extent = Extent.of(bounds, margin_km=margin_km)
+    if extent.contains(np.array([lon]), np.array([lat]))[0]:
+        return
+    hint = ""
+    if extent.contains(np.array([lat]), np.array([lon]))[0]:
+        hint = f" Latitude comes first: did you mean {lon:g}, {lat:g}?"
+    raise AreaError(
+        f"{lat:g}, {lon:g} is more than {margin_km:g} km from every precinct: there is nothing "
+        f"to count there.{hint}"
+    )
 
 
 def buffer_area(lat: float, lon: float, radius_m: float, *, label: str | None = None) -> Area:
