@@ -178,7 +178,9 @@ def show_counts(counts: AreaCounts) -> None:
             f"Other categories: fewer than {counts.k} each, or none ({counts.hidden_categories})."
         )
     st.markdown("**By agency**")
-    counts_table(counts.agencies, "agency", "Agency")
+    # A few rows, as a plain table: every figure readable as text.
+    agencies = counts.agencies[["agency", "text"]]
+    st.table(agencies.rename(columns={"agency": "Agency", "text": "Incidents"}), hide_index=True)
     if len(counts.table):
         with st.expander("By category and agency"):
             st.dataframe(counts.table, width="stretch")
@@ -360,8 +362,11 @@ def areas_panel(request: state.Request, public: Published | None) -> None:
         fit = data.opening_view(request.source, request.version, "precinct")
     modes = [m for m in MODES if m != "address" or request.options.addresses is not None]
     take_map_click()
-    mode = st.radio("Area", modes, format_func=MODES.get, key="a_mode", horizontal=True)
-    area = choose_area(request, mode)
+    # The choices and what is said about them in one container: the map after it keeps its
+    # place in the page whatever shows above it, so it is never rebuilt (losing the drawing).
+    with st.container():
+        mode = st.radio("Area", modes, format_func=MODES.get, key="a_mode", horizontal=True)
+        area = choose_area(request, mode)
     counts, units = counted(request, area, public) if area is not None else (None, None)
     left, right = st.columns([3, 2])
     with left:

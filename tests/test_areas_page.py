@@ -57,7 +57,7 @@ def areas_page(at: AppTest) -> AppTest:
 
 
 def table(at: AppTest, first_column: str) -> pd.DataFrame:
-    return next(d.value for d in at.dataframe if d.value.columns[0] == first_column)
+    return next(d.value for d in [*at.dataframe, *at.table] if d.value.columns[0] == first_column)
 
 
 def metric(at: AppTest) -> str:
@@ -128,7 +128,7 @@ def test_a_public_viewer_counts_in_the_published_cells_only(app, demo_store, spo
     assert metric(at) == expected.text(first["count"], first["partial"], first["cells"])
     shown = table(at, "Published group")
     assert shown["Published group"].tolist() == expected.groups["group"].tolist()
-    assert not any(d.value.columns[0] in ("Agency", "Category") for d in at.dataframe)
+    assert not any(d.value.columns[0] in ("Agency", "Category") for d in [*at.dataframe, *at.table])
     assert any("published monthly map alone" in c.value for c in at.caption)
 
 
