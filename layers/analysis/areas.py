@@ -271,10 +271,13 @@ def _bbox_rows(columns: IncidentColumns, area: Area) -> np.ndarray:
     return np.flatnonzero((px >= x0) & (px <= x1) & (py >= y0) & (py <= y1))
 
 
-def points_inside(columns: IncidentColumns, area: Area) -> np.ndarray:
-    """True for each incident whose own point lies inside ``area`` (its boundary excluded)."""
+def points_inside(
+    columns: IncidentColumns, area: Area, *, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """True for each incident whose own point lies inside ``area`` (its boundary excluded);
+    only ``rows`` (indices) are tested when given, else those in the area's bounding box."""
     inside = np.zeros(len(columns), dtype=bool)
-    rows = _bbox_rows(columns, area)
+    rows = _bbox_rows(columns, area) if rows is None else rows
     if len(rows):
         lon, lat = pixels_to_lonlat(columns.px[rows], columns.py[rows], 0)
         polygon = _prepared(area.geometry)
@@ -304,10 +307,13 @@ def _cells_of(columns: IncidentColumns, rows: np.ndarray, shift: int) -> tuple[n
     )
 
 
-def cells_inside(columns: IncidentColumns, area: Area, shift: int) -> np.ndarray:
-    """True for each incident whose anonymous cell lies wholly inside ``area``."""
+def cells_inside(
+    columns: IncidentColumns, area: Area, shift: int, *, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """True for each incident whose anonymous cell lies wholly inside ``area``; only ``rows``
+    (indices) are tested when given, else those in the area's bounding box."""
     inside = np.zeros(len(columns), dtype=bool)
-    rows = _bbox_rows(columns, area)
+    rows = _bbox_rows(columns, area) if rows is None else rows
     if not len(rows):
         return inside
     ix, iy = _cells_of(columns, rows, shift)
@@ -370,16 +376,14 @@ def membership(
         Booleans, one per incident of the store.
     """
     columns = sight.columns
+    candidates = _bbox_rows(columns, area)  # points and cells inside lie in the box
     if sight.finest is None:
-        return points_inside(columns, area)
+        return points_inside(columns, area, rows=candidates)
     finest = sight.finest
-    inside = np.zeros(len(columns), dtype=bool)
-    own = finest == POINT
-    if own.any():
-        inside |= own & points_inside(columns, area)
-    in_cells = finest == LEVELS.index("cell")
-    if in_cells.any():
-        inside |= in_cells & cells_inside(columns, area, sight.anonymous_shift)
+    near = finest[candidates]
+    inside = points_inside(columns, area, rows=candidates[near == POINT])
+    in_cells = candidates[near == LEVELS.index("cell")]
+    inside |= cells_inside(columns, area, sight.anonymous_shift, rows=in_cells)
     for level in ("ward", "precinct"):
         at_level = finest == LEVELS.index(level)
         if at_level.any():
