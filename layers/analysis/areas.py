@@ -456,10 +456,12 @@ def area_figures(
 class AreaCounts:
     """Disclosed :func:`area_figures`, as the page shows them.
 
-    ``total`` is None when hidden. Tables hold a ``count`` column (float, NaN where hidden)
-    and a ``text`` column ("1,234" or "fewer than 3"); rows that are zero for an analyst are
-    left out, and for other viewers rows hidden and rows of zero are left out alike (one
-    cannot be told from the other), with ``hidden_categories`` saying how many.
+    ``total`` is None when hidden. ``categories`` and ``agencies`` hold a ``count`` column
+    (float, NaN where hidden) and a ``text`` column ("1,234" or "fewer than 3"), largest
+    first. Categories of none are left out, and so are hidden ones (a hidden count may be a
+    zero: the two cannot be told apart), ``hidden_categories`` saying how many; the few
+    agencies are listed hidden or not. ``table`` holds the texts, categories and agencies
+    with any count shown.
     """
 
     total: int | None
