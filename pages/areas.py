@@ -169,13 +169,17 @@ def show_counts(counts: AreaCounts) -> None:
     st.metric("Incidents inside", counts.text(counts.total))
     st.caption(md(counts.rule))
     st.markdown("**By category**")
-    if counts.categories.empty:
-        st.caption("No category to show.")
-    else:
+    if not counts.categories.empty:
         counts_table(counts.categories, "category", "Category")
+    elif not counts.hidden_categories:
+        st.caption("No incident inside.")
     if counts.hidden_categories:
+        which = "Other categories" if len(counts.categories) else "Every category"
+        st.caption(f"{which}: fewer than {counts.k} each, or none ({counts.hidden_categories}).")
+    if counts.own and len(counts.table):
         st.caption(
-            f"Other categories: fewer than {counts.k} each, or none ({counts.hidden_categories})."
+            f"Your own ({md(', '.join(counts.own))}) incidents by category, in full: by "
+            "category and agency, below."
         )
     st.markdown("**By agency**")
     # A few rows, as a plain table: every figure readable as text.
@@ -203,7 +207,7 @@ def show_public_counts(counts: PublicAreaCounts) -> None:
     )
     st.dataframe(
         table[["group", "Incidents", "cells"]].rename(
-            columns={"group": "Published group", "cells": "Published cells inside"}
+            columns={"group": "Published group", "cells": "Cells inside"}
         ),
         hide_index=True,
         width="stretch",
@@ -224,6 +228,7 @@ def area_map_args(
     tiles: Basemap | None,
     tiles_problem: str | None,
     returned: tuple[str, ...],
+    focus: tuple[tuple[float, float], int] | None,
     area_key: str | None,
     _area: Area | None,
     _units: gpd.GeoDataFrame | None,
@@ -231,7 +236,8 @@ def area_map_args(
 ) -> dict[str, Any]:
     """The map component's arguments: the base map with the drawing tools (the same on every
     run, so the map and what is drawn on it stay), the viewer's heat and precincts (the
-    published precincts for the public, no heat), and the area with the units counted in."""
+    published precincts for the public, no heat), and the area with the units counted in;
+    ``focus`` (centre, zoom) moves the view to a buffer once, when it is chosen."""
     snapshot = data.load_store(store, version)
     base = webmap.live_base_map(
         snapshot.precincts,
@@ -264,6 +270,8 @@ def area_map_args(
         returned_objects=list(returned),
         height=620,
         width=None,
+        center=focus[0] if focus else None,
+        zoom=focus[1] if focus else None,
     )
 
 
@@ -279,6 +287,10 @@ def area_map(
     basemap_notice(found, problem)
     zoom, bounds = state.map_view(MAP_KEY)
     zoom = zoom if zoom is not None else columnar.fit_zoom(fit)
+    focus = None
+    if area is not None and area.centre is not None:  # a buffer: show it whole, once
+        box = area.geometry.bounds
+        focus = (area.centre, columnar.fit_zoom(box, width_px=600, height_px=560))
     args = area_map_args(
         request.source,
         request.version,
@@ -291,6 +303,7 @@ def area_map(
         tiles=found,
         tiles_problem=problem,
         returned=tuple(RETURNED[mode]),
+        focus=focus,
         area_key=area.key if area is not None else None,
         _area=area,
         _units=units,

@@ -472,6 +472,7 @@ class AreaCounts:
     full: bool
     rule: str
     hidden_categories: int = 0
+    own: tuple[str, ...] = ()  # the viewer's own agency, counted in full
 
     def text(self, value: float | None) -> str:
         """A count as shown: ``1,234`` or ``fewer than 3``."""
@@ -507,6 +508,7 @@ def area_counts(shown: Mapping[str, Any], *, sight: Sight, rule: str) -> AreaCou
         full=full,
         rule=rule,
         hidden_categories=0 if full else int(categories.isna().sum()),
+        own=tuple(sight.keep),
     )
 
 
