@@ -97,9 +97,10 @@ def request() -> Request:
     return handed
 
 
-def map_view() -> tuple[int | None, tuple[float, float, float, float] | None]:
-    """The zoom and padded lon/lat bounds the viewer last left the map at, if any."""
-    key = MAP_KEY.format(boundary=st.session_state.get("m_boundary", "precinct"))
+def map_view(key: str | None = None) -> tuple[int | None, tuple[float, float, float, float] | None]:
+    """The zoom and padded lon/lat bounds the viewer last left the map at, if any (the map
+    page's map, or the map whose widget key is ``key``)."""
+    key = key or MAP_KEY.format(boundary=st.session_state.get("m_boundary", "precinct"))
     state = st.session_state.get(key) or {}
     zoom, bounds = state.get("zoom"), state.get("bounds")
     try:
