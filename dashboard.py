@@ -44,9 +44,11 @@ TITLE = "Safety cluster incident map"
 PAGES = {
     "map": ("pages/map.py", "Map"),
     "playback": ("pages/playback.py", "Playback"),
+    "incidents": ("pages/incidents.py", "Incidents"),
     "hotspots": ("pages/hotspots.py", "Hotspots"),
     "compstat": ("pages/compstat.py", "CompStat review"),
     "meeting": ("pages/meeting.py", "Meeting"),
+    "areas": ("pages/areas.py", "Areas and buffers"),
     "load_data": ("pages/load_data.py", "Load data"),
     "public": ("pages/public.py", "Public map"),
 }
@@ -99,7 +101,18 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
         help="the published site public viewers see (python -m layers publish --out DIR); "
         "default: the store's own, published on first use",
     )  # fmt: skip
+    parser.add_argument(
+        "--addresses", type=Path, metavar="FILE",
+        help="address points to search on the areas page: a CSV with an address column and "
+        "lon/lat, or a GeoPackage, Shapefile or GeoJSON of points with an address column",
+    )  # fmt: skip
+    parser.add_argument(
+        "--address-column", metavar="NAME",
+        help="with --addresses: the column holding the address (found by name when not given)",
+    )  # fmt: skip
     options = parser.parse_args(argv)
+    if options.addresses is not None and not options.addresses.is_file():
+        parser.error(f"--addresses {options.addresses}: no such file")
     if options.postgis and not options.postgis.startswith(LIVE_SCHEMES):
         parser.error("--postgis takes a postgresql:// URL")
     if not 0 < options.max_upload_mb <= MAX_UPLOAD_MB:
@@ -110,16 +123,20 @@ def parse_options(argv: list[str]) -> argparse.Namespace:
 def offered_pages(viewer: Viewer, *, source: str, empty: bool) -> dict[str, StreamlitPage]:
     """The pages ``viewer`` is offered, by URL path, the first the default (at ``/``).
 
-    The public role sees the published site alone. Loading data works on every incident, so
-    it is for analysts, and only into a file store (a live store is fed by ``python -m layers
+    The public role sees the published site alone (its areas page counts in the published
+    cells). The incident list shows incidents one by one, so it is for viewers who see some
+    in full: analysts, and agencies (their own). Loading data works on every incident, so it
+    is for analysts, and only into a file store (a live store is fed by ``python -m layers
     ingest --postgis``); a store without incidents offers nothing else.
     """
     if viewer.role == "public":
-        names = ["public"]
+        names = ["public", "areas"]
     elif empty:
         names = ["load_data"] if viewer.sees_all_points and not is_live(source) else []
     else:
-        names = ["map", "playback", "hotspots", "compstat", "meeting"]
+        names = ["map", "playback", "hotspots", "compstat", "meeting", "areas"]
+        if viewer.may_export_incidents:  # rows, one by one: an analyst's all, an agency's own
+            names.insert(1, "incidents")
         if viewer.sees_all_points and not is_live(source):
             names.append("load_data")
     pages = {}

@@ -30,7 +30,10 @@ def _stamp(spec: str) -> tuple[int, int] | None:
 def _opened(spec: str, attribution: str | None, stamp: tuple[int, int] | None
             ) -> tuple[Basemap | None, str | None]:  # fmt: skip
     try:
-        return open_basemap(spec, attribution=attribution), None
+        found = open_basemap(spec, attribution=attribution)
+        if found is not None and found.advice:
+            log.warning("Basemap %s: %s", spec, found.advice)
+        return found, None
     except BasemapError as err:
         log.warning("Basemap %s not used: %s", spec, err)
         return None, str(err)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import threading
 from collections import OrderedDict
 from datetime import date
@@ -11,18 +13,23 @@ import pandas as pd
 import pyarrow as pa
 import streamlit as st
 
+from layers.maps.palette import agency_scale
 from layers.storage import columnar
 
 
-def trend_chart(weekly: pd.DataFrame, *, height: int, first: date, last: date) -> None:
-    """Weekly counts as lines, one per column, for the period ``first`` to ``last``. A week
+def trend_chart(weekly: pd.DataFrame, *, height: int, first: date, last: date,
+                agencies: bool = False) -> None:  # fmt: skip
+    """Weekly counts as lines, one per column, for the period ``first`` to ``last``; with
+    ``agencies`` (the columns are agencies) each in its agency's colour, the same in every
+    chart (:mod:`layers.maps.palette`). A week
     the period cuts (the first and last of a date range, the week in progress on a live
     store) is drawn at its daily rate times seven and marked, so that it never looks like a
     fall. A fixed Vega-Lite spec: st.line_chart builds an Altair chart on every run, which
     on a live page refreshing for 20 viewers costs more than everything else on it; and the
     chart's table is made once for each ``weekly`` (a cached figure shared by sessions)."""
     table, part = _chart_table(weekly, first, last)
-    st.vega_lite_chart(table, SPEC, width="stretch", height=height)
+    spec = agency_spec(tuple(map(str, weekly.columns))) if agencies else SPEC
+    st.vega_lite_chart(table, spec, width="stretch", height=height)
     if part:
         weeks = "; ".join(f"week of {w:%d %b}: {d} of 7 days" for w, d in part)
         st.caption(f"Part weeks ({weeks}) are drawn at their daily rate times 7 (diamonds).")
@@ -54,6 +61,16 @@ SPEC = {
     ],
     "config": {"legend": {"orient": "bottom"}},
 }  # fmt: skip
+
+
+@functools.lru_cache(maxsize=64)
+def agency_spec(names: tuple[str, ...]) -> dict:
+    """:data:`SPEC` with each agency of ``names`` in its own colour."""
+    spec = copy.deepcopy(SPEC)
+    for layer in spec["layer"]:
+        layer["encoding"]["color"] = {**_COLOUR, "scale": agency_scale(names)}
+    return spec
+
 
 # (id of a weekly table, first, last) -> (that table, the chart's table, the part weeks).
 # The table itself is held so that its id cannot be reused while the entry lives.

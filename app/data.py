@@ -17,6 +17,7 @@ from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -26,6 +27,14 @@ from layers.access.policy import Policy, PrivacyRules
 from layers.access.sight import Sight, apply_policy
 from layers.access.suppression import disclose
 from layers.analysis import compstat
+from layers.analysis.areas import (
+    Area,
+    AreaCounts,
+    area_counts,
+    area_figures,
+    area_rule,
+    counted_units,
+)
 from layers.analysis.evaluate import evaluate_hotspots
 from layers.analysis.figures import (
     areas_shown,
@@ -41,6 +50,8 @@ from layers.analysis.study import (
     HotspotResult,
     run_hotspots,
 )
+from layers.intake.addresses import AddressPoints, read_addresses
+from layers.intake.validate import Extent
 from layers.livefeed.live import LiveStore, recent_rows, stored_since
 from layers.maps.playback import (
     FrameMap,
@@ -51,6 +62,7 @@ from layers.maps.playback import (
     prepare_frame,
 )
 from layers.maps.view import MapData, prepare_map
+from layers.publishing.areas import PublicAreaCounts, public_area_counts
 from layers.publishing.playback import PublicPlayback, public_playback
 from layers.publishing.public import (
     PublicFigures,
@@ -402,3 +414,37 @@ def public_playback_view(source: str, version: str, site_dir: str | None,
                          months: tuple[str, ...], group: str, area: str | None,
                          _site: PublicSite) -> PublicPlayback:  # fmt: skip
     return public_playback(_site, months, group, area)
+
+
+# -- areas and buffers (pages/areas.py) ------------------------------------------------------
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def area_view(
+    path: str, version: str, flt: IncidentFilter, policy: Policy, area_key: str, _area: Area
+) -> tuple[AreaCounts, gpd.GeoDataFrame]:
+    """The counts inside an area (``area_key`` names ``_area``) as the viewer may see them:
+    the access step's sight, the figures (:func:`layers.analysis.areas.area_figures`), and
+    suppression, once; and the whole units counted in, for the map."""
+    snapshot = load_store(path, version)
+    sight = viewer_sight(path, version, flt, policy)
+    boundaries = {"precinct": snapshot.precincts, "ward": snapshot.wards}
+    shown = disclose(area_figures(sight, _area, boundaries=boundaries), sight.k)
+    rule = area_rule(sight, policy.rules, lat=_area.geometry.centroid.y)
+    units = counted_units(sight, _area, boundaries=boundaries, rules=policy.rules)
+    return area_counts(shown, sight=sight, rule=rule), units
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def public_area(source: str, version: str, site_dir: str | None, months: tuple[str, ...],
+                area_key: str, _site: PublicSite, _area: Area) -> PublicAreaCounts:  # fmt: skip
+    """The counts inside an area from the published site alone (the public role's)."""
+    return public_area_counts(_site, months, _area)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Reading the address points…")
+def address_points(path: str, modified_ns: int, column: str | None,
+                   extent: tuple[float, float, float, float]) -> AddressPoints:  # fmt: skip
+    """The ``--addresses`` file, read and checked once per version of the file (``modified_ns``)
+    against the boundaries' ``extent``; shared by every session."""
+    return read_addresses(path, extent=Extent.of(extent), address_field=column)

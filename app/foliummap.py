@@ -11,7 +11,7 @@ only swaps the added layers (``feature_group_to_add``), as with ``st_folium``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import branca
@@ -100,12 +100,22 @@ def _walk(element: Any) -> Any:
         yield from _walk(child)
 
 
-def show_folium(args: Mapping[str, Any], *, key: str) -> Any:
+def show_folium(
+    args: Mapping[str, Any], *, key: str, on_feature: Callable[[dict], None] | None = None
+) -> Any:
     """Draw the map component with ``args`` from :func:`folium_args`. What the viewer does
-    with the map lands in ``st.session_state[key]``, as with ``st_folium(key=key)``."""
+    with the map lands in ``st.session_state[key]``, as with ``st_folium(key=key)``; with
+    ``"last_active_drawing"`` among the returned objects, a click on a GeoJSON feature calls
+    ``on_feature`` with the feature's properties (from the browser: check them)."""
     state_key = args["key"]
 
     def changed() -> None:
-        st.session_state[key] = st.session_state.get(state_key, {})
+        before = (st.session_state.get(key) or {}).get("last_active_drawing")
+        st.session_state[key] = value = st.session_state.get(state_key, {})
+        feature = (value or {}).get("last_active_drawing")
+        if on_feature is not None and isinstance(feature, dict) and feature != before:
+            properties = feature.get("properties")
+            if isinstance(properties, dict):
+                on_feature(properties)
 
     return sf._component_func(**args, on_change=changed)

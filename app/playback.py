@@ -296,7 +296,7 @@ def playback_panel(
     basemap, tiles_problem = app_basemap(options.tiles, options.tiles_attribution, fit)
     with st.container():
         basemap_notice(basemap, tiles_problem)
-    zoom, bounds = map_view(MAP_KEY)
+    zoom, bounds = map_view(MAP_KEY.format(boundary=boundary))
     if zoom is None:  # a new map: heat for the zoom it opens at
         zoom = columnar.fit_zoom(fit)
     key = (source, version, flt, policy, first, last, step)

@@ -49,18 +49,21 @@ def compstat_review(
         f"As of {day:%d %b %Y}. "
         + " · ".join(f"{compstat.PERIODS[k]}: {compstat.window_text(w)}"
                      for k, w in windows.items())
-        + ". Red: up on the previous period; green: down. % change is blank where there "
-        "was nothing before."
+        + ". ▲ red: up, ▼ green: down, where the change is more than chance (exact Poisson "
+        f"test, p < {compstat.SIGNIFICANCE:g}); an unmarked change could be chance, however "
+        "large its percentage. % change is blank where there was nothing before."
     )  # fmt: skip
-    shown = table.drop(columns="is_total")
+    shown = table.drop(columns=["is_total", *(f"{p}_p" for p in compstat.PERIODS)])
     shown.attrs = {}  # window dates: shown in the caption, not sent with the table
     pct = [c for c in shown.columns if c.endswith("_pct")]
-    for column in pct:  # "+25%", "new" or "–", coloured by the number behind it
+    for column in pct:  # "+25% ▲", "new" or "–", coloured when more than chance
         shown[column] = compstat.pct_text(table, column.removesuffix("_pct"))
+    marks = {p: compstat.significant(table, p) for p in compstat.PERIODS}
     counts = [c for c in shown.columns if c not in (by, *pct)]
     styled = (
         shown.style.format("{:,.0f}", subset=counts, na_rep=f"<{policy.rules.k}")
-        .apply(lambda text: [_change_colour(v) for v in table[text.name]], subset=pct)
+        .apply(lambda text: [_change_colour(m) for m in marks[text.name.removesuffix("_pct")]],
+               subset=pct)
     )  # fmt: skip
     if large:
         styled = styled.set_properties(**{"font-size": "1.3rem"})
@@ -77,8 +80,8 @@ def compstat_review(
     return Review(table, grid, weekly, day, by)
 
 
-def _change_colour(value: float) -> str:
-    if pd.isna(value) or value == 0:
+def _change_colour(mark: str) -> str:
+    """The colour of a change follows its significance, not the size of its percentage."""
+    if not mark:
         return ""
-    alpha = min(abs(float(value)) / 100, 1.0) * 0.45 + 0.1
-    return f"background-color: {(UP if value > 0 else DOWN).format(a=alpha)}"
+    return f"background-color: {(UP if mark == 'up' else DOWN).format(a=0.45)}"

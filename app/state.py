@@ -97,10 +97,10 @@ def request() -> Request:
     return handed
 
 
-def map_view(key: str = MAP_KEY) -> tuple[int | None, tuple[float, float, float, float] | None]:
-    """The zoom and padded lon/lat bounds the viewer last left the map (whose widget key is
-    ``key``, formatted with the boundary layer) at, if any."""
-    key = key.format(boundary=st.session_state.get("m_boundary", "precinct"))
+def map_view(key: str | None = None) -> tuple[int | None, tuple[float, float, float, float] | None]:
+    """The zoom and padded lon/lat bounds the viewer last left the map at, if any (the map
+    page's map, or the map whose widget key is ``key``)."""
+    key = key or MAP_KEY.format(boundary=st.session_state.get("m_boundary", "precinct"))
     state = st.session_state.get(key) or {}
     zoom, bounds = state.get("zoom"), state.get("bounds")
     try:
@@ -180,6 +180,47 @@ def init_widgets_from_url(choices: dict[str, list[str]], *, source: str) -> None
         except ValueError:
             value = default
         state[f"n_{key}"] = value if low <= value <= high else default
+
+
+# Click to filter: a click on a precinct or ward of the map, or on a row of the top-areas
+# table, filters the whole page to that area (the sidebar, every figure and the URL follow);
+# the area filter it replaced is kept, and "Back" restores it.
+AREA_KEYS = {"precinct": "f_precincts", "ward": "f_wards"}
+AREA_BACK = "_area_back"
+
+
+def choose_area(boundary: str, name: str, choices: dict[str, list[str]]) -> None:
+    """Filter the page to the area ``name`` of ``boundary`` (from a widget callback: the
+    sidebar's values can still be set, and the whole page reruns). A name that is not one
+    of the store's areas (a page's click is the browser's to forge) is ignored."""
+    key = AREA_KEYS.get(boundary)
+    if key is None or name not in choices[f"{boundary}s"]:
+        return
+    state = st.session_state
+    if state.get(key) == [name]:
+        return
+    if AREA_BACK not in state:
+        state[AREA_BACK] = {k: list(state.get(k, [])) for k in AREA_KEYS.values()}
+    for other in AREA_KEYS.values():
+        state[other] = [name] if other == key else []
+    st.rerun(scope="app")
+
+
+def area_back() -> None:
+    """Put back the area filter a click replaced (a button's callback)."""
+    back = st.session_state.pop(AREA_BACK, None)
+    if back is not None:
+        for key, values in back.items():
+            st.session_state[key] = values
+    st.rerun(scope="app")  # the button is in the view fragment: the sidebar must follow
+
+
+def clicked_area(flt: IncidentFilter) -> str | None:
+    """The area a click filtered the page to, while it is still the filter (else None)."""
+    if AREA_BACK not in st.session_state:
+        return None
+    picked = [*flt.precincts, *flt.wards]
+    return picked[0] if len(picked) == 1 else None
 
 
 def sidebar_filter(choices: dict[str, list[str]]) -> IncidentFilter:

@@ -5,9 +5,12 @@ every ``--refresh`` seconds."""
 from __future__ import annotations
 
 import argparse
+import hashlib
+import html
 import time
 from collections.abc import Callable
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 import folium
@@ -24,7 +27,15 @@ from app.foliummap import folium_args, show_folium
 from app.livewatch import VIEW_FRAGMENT, live_watch
 from app.review import compstat_review
 from app.signin import still_allowed
-from app.state import MAP_KEY, Request, map_view, meeting_start
+from app.state import (
+    MAP_KEY,
+    Request,
+    area_back,
+    choose_area,
+    clicked_area,
+    map_view,
+    meeting_start,
+)
 from layers._errors import LayersError
 from layers.access.policy import Policy
 from layers.analysis.study import HotspotParams, HotspotResult
@@ -62,6 +73,7 @@ def map_panel(
     heading: str | None = None,
     outline: gpd.GeoDataFrame | None = None,
     policy: Policy,
+    choices: dict[str, list[str]],
 ) -> None:
     """The map. It runs inside the view fragment: panning or zooming reruns only that, to
     refine the heat cells.
@@ -93,7 +105,26 @@ def map_panel(
                     result_key=result_key, recent_minutes=recent_minutes,
                     recent_zoom=viewer_zoom, minute=minute, focus=focus, heading=heading,
                     _result=result, _outline=outline)  # fmt: skip
-    show_folium(args, key=MAP_KEY.format(boundary=boundary))
+    show_folium(args, key=MAP_KEY.format(boundary=boundary),
+                on_feature=partial(_area_clicked, boundary, choices))  # fmt: skip
+
+
+# What an area of the map carries (layers.maps.webmap.area_layer): a click on anything else
+# (a hotspot cell, a "just reported" ring) filters nothing.
+AREA_PROPERTIES = {"name", "count", "hidden", "incidents"}
+
+
+def _area_clicked(boundary: str, choices: dict[str, list[str]], properties: dict) -> None:
+    if properties.keys() >= AREA_PROPERTIES and isinstance(properties["name"], str):
+        # the map escapes names for its tooltips
+        choose_area(boundary, html.unescape(properties["name"]), choices)
+
+
+def _row_chosen(boundary: str, key: str, names: list[str],
+                choices: dict[str, list[str]]) -> None:  # fmt: skip
+    rows = st.session_state[key].selection.rows
+    if rows and 0 <= rows[0] < len(names):
+        choose_area(boundary, names[rows[0]], choices)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -151,8 +182,9 @@ def map_args(
         key=MAP_KEY.format(boundary=boundary),
         feature_group_to_add=layers,
         layer_control=folium.LayerControl(collapsed=True),
-        returned_objects=["zoom", "bounds"],
-        height=780 if large else 640,
+        # where the viewer left the map, and the area a click chose (click to filter)
+        returned_objects=["zoom", "bounds", "last_active_drawing"],
+        height=800 if large else 640,
         width=None,
         center=focus[0] if focus is not None else None,
         zoom=focus[1] if focus is not None else None,
@@ -212,13 +244,67 @@ def view_panel(
     nothing = stats["incidents"] == 0 and not numbers["hidden"]
     if nothing:
         st.info(data.why_nothing(source, version, flt, 1 if policy.full else policy.rules.k))
-    cols = st.columns(4)
     fewer = f"fewer than {policy.rules.k}"  # a figure hidden to protect victims (None)
     new = None
     if started is not None:  # one element with the count, so the two never disagree
         fresh = data.new_since(source, version, flt, policy, started)
         new = (f"{fewer if fresh is None else f'{fresh:,}'} new since "
                f"{started.astimezone(LOCAL_ZONE):%H:%M}")  # fmt: skip
+    span = f"{stats['first']:%d %b %Y} to {stats['last']:%d %b %Y}. " if stats["first"] else ""
+    read = ""
+    if live is not None and live.last_success is not None:
+        read = f"Data read {live.last_success.astimezone(LOCAL_ZONE):%H:%M:%S}. "
+    caption = f"{read}{span}Filter: {md(flt.describe())}. Store version {version}."
+
+    def draw_map() -> None:
+        picked = clicked_area(flt)
+        if picked is not None:
+            st.button(
+                f"← Back: all {'precincts' if flt.precincts else 'wards'} (not only {picked})",
+                on_click=area_back, key="area_back",
+            )  # fmt: skip
+        map_panel(source, version, flt, boundary=boundary, style=style, tiles=options.tiles,
+                  tiles_attribution=options.tiles_attribution,
+                  result=result, result_key=result_key, large=meeting,
+                  recent_minutes=options.recent_minutes if live is not None else None,
+                  focus=focus, heading=heading, outline=outline, policy=policy,
+                  choices=choices)  # fmt: skip
+
+    # A live store runs to today (its week in progress); a file store to its last day.
+    today = datetime.now(LOCAL_ZONE).date()
+    last = today if is_live(source) else date.fromisoformat(choices["last"][0])
+    trend = {"first": flt.since or date.fromisoformat(choices["first"][0]),
+             "last": min(flt.until, last) if flt.until else last}  # fmt: skip
+    if meeting:
+        # A wall screen: the map fills the width beside the four figures, stacked and large,
+        # and the top areas; the trend and the CompStat review come beneath.
+        left, right = st.columns([4, 1.3], gap="medium")
+        with right:
+            _headline(list(right.container() for _ in range(4)), numbers, stats, fewer, new)
+            st.caption(caption)
+            _top_list(numbers, boundary=boundary, policy=policy, nothing=nothing, rows=6)
+        with left:
+            draw_map()
+        st.subheader("Weekly incidents by agency")
+        trend_chart(numbers["weekly"], height=300, agencies=True, **trend)
+        st.subheader("CompStat review")
+        compstat_review(source, version, flt, large=True, policy=policy)
+        return
+    _headline(list(st.columns(4)), numbers, stats, fewer, new)
+    st.caption(caption)
+    left, right = st.columns([3, 2])
+    with left:
+        draw_map()
+    with right:
+        _top_areas(numbers, boundary=boundary, flt=flt, choices=choices, policy=policy,
+                   nothing=nothing)  # fmt: skip
+        st.subheader("Weekly incidents by agency")
+        trend_chart(numbers["weekly"], height=260, agencies=True, **trend)
+
+
+def _headline(cols: list[Any], numbers: dict[str, Any], stats: dict[str, Any], fewer: str,
+              new: str | None) -> None:  # fmt: skip
+    """The four headline figures, one in each of ``cols``."""
     cols[0].metric("Incidents", fewer if numbers["hidden"] else f"{stats['incidents']:,}",
                    delta=new, delta_color="off", delta_arrow="off")  # fmt: skip
     cols[1].metric("Agencies", "–" if stats["agencies"] is None else stats["agencies"])
@@ -226,46 +312,53 @@ def view_panel(
                    f"{stats['outside']:,}")  # fmt: skip
     days = (stats["last"] - stats["first"]).days + 1 if stats["first"] else None
     cols[3].metric("Days covered", "–" if days is None else f"{days:,}")
-    span = f"{stats['first']:%d %b %Y} to {stats['last']:%d %b %Y}. " if stats["first"] else ""
-    read = ""
-    if live is not None and live.last_success is not None:
-        read = f"Data read {live.last_success.astimezone(LOCAL_ZONE):%H:%M:%S}. "
-    st.caption(f"{read}{span}Filter: {md(flt.describe())}. Store version {version}.")
-    left, right = st.columns([3, 2])
-    with left:
-        map_panel(source, version, flt, boundary=boundary, style=style, tiles=options.tiles,
-                  tiles_attribution=options.tiles_attribution,
-                  result=result, result_key=result_key, large=meeting,
-                  recent_minutes=options.recent_minutes if live is not None else None,
-                  focus=focus, heading=heading, outline=outline, policy=policy)  # fmt: skip
-    with right:
-        st.subheader(f"Top {'precincts' if boundary == 'precinct' else 'wards'}")
-        if nothing:
-            st.caption("No incidents in this filter.")
-        st.dataframe(
-            numbers["top"],
-            hide_index=True,
-            width="stretch",
-            column_config={
-                "incidents": st.column_config.NumberColumn("incidents", format="localized"),
-                "share": st.column_config.ProgressColumn(
-                    "Share", format="percent", min_value=0, max_value=1
-                ),
-            },
-        )
-        if not policy.full:
-            st.caption(f"Areas with fewer than {policy.rules.k} incidents are left out, with "
-                       "a few more so that theirs cannot be worked out.")  # fmt: skip
-        st.subheader("Weekly incidents by agency")
-        # A live store runs to today (its week in progress); a file store to its last day.
-        today = datetime.now(LOCAL_ZONE).date()
-        last = today if is_live(source) else date.fromisoformat(choices["last"][0])
-        trend_chart(numbers["weekly"], height=260,
-                    first=flt.since or date.fromisoformat(choices["first"][0]),
-                    last=min(flt.until, last) if flt.until else last)  # fmt: skip
-    if meeting:
-        st.subheader("CompStat review")
-        compstat_review(source, version, flt, large=True, policy=policy)
+
+
+def _top_list(numbers: dict[str, Any], *, boundary: str, policy: Policy, nothing: bool,
+              rows: int) -> None:  # fmt: skip
+    """The busiest areas in type that reads across a room (a wall screen: a table's grid
+    type is too small there; the map's areas take the clicks)."""
+    st.subheader(f"Top {'precincts' if boundary == 'precinct' else 'wards'}")
+    if nothing:
+        st.caption("No incidents in this filter.")
+    top = numbers["top"].head(rows)
+    lines = "".join(
+        f'<tr><td>{html.escape(str(name))}</td><td class="n">{int(count):,}</td></tr>'
+        for name, count in zip(top[top.columns[0]], top["incidents"], strict=True)
+    ) if len(top.columns) else ""  # fmt: skip
+    st.markdown(f'<table class="cct-top">{lines}</table>', unsafe_allow_html=True)
+    if not policy.full:
+        st.caption(f"Areas with fewer than {policy.rules.k} incidents are left out.")
+
+
+def _top_areas(numbers: dict[str, Any], *, boundary: str, flt: IncidentFilter,
+               choices: dict[str, list[str]], policy: Policy, nothing: bool,
+               rows: int | None = None) -> None:  # fmt: skip
+    """The busiest areas; a row chooses its area for the whole page (click to filter)."""
+    st.subheader(f"Top {'precincts' if boundary == 'precinct' else 'wards'}")
+    if nothing:
+        st.caption("No incidents in this filter.")
+    top = numbers["top"] if rows is None else numbers["top"].head(rows)
+    # Keyed by the filter, so that a choice is not carried over to the next table.
+    table_key = "top_" + hashlib.sha256(repr((boundary, flt)).encode()).hexdigest()[:12]
+    names = [str(v) for v in top[top.columns[0]]] if len(top.columns) else []
+    st.dataframe(
+        top,
+        hide_index=True,
+        width="stretch",
+        key=table_key,
+        on_select=partial(_row_chosen, boundary, table_key, names, choices),
+        selection_mode="single-row",
+        column_config={
+            "incidents": st.column_config.NumberColumn("incidents", format="localized"),
+            "share": st.column_config.ProgressColumn(
+                "Share", format="percent", min_value=0, max_value=1
+            ),
+        },
+    )
+    if not policy.full:
+        st.caption(f"Areas with fewer than {policy.rules.k} incidents are left out, with "
+                   "a few more so that theirs cannot be worked out.")  # fmt: skip
 
 
 def show_view(request: Request, *, meeting: bool = False, rotation: Rotation | None = None) -> None:

@@ -216,6 +216,7 @@ def _parser() -> argparse.ArgumentParser:
         help="publish this month again although it was published before; anyone who kept the "
         "earlier version can then see what changed (only after a serious error)",
     )  # fmt: skip
+    add_tiles_arguments(publish, embedded=False)
     publish.set_defaults(run=_run_publish)
 
     assets = commands.add_parser("assets", help="copy Leaflet and plugins into static/vendor")
@@ -564,7 +565,8 @@ def _run_export(args: argparse.Namespace) -> int:
 def add_tiles_arguments(parser: argparse.ArgumentParser, *, embedded: bool) -> None:
     """``--tiles`` and ``--tiles-attribution``: the basemap (see layers.maps.tiles)."""
     where = ("embedded in the file for its extent, so it opens offline" if embedded else
-             "copied into the site for its extent")  # fmt: skip
+             "copied into the site for the precincts' extent, zooms 8 to 16 within 300 MB, "
+             "so the site needs no tile server")  # fmt: skip
     parser.add_argument(
         "--tiles", default="none",
         help="basemap: 'none' (default); a local .mbtiles, .pmtiles or folder of z/x/y tiles, "
@@ -589,8 +591,9 @@ def _basemap(args: argparse.Namespace, box: Sequence[float] | None
     except BasemapError as err:
         print(f"Warning: no basemap. {err}", file=sys.stderr)
         return None, str(err)
-    if found is not None and found.warning:
-        print(f"Warning: {found.warning}", file=sys.stderr)
+    for note in (found.warning, found.advice) if found is not None else ():
+        if note:
+            print(f"Warning: {note}", file=sys.stderr)
     return found, None
 
 
@@ -715,13 +718,19 @@ def _run_publish(args: argparse.Namespace) -> int:
     from layers.storage.store import open_store
 
     rules = load_access(args.access).privacy if args.access else PrivacyRules()
+    snapshot = open_store(args.store)
+    # A tiles file that cannot be used is a warning: the site is published without a basemap.
+    basemap, problem = _basemap(args, tuple(snapshot.precincts.to_crs("EPSG:4326").total_bounds))
     options = PublishOptions(months=args.months, settle_days=args.settle_days, cell_m=args.cell_m,
-                             republish=tuple(args.republish))  # fmt: skip
+                             republish=tuple(args.republish), basemap=basemap)  # fmt: skip
     if args.republish:
         print(f"Warning: publishing {', '.join(args.republish)} again. Anyone who kept the "
               "earlier version can compare the two and locate the incidents that changed.",
               file=sys.stderr)  # fmt: skip
-    report = publish_site(open_store(args.store), args.out, rules=rules, options=options)
+    report = publish_site(snapshot, args.out, rules=rules, options=options)
+    if report.basemap_problem:
+        print(f"Warning: no basemap. {report.basemap_problem}", file=sys.stderr)
+    report.basemap_problem = report.basemap_problem or problem
     print(report.as_text())
     return 0
 

@@ -81,7 +81,7 @@ def _by_column(name: str, header: str, what: str, total: str) -> Column:
 def _period(
     prefix: str, span: str, label: str, prev_label: str, *, now: str, before: str
 ) -> list[Column]:
-    """The four columns of one compared period: ``span`` names it in the change headers."""
+    """The five columns of one compared period: ``span`` names it in the change headers."""
     return [
         Column(prefix, label, f"Incidents in {now}." + _HIDDEN, _INCIDENTS),
         Column(f"{prefix}_prev", prev_label, f"Incidents in {before}." + _HIDDEN, _INCIDENTS),
@@ -99,6 +99,15 @@ def _period(
             "percentage: incidents are new, or there were none in either period) or a count is "
             "hidden.",
             "percent, 1 decimal",
+        ),
+        Column(
+            f"{prefix}_p",
+            f"p-value ({span})",
+            "How likely a change at least this large would be by chance, were both periods "
+            "one steady rate of incidents (exact Poisson test: the current count given the "
+            "two periods' sum is binomial). Below 0.05 the change is marked significant (▲ up, "
+            "▼ down) on the page. Empty where a count is hidden or both are 0.",
+            "probability, 4 decimals",
         ),
     ]
 

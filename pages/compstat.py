@@ -54,7 +54,7 @@ def compstat_page(request: state.Request) -> None:
             start = max(start, shown.index.min().date())
         end = datetime.now(LOCAL_ZONE).date() if is_live(source) else date.fromisoformat(
             held["last"][0])  # fmt: skip
-        trend_chart(shown, height=280, first=start, last=max(end, day))
+        trend_chart(shown, height=280, first=start, last=max(end, day), agencies=by == "agency")
 
 
 def _shade(value: float, peak: float) -> str:

@@ -4,6 +4,9 @@ trend), and the hotspots the sidebar asks for; live, it follows the store as it 
 from __future__ import annotations
 
 from app import state
+from app.pack import pack_panel
 from app.view import show_view
 
-show_view(state.request())
+request = state.request()
+show_view(request)
+pack_panel(request)  # the meeting pack: a PDF of this filter and view

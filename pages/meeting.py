@@ -12,6 +12,7 @@ import streamlit as st
 from app import state
 from app.data import rotation_areas
 from app.display import md
+from app.pack import pack_panel
 from app.playback import playback_view
 from app.view import Shown, show_view
 from layers.access.policy import Policy
@@ -24,12 +25,18 @@ MEETING_CSS = """
 <style>
   [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"],
   [data-testid="stHeader"], [data-testid="stToolbar"] { display: none !important; }
-  .block-container { padding-top: 0.8rem !important; max-width: 100% !important; }
-  h1 { font-size: 2.6rem !important; }
-  h2, h3 { font-size: 2rem !important; }
-  [data-testid="stMetricValue"] { font-size: 3.4rem !important; }
+  .block-container { padding: 0.6rem 1.2rem 1rem !important; max-width: 100% !important; }
+  h1 { font-size: 1.9rem !important; padding: 0 0 0.2rem !important; }
+  h2, h3 { font-size: 1.8rem !important; padding: 0.4rem 0 0.2rem !important; }
+  [data-testid="stAlert"] > div { padding: 0.35rem 0.8rem !important; }
+  [data-testid="stAlert"] p { font-size: 1.1rem !important; }
+  [data-testid="stMetricValue"] { font-size: 3.6rem !important; line-height: 1.1 !important; }
   [data-testid="stMetricLabel"] p { font-size: 1.5rem !important; }
-  [data-testid="stCaptionContainer"] p { font-size: 1.25rem !important; }
+  [data-testid="stMetricDelta"] { font-size: 1.2rem !important; }
+  [data-testid="stCaptionContainer"] p { font-size: 1.2rem !important; }
+  .cct-top { width: 100%; border-collapse: collapse; font-size: 1.45rem; }
+  .cct-top td { padding: 0.15rem 0.3rem; border-bottom: 1px solid #e6e6e6; }
+  .cct-top td.n { text-align: right; font-variant-numeric: tabular-nums; font-weight: 600; }
 </style>
 """
 
@@ -89,6 +96,8 @@ def meeting_page(request: state.Request) -> None:
     if st.session_state["m_rotate"] != "none":
         rotate = functools.partial(rotation, choices=request.choices, policy=request.policy)
     show_view(request, meeting=True, rotation=rotate)
+    # The meeting pack: a PDF of the sidebar's filter and the map as shown (app/pack.py).
+    pack_panel(request)
 
 
 meeting_page(state.request())

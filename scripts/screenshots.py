@@ -24,7 +24,7 @@ SIZES = ((1600, 1000), (1920, 1080))
 # name -> query string: the open demo previews roles with ?view=.
 VIEWS = {
     "analyst-map": "",
-    "analyst-meeting": "mode=meeting",
+    "analyst-meeting": "mode=meeting&hotspots=gistar",
     "public-map": "view=public",
     "public-meeting": "view=public&mode=meeting",
 }

@@ -61,15 +61,57 @@ def test_vendor_assets_copies_leaflet_and_heat(project: Path) -> None:
     dist = NODE_LEAFLET / "dist"
     assert (vendor / "leaflet.js").read_bytes() == (dist / "leaflet.js").read_bytes()
     assert (vendor / "leaflet.css").read_bytes() == (dist / "leaflet.css").read_bytes()
+    # Leaflet's images, and the draw toolbar's sprites beside them.
     assert {p.name for p in (vendor / "images").iterdir()} == {
         p.name for p in (dist / "images").iterdir()
-    }
+    } | {"spritesheet.png", "spritesheet-2x.png", "spritesheet.svg"}
     heat = Path(folium.__file__).parent / "templates" / "leaflet_heat.min.js"
     assert (vendor / "leaflet_heat.min.js").read_bytes() == heat.read_bytes()
     ours = PROJECT_ROOT / "layers" / "maps" / "js" / "incident_heat.js"
     assert (vendor / "incident_heat.js").read_bytes() == ours.read_bytes()
     # Atomic copies leave no temporary files behind.
     assert not [p for p in vendor.rglob(".*") if p.is_file()]
+
+
+def test_vendor_assets_copies_leaflet_draw_and_its_sprites_beside_leaflets_images(
+    project: Path,
+) -> None:
+    vendor = project / "static" / "vendor"
+    dist = PROJECT_ROOT / "node_modules" / "leaflet-draw" / "dist"
+    for name in ("leaflet.draw.js", "leaflet.draw.css"):
+        assert (vendor / name).read_bytes() == (dist / name).read_bytes()
+    # Every image its stylesheet names is served beside it ...
+    css = (vendor / "leaflet.draw.css").read_text()
+    named = set(re.findall(r"url\('?(images/[^')]+)'?\)", css))
+    assert named and all((vendor / name).is_file() for name in named)
+    # ... and leaflet-draw's copies of an older Leaflet's images do not replace Leaflet's own.
+    leaflet_images = NODE_LEAFLET / "dist" / "images"
+    for image in leaflet_images.iterdir():
+        assert (vendor / "images" / image.name).read_bytes() == image.read_bytes()
+
+
+def test_the_draw_toolbar_is_served_from_the_vendor_folder() -> None:
+    m = folium.Map(tiles=None)
+    folium.plugins.Draw().add_to(m)
+    page = apply_offline_assets(m, mode="served").get_root().render()
+    assert sorted(LINKED.findall(page)) == sorted(
+        SERVED_URL_PREFIX + name
+        for name in ("leaflet.js", "leaflet.css", "leaflet.draw.js", "leaflet.draw.css")
+    )
+    assert not any(host in page for host in CDN_HOSTS)
+    assert "new L.Control.Draw(" in page
+    assert any("cdnjs" in url for _, url in folium.plugins.Draw.default_js)  # folium's untouched
+
+
+def test_the_draw_toolbar_inlines_with_its_svg_sprites(project: Path) -> None:
+    m = folium.Map(tiles=None)
+    folium.plugins.Draw().add_to(m)
+    page = apply_offline_assets(m, mode="inline", project_root=project).get_root().render()
+    assert "<script src" not in page and "<link" not in page
+    assert "Leaflet.draw 1.0.4" in page and "L.Control.Draw=L.Control.extend(" in page
+    assert 'url("data:image/svg+xml;base64,' in page  # the toolbar's icons, not a PNG label
+    assert 'url("data:image/png;base64,' in page
+    assert "url('images/" not in page
 
 
 def test_vendor_assets_is_repeatable(project: Path) -> None:
@@ -100,11 +142,14 @@ def test_vendor_assets_rejects_another_leaflet_version(tmp_path: Path) -> None:
         vendor_assets(project_root=tmp_path)
 
 
-def test_package_files_pin_leaflet_and_protomaps_from_the_npm_registry() -> None:
+def test_package_files_pin_leaflet_protomaps_and_leaflet_draw_from_the_npm_registry() -> None:
     package = json.loads((PROJECT_ROOT / "package.json").read_text())
     lock = json.loads((PROJECT_ROOT / "package-lock.json").read_text())
     assert package["private"] is True
-    assert package["dependencies"] == {"leaflet": "1.9.4", "protomaps-leaflet": "5.1.0"}
+    assert package["dependencies"] == {
+        "leaflet": "1.9.4", "leaflet-draw": "1.0.4", "protomaps-leaflet": "5.1.0"
+    }  # fmt: skip
+    assert package["dependencies"]["leaflet-draw"] == assets.LEAFLET_DRAW_VERSION
     for name, version in package["dependencies"].items():
         entry = lock["packages"][f"node_modules/{name}"]
         assert entry["version"] == version

@@ -168,7 +168,9 @@ def test_total_row_is_last_and_adds_up_every_row_including_missing_values():
     assert (missing["week"], missing["week_prev"]) == (1, 0)
     rows = frame[~frame["is_total"]]
     counts = [
-        c for c in frame.columns if not c.endswith("_pct") and c not in {"precinct", "is_total"}
+        c
+        for c in frame.columns
+        if not c.endswith(("_pct", "_p")) and c not in {"precinct", "is_total"}
     ]
     assert (rows[counts].sum() == total[counts]).all()
     assert (total["week"], total["week_prev"], total["days28"]) == (4, 1, 6)
@@ -247,7 +249,8 @@ def test_csv_neutralises_formulas_and_keeps_numbers():
     frame = compstat.compare_periods(columns, None, by="precinct", today=TODAY)
     text = compstat.to_csv(frame)
     assert text.splitlines()[0].startswith(
-        "Precinct,Last 7 days,Previous 7 days,Change (7 days),% change (7 days),Last 28 days"
+        "Precinct,Last 7 days,Previous 7 days,Change (7 days),% change (7 days),"
+        "p-value (7 days),Last 28 days"
     )
     back = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""])
     assert set(back["Precinct"]) == {"'=HYPERLINK(1)", "'-x", "plain", "All precincts"}
@@ -263,11 +266,11 @@ def test_csv_is_for_people_and_its_dictionary_describes_every_column(by):
     frame = compstat.compare_periods(columns, None, by=by, today=TODAY)
     rows = list(csv.DictReader(io.StringIO(compstat.to_csv(frame))))
     header = list(rows[0])
-    # No internal names: no flag column, no snake_case, every header starts with a capital
-    # or "%".
+    # No internal names: no flag column, no snake_case, every header starts with a capital,
+    # "%" or "p-value".
     assert "is_total" not in header and not any("_" in h for h in header)
-    assert all(h[0].isupper() or h.startswith("% ") for h in header), header
-    assert len(header) == 1 + 4 * len(compstat.PERIODS)
+    assert all(h[0].isupper() or h.startswith(("% ", "p-value ")) for h in header), header
+    assert len(header) == 1 + 5 * len(compstat.PERIODS)
     first = header[0]
     assert [r[first] for r in rows][-1] == compstat.TOTAL_LABELS[by]  # the total row, in words
     described = list(csv.DictReader(io.StringIO(dictionary_csv("compstat", header))))
@@ -282,10 +285,10 @@ def test_csv_counts_are_whole_numbers_even_where_some_are_hidden():
     columns = make_columns(times, precincts=["a", "a", "b", "b"])
     frame = compstat.compare_periods(columns, None, by="precinct", today=TODAY)
     hidden = frame.copy()  # as suppression hides a count: NaN, and its change
-    for column in ("week", "week_change", "week_pct"):
+    for column in ("week", "week_change", "week_pct", "week_p"):
         hidden[column] = hidden[column].astype(float).where(hidden.index != 1)
     rows = list(csv.DictReader(io.StringIO(compstat.to_csv(hidden))))
-    counts = [h for h in rows[0] if not h.startswith(("Precinct", "%"))]
+    counts = [h for h in rows[0] if not h.startswith(("Precinct", "%", "p-value"))]
     cells = [r[h] for r in rows for h in counts]
     assert all(re.fullmatch(r"-?\d+", c) for c in cells if c), cells  # never "2.0"
     assert rows[1]["Last 7 days"] == "" and rows[1]["Change (7 days)"] == ""
@@ -314,3 +317,82 @@ def test_demo_store_matches_a_plain_pandas_count(tmp_path):
                 assert frame.iloc[-1][column] == inside.sum() > 0, (by, column)
                 got = rows[column][rows[column] > 0]
                 assert got.sort_index().to_dict() == expected.sort_index().to_dict(), (by, column)
+
+
+# ---- whether a change is more than chance (exact Poisson test) -----------------------------
+
+
+def _exact_two_sided(k: int, n: int, share: float) -> float:
+    """The exact binomial test written out: the probability of every split of ``n`` at most
+    as likely as ``k`` (with the usual relative tolerance for ties)."""
+    from math import comb
+
+    pmf = [comb(n, i) * share**i * (1 - share) ** (n - i) for i in range(n + 1)]
+    return min(1.0, sum(p for p in pmf if p <= pmf[k] * (1 + 1e-7)))
+
+
+@pytest.mark.parametrize("current, previous, expected", [
+    (9, 20, 0.0614),  # the issue's example, down: 9 against 20 is not a significant fall
+    (20, 9, 0.0614),  # "+122 %" (9 to 20): not significant at 0.05
+    (45, 20, 0.0026),  # a surge
+    (4, 0, 0.125),  # 0.5 ** 4 on each side
+    (0, 6, 0.03125),  # 2 * 0.5 ** 6: six before, none now is significant
+    (5, 5, 1.0),
+])  # fmt: skip
+def test_change_p_values_with_known_answers(current, previous, expected) -> None:
+    p = compstat.change_p_value(current, previous)[0]
+    assert p == pytest.approx(expected, abs=5e-5)
+    assert p == pytest.approx(_exact_two_sided(current, current + previous, 0.5))
+
+
+def test_unequal_periods_and_nothing_to_test() -> None:
+    # a year to date with 29 February against one without: 60 days against 59
+    p = compstat.change_p_value(30, 12, share=60 / 119)[0]
+    assert p == pytest.approx(_exact_two_sided(30, 42, 60 / 119))
+    assert np.isnan(compstat.change_p_value(0, 0)[0])
+    assert np.isnan(compstat.change_p_value(np.nan, 3)[0])  # a hidden count
+    with pytest.raises(ValueError, match="`share` must be between 0 and 1"):
+        compstat.change_p_value(1, 2, share=1.0)
+
+
+def test_the_review_marks_significance_not_size():
+    # "small": 1 against 3 (-67 %, could be chance); "surge": 12 against 1 (+1,100 %, real);
+    # "steady": 30 against 30
+    times = (["2026-11-02"] * 1 + ["2026-10-26"] * 3 + ["2026-11-03"] * 12 + ["2026-10-27"] * 1
+             + ["2026-11-04"] * 30 + ["2026-10-28"] * 30)  # fmt: skip
+    precincts = ["small"] * 4 + ["surge"] * 13 + ["steady"] * 60
+    frame = compstat.compare_periods(make_columns(times, precincts=precincts), None,
+                                     by="precinct", today=TODAY).set_index("precinct")  # fmt: skip
+    assert frame.loc["small", "week_p"] == pytest.approx(0.625)
+    assert frame.loc["surge", "week_p"] == pytest.approx(_exact_two_sided(12, 13, 0.5))
+    marks = compstat.significant(frame, "week")
+    assert marks[["small", "surge", "steady"]].tolist() == ["", "up", ""]
+    text = compstat.pct_text(frame, "week")
+    assert text[["small", "surge", "steady"]].tolist() == ["-67%", "+1100% ▲", "0%"]
+    # the CSV carries the p-value, rounded, beside each period's change
+    readable = compstat.readable_table(frame.reset_index())
+    assert "p-value (7 days)" in readable.columns
+    assert readable.set_index("Precinct").loc["surge", "p-value (7 days)"] == pytest.approx(
+        round(_exact_two_sided(12, 13, 0.5), 4))  # fmt: skip
+
+
+def test_a_hidden_count_hides_its_p_value(demo_store):
+    from layers.access.policy import Policy, PrivacyRules, Viewer
+    from layers.access.sight import apply_policy
+    from layers.access.suppression import disclose
+    from layers.analysis.figures import review_figures
+    from layers.storage.filters import IncidentFilter
+
+    columns = open_store(demo_store).columns
+    day = compstat.default_reference_day(columns, TODAY)
+    policy = Policy(Viewer("sam", "agency", "SAPS"), PrivacyRules(k=5))
+    sight = apply_policy(policy, columns, None, IncidentFilter())
+    table = disclose(review_figures(sight, by="precinct", today=day), sight.k)["table"]
+    for prefix in compstat.PERIODS:
+        hidden = table[prefix].isna() | table[f"{prefix}_prev"].isna()
+        assert hidden.any()  # the test has something to check
+        assert table.loc[hidden, f"{prefix}_p"].isna().all()
+        shown = ~hidden & (table[prefix] + table[f"{prefix}_prev"] > 0)
+        now, before = table.loc[shown, prefix], table.loc[shown, f"{prefix}_prev"]
+        expected = compstat.change_p_value(now.to_numpy(), before.to_numpy())
+        assert np.allclose(table.loc[shown, f"{prefix}_p"].to_numpy(), expected, equal_nan=True)

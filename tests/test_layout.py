@@ -32,7 +32,7 @@ def test_each_page_is_at_most_450_lines(page):
 def test_every_page_the_frame_names_exists():
     frame = (ROOT / "dashboard.py").read_text(encoding="utf-8")
     named = {p.name for p in PAGES if f'"pages/{p.name}"' in frame}
-    assert named == {p.name for p in PAGES} and len(named) == 7
+    assert named == {p.name for p in PAGES} and len(named) >= 8
 
 
 def _names_used(path: Path) -> set[str]:

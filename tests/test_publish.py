@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import re
 import subprocess
@@ -444,3 +446,236 @@ def test_the_hiding_rule_never_points_at_the_small_precinct(site):
                   for p in [p["properties"]["precinct"]]}  # fmt: skip
         hidden = {p for p, n in view["areas"].items() if n is None}
         assert not hidden & listed, month
+
+
+# --- the basemap ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mbtiles(tmp_path_factory) -> Path:
+    """Raster MBTiles of the demo's extent, zooms 6 to 12 (the site copies from 8)."""
+    from tilefiles import CAPE_TOWN, raster_tiles, write_mbtiles
+
+    folder = tmp_path_factory.mktemp("tiles")
+    return write_mbtiles(folder / "cape-town.mbtiles", raster_tiles(CAPE_TOWN, range(6, 13)),
+                         date="2026-11-30", attribution="© Test <b>tiles</b>")  # fmt: skip
+
+
+def _tiles(site: Path, record: dict) -> dict[tuple[int, int, int], Path]:
+    """The basemap tiles a site holds, by (z, x, y)."""
+    folder = site / record["url"].split("/{z}")[0]
+    ext = record["url"].rsplit(".", 1)[1]
+    return {
+        tuple(int(p) for p in path.relative_to(folder).with_suffix("").parts): path
+        for path in folder.rglob(f"*.{ext}")
+    }  # type: ignore[misc]
+
+
+def test_a_local_basemap_is_copied_for_the_sites_extent_and_kept_by_the_next_publish(
+    demo_store, mbtiles, tmp_path
+):
+    from layers.maps.tiles import MBTilesReader, open_basemap, tiles_in
+
+    snapshot = open_store(demo_store)
+    box = tuple(snapshot.precincts.to_crs("EPSG:4326").total_bounds)
+    out = tmp_path / "site"
+    options = PublishOptions(today=TODAY, months=2, basemap=open_basemap(mbtiles))
+    report = publish_site(snapshot, out, options=options)
+
+    record = manifest(out)["basemap"]
+    folder = report.tiles.folder
+    assert re.fullmatch(r"tiles/[0-9a-f]{16}", folder)
+    assert record == {
+        "kind": "local", "url": folder + "/{z}/{x}/{y}.png", "format": "png",
+        "media_type": "image/png", "vector": False, "protomaps_schema": False, "layers": [],
+        "min_zoom": 8, "max_zoom": 12, "bounds": pytest.approx(list(box)),
+        "attribution": "© Test tiles (cape-town.mbtiles, 2026-11-30)",
+        "legend": "Basemap: local file cape-town.mbtiles (raster tiles, 2026-11-30)",
+        "tiles": report.tiles.tiles, "bytes": report.tiles.bytes,
+    }  # fmt: skip
+    # Every tile of the extent at zooms 8 to 12, as in the file, and nothing else.
+    reader = MBTilesReader(mbtiles)
+    expected = {key: reader.tile(*key) for key in tiles_in(box, range(8, 13))}
+    reader.close()
+    copied = _tiles(out, record)
+    assert set(copied) == set(expected)
+    assert all(path.read_bytes() == expected[key] for key, path in copied.items())
+    assert report.tiles.tiles == len(expected) == 143
+    assert report.tiles.bytes == sum(map(len, expected.values()))
+    assert not report.tiles.reused and report.tiles.left_out is None
+    text = report.as_text()
+    assert f"{len(expected)} tiles (0.2 MB), zooms 8-12, in {folder}/ (copied in " in text
+    # Raster tiles need no vector renderer.
+    assert not (out / "vendor" / "protomaps-leaflet.js").exists()
+
+    # Publishing again links the same tiles from the previous version: nothing is read again.
+    before = {key: path.stat().st_ino for key, path in copied.items()}
+    again = publish_site(snapshot, out, options=options)
+    assert again.tiles.reused and again.tiles.tiles == report.tiles.tiles
+    assert "(linked from the previous version" in again.as_text()
+    assert manifest(out)["basemap"] == record
+    assert {key: path.stat().st_ino for key, path in _tiles(out, record).items()} == before
+    assert again.rewritten == [] and again.kept == ["2026-09", "2026-10"]
+
+
+def test_a_basemap_is_not_the_method_adding_or_removing_one_republishes_no_month(
+    demo_store, mbtiles, tmp_path
+):
+    from layers.maps.tiles import open_basemap
+
+    out = tmp_path / "site"
+    publish(demo_store, out, months=2)
+    state = json.loads((tmp_path / ".site.sites" / "state.json").read_text())
+    assert manifest(out)["basemap"] is None
+    views = manifest(out)["views"]
+
+    snapshot = open_store(demo_store)
+    report = publish_site(snapshot, out, options=PublishOptions(
+        today=TODAY, months=2, basemap=open_basemap(mbtiles)))  # fmt: skip
+    assert report.rewritten == [] and report.kept == ["2026-09", "2026-10"]
+    assert manifest(out)["views"] == views
+    with_tiles = manifest(out)["basemap"]
+    folder = with_tiles["url"].split("/{z}")[0]
+
+    report = publish_site(snapshot, out, options=PublishOptions(today=TODAY, months=2))
+    assert report.rewritten == [] and manifest(out)["basemap"] is None
+    assert "No basemap (--tiles none)." in report.as_text()
+    # A visitor who loaded the previous manifest a moment ago still finds its tiles ...
+    assert _tiles(out, with_tiles)
+    # ... until the next version.
+    publish_site(snapshot, out, options=PublishOptions(today=TODAY, months=2))
+    assert not (out / folder).exists()
+    after = json.loads((tmp_path / ".site.sites" / "state.json").read_text())
+    assert (after["method"], after["months"]) == (state["method"], state["months"])
+
+
+def test_a_basemap_budget_leaves_out_the_zoom_that_would_pass_it(demo_store, tmp_path):
+    """PMTiles, raster: zooms from the lowest, up to the one before the budget is passed."""
+    from tilefiles import CAPE_TOWN, raster_tiles, write_pmtiles
+
+    from layers.maps.tiles import open_basemap
+
+    tiles = raster_tiles(CAPE_TOWN, range(8, 13))
+    path = write_pmtiles(tmp_path / "cape-town.pmtiles", tiles, attribution="© Test")
+    up_to_10 = sum(len(data) for (z, _, _), data in tiles.items() if z <= 10)
+    out = tmp_path / "site"
+    options = PublishOptions(today=TODAY, months=1, basemap=open_basemap(path),
+                             tiles_budget=up_to_10 + 1000)  # fmt: skip
+    report = publish_site(open_store(demo_store), out, options=options)
+    record = manifest(out)["basemap"]
+    assert (record["min_zoom"], record["max_zoom"]) == (8, 10)
+    assert {z for z, _, _ in _tiles(out, record)} == {8, 9, 10}
+    assert (report.tiles.bytes, report.tiles.left_out) == (up_to_10, 11)
+    assert "zoom 11 and deeper left out (over the" in report.as_text()
+    # Another budget is other tiles, under another id (a cached tile is never another's).
+    wider = publish_site(open_store(demo_store), out, options=PublishOptions(
+        today=TODAY, months=1, basemap=open_basemap(path)))  # fmt: skip
+    assert not wider.tiles.reused and wider.tiles.folder != report.tiles.folder
+    assert manifest(out)["basemap"]["max_zoom"] == 12
+
+
+@pytest.mark.parametrize(("layer", "schema"), [("earth", True), ("water", False)])
+def test_a_vector_basemap_is_copied_uncompressed_with_its_renderer(demo_store, tmp_path, layer,
+                                                                   schema):  # fmt: skip
+    import geopandas as gpd
+    from shapely.geometry import box
+    from tilefiles import CAPE_TOWN, write_vector_pmtiles
+
+    from layers.maps.tiles import open_basemap, open_tiles
+
+    frame = gpd.GeoDataFrame({"kind": ["x"]}, geometry=[box(*CAPE_TOWN)], crs="EPSG:4326")
+    path = write_vector_pmtiles(tmp_path / "v.pmtiles", frame, layer=layer, maxzoom=11)
+    basemap = open_basemap(path)
+    out = tmp_path / "site"
+    report = publish_site(open_store(demo_store), out, options=PublishOptions(
+        today=TODAY, months=1, basemap=basemap))  # fmt: skip
+    record = manifest(out)["basemap"]
+    assert record["url"].endswith("/{z}/{x}/{y}.mvt")
+    assert (record["vector"], record["protomaps_schema"]) == (True, schema)
+    assert (record["layers"], record["format"]) == ([layer], "mvt")
+    assert record["media_type"] == "application/vnd.mapbox-vector-tile"
+    assert (record["min_zoom"], record["max_zoom"]) == (8, 11)
+    assert record["legend"].startswith("Basemap: local file v.pmtiles (vector tiles, ")
+    copied = _tiles(out, record)
+    assert len(copied) == report.tiles.tiles > 0
+    reader = open_tiles(basemap)
+    for key, file in copied.items():
+        stored = reader.tile(*key)
+        # Uncompressed, as any web server can serve them (nginx compresses on the fly).
+        plain = gzip.decompress(stored) if stored[:2] == b"\x1f\x8b" else stored
+        assert file.read_bytes() == plain and plain[:2] != b"\x1f\x8b"
+    reader.close()
+    # The renderer and its style, asked for by their content (vendor/ is cached for good).
+    for name, script in zip(("protomaps-leaflet.js", "vector_basemap.js"), record["scripts"],
+                            strict=True):  # fmt: skip
+        digest = hashlib.sha256((out / "vendor" / name).read_bytes()).hexdigest()[:12]
+        assert script == f"vendor/{name}?v={digest}"
+
+
+def test_a_basemap_of_part_of_the_area_is_copied_there_and_says_so(demo_store, mbtiles,
+                                                                   tmp_path):  # fmt: skip
+    from dataclasses import replace
+
+    from layers.maps.tiles import open_basemap, tiles_in
+
+    half = (18.32, -34.25, 18.66, -33.55)  # the western half of the demo's extent
+    basemap = replace(open_basemap(mbtiles), bounds=half)
+    out = tmp_path / "site"
+    report = publish_site(open_store(demo_store), out, options=PublishOptions(
+        today=TODAY, months=1, basemap=basemap))  # fmt: skip
+    record = manifest(out)["basemap"]
+    assert record["bounds"] == pytest.approx(list(half))
+    assert set(_tiles(out, record)) == set(tiles_in(half, range(8, 13)))
+    assert record["legend"].endswith("; it covers 50% of this map")
+    assert "covers only 50% of the map's area" in report.as_text()
+
+
+def test_a_remote_basemap_is_recorded_for_the_browser_to_load(demo_store, tmp_path):
+    from layers.maps.tiles import OSM_ATTRIBUTION, OSM_TILES, open_basemap
+
+    out = tmp_path / "site"
+    report = publish_site(open_store(demo_store), out, options=PublishOptions(
+        today=TODAY, months=1, basemap=open_basemap("osm")))  # fmt: skip
+    record = manifest(out)["basemap"]
+    assert record["kind"] == "remote" and record["url"] == OSM_TILES
+    assert record["attribution"] == OSM_ATTRIBUTION
+    assert record["legend"] == "Basemap: remote, from tile.openstreetmap.org (needs the internet)"
+    assert not record["vector"] and record["bounds"] is None
+    assert not (out / "tiles").exists() and report.tiles is None
+    assert "visitors' browsers load its tiles" in report.as_text()
+
+
+def test_a_tiles_file_that_cannot_be_used_is_a_warning_and_the_site_has_no_basemap(
+    demo_store, mbtiles, tmp_path
+):
+    from dataclasses import replace
+
+    from layers.maps.tiles import open_basemap
+
+    # Of another place: refused by its extent, the months published all the same.
+    elsewhere = replace(open_basemap(mbtiles), bounds=(28.0, -26.3, 28.2, -26.1))
+    out = tmp_path / "site"
+    report = publish_site(open_store(demo_store), out, options=PublishOptions(
+        today=TODAY, months=1, basemap=elsewhere))  # fmt: skip
+    assert report.months == ["2026-10"] and report.basemap is None
+    assert "tiles are of another place" in report.basemap_problem
+    assert f"No basemap: {report.basemap_problem}" in report.as_text()
+    assert manifest(out)["basemap"] is None and not (out / "tiles").exists()
+
+    # From the command line: not a tiles file at all.
+    bad = tmp_path / "bad.mbtiles"
+    bad.write_text("not tiles")
+    run = _cli("publish", "--store", str(demo_store), "--out", str(tmp_path / "cli"),
+               "--months", "1", "--tiles", str(bad))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "Warning: no basemap. bad.mbtiles is not a tiles file" in run.stderr
+    assert "No basemap: bad.mbtiles is not a tiles file" in run.stdout
+    assert "Published 1 month(s)" in run.stdout
+    assert manifest(tmp_path / "cli")["basemap"] is None
+
+    # And a good one, with its credit replaced.
+    run = _cli("publish", "--store", str(demo_store), "--out", str(tmp_path / "cli"), "--months",
+               "1", "--tiles", str(mbtiles), "--tiles-attribution", "© City")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "143 tiles (0.2 MB), zooms 8-12" in run.stdout
+    assert manifest(tmp_path / "cli")["basemap"]["attribution"].startswith("© City (")

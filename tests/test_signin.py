@@ -113,7 +113,8 @@ def test_a_public_viewer_gets_the_published_map_and_no_analyst_tools(app, store,
     sidebar = " ".join(m.value for m in at.sidebar.markdown)
     assert "Signed in as **cpf** (public)" in sidebar
     assert any("published monthly map" in c.value for c in at.sidebar.caption)
-    # The published map is the only page: no other is offered, so none can be switched to.
+    # The published map, and areas counted in its cells, are the only pages: no other is
+    # offered, so none can be switched to.
     for page in ("map", "hotspots", "compstat", "meeting", "load_data"):
         with pytest.raises(ValueError, match="Could not find a navigation page"):
             at.switch_page(f"pages/{page}.py")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import http.client
+import io
 import json
 import os
 import threading
@@ -385,3 +386,175 @@ def test_a_new_version_swapped_in_while_visitors_read_never_gives_a_404(demo_sto
         assert new_version.endswith(" " + ",".join(report.months))
         assert set(versions) == {old_version, new_version}
         assert old_version not in versions[versions.index(new_version) :]
+
+
+# --- a basemap in the site -----------------------------------------------------------------
+
+# The basemap layer has loaded every tile it asked for, holds some, and has faded them all in
+# (Leaflet 1.9 marks a tile active when its fade-in has ended).
+TILES_LOADED_JS = """() => {
+  const layer = state.basemap;
+  if (!layer || !map.hasLayer(layer) || layer.isLoading()) return false;
+  const tiles = Object.values(layer._tiles).filter((t) => t.current);
+  return tiles.length > 0 && tiles.every((t) => t.loaded && t.active);
+}"""
+# How many pixels of each tile canvas a vector basemap drew are exactly this colour.
+CANVAS_PIXELS_JS = """([r, g, b]) => Object.values(state.basemap._tiles).map((t) => {
+  const data = t.el.getContext("2d").getImageData(0, 0, t.el.width, t.el.height).data;
+  let n = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    if (data[i] === r && data[i + 1] === g && data[i + 2] === b && data[i + 3] === 255) n++;
+  }
+  return n;
+})"""
+
+
+def _site_with_basemap(demo_store: Path, out: Path, basemap) -> dict:
+    publish_site(open_store(demo_store), out,
+                 options=PublishOptions(today=TODAY, months=1, basemap=basemap))  # fmt: skip
+    return _manifest(out)
+
+
+def _open_page(pw, url: str, requests: list[str], problems: list[str]):
+    """Chromium on ``url``, nothing leaving the machine; requests and problems recorded."""
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    context = browser.new_context(viewport={"width": 1200, "height": 800})
+    context.route(
+        "**/*", lambda route: route.continue_() if _is_local(route.request.url) else route.abort()
+    )
+    page = context.new_page()
+    page.on("request", lambda r: requests.append(r.url))
+    page.on("requestfailed", lambda r: problems.append(f"{r.url}: {r.failure}"))
+    page.on("response", lambda r: problems.append(f"{r.url}: {r.status}")
+            if r.status >= 400 else None)  # fmt: skip
+    page.on("pageerror", lambda err: problems.append(str(err)))
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.goto(url + "/", wait_until="domcontentloaded")
+    page.wait_for_function("document.body.dataset.ready === '1'", timeout=30_000)
+    return browser, page
+
+
+def _tile_requests(requests: list[str], served: str, record: dict) -> list[str]:
+    folder = "/" + record["url"].split("{z}")[0]
+    assert all(urlsplit(u).netloc == urlsplit(served).netloc for u in requests), requests
+    return [urlsplit(u).path for u in requests if urlsplit(u).path.startswith(folder)]
+
+
+@pytest.mark.browser
+def test_browser_draws_a_local_raster_basemap_from_the_sites_own_tiles(demo_store, tmp_path):
+    from PIL import Image
+    from tilefiles import CAPE_TOWN, TILE_COLOUR, raster_tiles, write_mbtiles
+
+    from layers.maps.tiles import open_basemap
+
+    sync_playwright = _require_browser()
+    path = write_mbtiles(tmp_path / "cape-town.mbtiles", raster_tiles(CAPE_TOWN, range(8, 13)),
+                         date="2026-11-30")  # fmt: skip
+    site = tmp_path / "site"
+    record = _site_with_basemap(demo_store, site, open_basemap(path))["basemap"]
+    requests: list[str] = []
+    problems: list[str] = []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with serve_site(site) as url, sync_playwright() as pw:
+        browser, page = _open_page(pw, url, requests, problems)
+        try:
+            page.wait_for_function(TILES_LOADED_JS, timeout=30_000)
+            page.wait_for_function(PAINTED_JS, timeout=30_000)
+            legend = page.text_content("#basemap-note")
+            attribution = page.text_content(".leaflet-control-attribution")
+            shot = page.screenshot(path=str(ARTIFACTS / "site-raster-basemap.png"))
+        finally:
+            browser.close()
+    assert not problems, problems
+    tiles = _tile_requests(requests, url, record)
+    assert tiles and all((site / p.lstrip("/")).is_file() for p in tiles), tiles
+    assert {p.rsplit("/", 3)[1] for p in tiles} <= {str(z) for z in range(8, 13)}
+    assert legend == "Basemap: local file cape-town.mbtiles (raster tiles, 2026-11-30)"
+    assert "cape-town.mbtiles, 2026-11-30" in attribution
+    # The tiles' colour shows where no cell or precinct covers them.
+    image = Image.open(io.BytesIO(shot)).convert("RGB")
+    assert sum(1 for pixel in image.get_flattened_data() if pixel == TILE_COLOUR) > 5_000
+
+
+@pytest.mark.browser
+def test_browser_draws_a_local_vector_basemap_on_canvas(demo_store, tmp_path):
+    import geopandas as gpd
+    import numpy as np
+    from shapely.geometry import Point, box
+    from tilefiles import CAPE_TOWN, write_vector_pmtiles
+
+    from layers.maps.tiles import open_basemap
+
+    sync_playwright = _require_browser()
+    # A layer named "water" (not the Protomaps schema): its polygon filled in the plain style's
+    # water blue. Its points are not drawn, but make tiles big enough for nginx to compress.
+    west, south, east, north = CAPE_TOWN
+    xs, ys = np.meshgrid(np.linspace(west, east, 62)[1:-1], np.linspace(south, north, 62)[1:-1])
+    shapes = [box(*CAPE_TOWN), *(Point(x, y) for x, y in zip(xs.ravel(), ys.ravel(), strict=True))]
+    frame = gpd.GeoDataFrame({"kind": ["sea"] + ["buoy"] * (len(shapes) - 1)}, geometry=shapes,
+                             crs="EPSG:4326")  # fmt: skip
+    path = write_vector_pmtiles(tmp_path / "sea.pmtiles", frame, layer="water", maxzoom=12)
+    site = tmp_path / "site"
+    record = _site_with_basemap(demo_store, site, open_basemap(path))["basemap"]
+    assert record["vector"] and not record["protomaps_schema"]
+    requests: list[str] = []
+    problems: list[str] = []
+    with serve_site(site) as url, sync_playwright() as pw:
+        browser, page = _open_page(pw, url, requests, problems)
+        try:
+            page.wait_for_function(TILES_LOADED_JS, timeout=30_000)
+            water = page.evaluate(CANVAS_PIXELS_JS, [0xAA, 0xCB, 0xE3])
+            legend = page.text_content("#basemap-note")
+            page.screenshot(path=str(ARTIFACTS / "site-vector-basemap.png"))
+        finally:
+            browser.close()
+        # nginx: vector tiles by their type, compressed, cached for good; a missing one empty.
+        folder = record["url"].split("/{z}")[0]
+        biggest = max((site / folder).rglob("*.mvt"), key=lambda f: f.stat().st_size)
+        client = Client(url)
+        try:
+            status, head, body = client.get(str(biggest.relative_to(site)),
+                                            **{"Accept-Encoding": "gzip"})  # fmt: skip
+            assert status == 200
+            assert head["content-type"] == "application/vnd.mapbox-vector-tile"
+            assert head["cache-control"] == IMMUTABLE
+            assert head["content-encoding"] == "gzip"
+            assert gzip.decompress(body) == biggest.read_bytes()
+            status, head, body = client.get(f"{folder}/12/0/0.mvt")
+            assert (status, body, head["cache-control"]) == (204, b"", IMMUTABLE)
+        finally:
+            client.close()
+    assert not problems, problems
+    tiles = _tile_requests(requests, url, record)
+    assert tiles and all(p.endswith(".mvt") and (site / p.lstrip("/")).is_file() for p in tiles)
+    assert "/vendor/protomaps-leaflet.js" in {urlsplit(u).path for u in requests}
+    assert legend.startswith("Basemap: local file sea.pmtiles (vector tiles, ")
+    # Every tile drawn, and most of each in the water colour (the whole box is sea).
+    assert water and min(water) > 0 and sum(water) > len(water) * 256 * 256 // 4, water
+
+
+@pytest.mark.browser
+def test_browser_says_when_a_remote_basemap_cannot_be_reached(demo_store, tmp_path):
+    from layers.maps.tiles import OSM_TILES, open_basemap
+
+    sync_playwright = _require_browser()
+    site = tmp_path / "site"
+    record = _site_with_basemap(demo_store, site, open_basemap("osm"))["basemap"]
+    requests: list[str] = []
+    problems: list[str] = []
+    with serve_site(site) as url, sync_playwright() as pw:
+        # No request leaves the machine: the tile server's are aborted, as with no internet.
+        browser, page = _open_page(pw, url, requests, problems)
+        try:
+            page.wait_for_function(
+                "() => document.getElementById('basemap-note')?.textContent === "
+                "'Basemap unavailable: no connection to the tile server'", timeout=30_000,
+            )  # fmt: skip
+            page.wait_for_function(PAINTED_JS, timeout=30_000)
+        finally:
+            browser.close()
+    assert record["legend"] == "Basemap: remote, from tile.openstreetmap.org (needs the internet)"
+    server = urlsplit(OSM_TILES).netloc
+    remote = [u for u in requests if not _is_local(u)]
+    assert remote and all(urlsplit(u).netloc == server for u in remote), remote
+    assert all(server in p or "ERR_FAILED" in p for p in problems), problems

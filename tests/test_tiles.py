@@ -306,3 +306,12 @@ def test_copying_tiles_to_a_folder(tmp_path, mbtiles, tiles) -> None:
     assert written == sum(1 for z, _, _ in tiles if z in (9, 10))
     z, x, y = next(k for k in tiles if k[0] == 9)
     assert (tmp_path / "site" / str(z) / str(x) / f"{y}.png").read_bytes() == tiles[(z, x, y)]
+
+
+def test_an_mbtiles_without_an_index_is_read_and_said_to_be_slow(tmp_path, tiles) -> None:
+    slow = open_basemap(write_mbtiles(tmp_path / "slow.mbtiles", tiles, index=False))
+    assert slow.advice.startswith("slow.mbtiles has no index on its tiles' places")
+    assert "CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row)" in (
+        slow.advice)  # fmt: skip
+    assert open_tiles(slow).tile(*next(iter(tiles))) == next(iter(tiles.values()))
+    assert open_basemap(write_mbtiles(tmp_path / "fast.mbtiles", tiles)).advice is None

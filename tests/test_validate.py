@@ -242,3 +242,22 @@ def test_negative_margin_is_refused():
 
     with pytest.raises(InputFileError, match="0 km or more"):
         Extent.of((18, -34, 18.2, -33.9), margin_km=-100)
+
+
+def test_points_with_numeric_coordinate_columns_as_well_are_read(tmp_path, taxonomy, extent):
+    # A GeoJSON export that repeats each point in X and Y columns (as SAPS's station file
+    # does): the columns are read, and the geometry fills in where they are empty.
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    frame = gpd.GeoDataFrame(
+        {"incident_id": ["a", "b"], "agency": "SAPS", "category": "Burglary",
+         "occurred_at": "2025-06-01T10:00:00", "X": [18.05, None], "Y": [-33.95, None]},
+        geometry=[Point(18.05, -33.95), Point(18.15, -33.92)], crs="EPSG:4326",
+    )  # fmt: skip
+    path = tmp_path / "with_xy.geojson"
+    frame.to_file(path, driver="GeoJSON")
+    result = validate_incidents(read_incident_file(path), taxonomy=taxonomy, extent=extent,
+                                now=NOW)  # fmt: skip
+    assert result.rejected.empty
+    assert result.accepted["lon"].tolist() == pytest.approx([18.05, 18.15])

@@ -19,6 +19,7 @@ from layers.maps.basemap import NO_BASEMAP, TILES_UNAVAILABLE
 from layers.maps.heat import peak_density
 from layers.maps.tiles import OSM_TILES
 from layers.maps.webmap import (
+    HEAT_GRADIENT,
     HEAT_RADIUS,
     HIDDEN_COLOUR,
     area_layer,
@@ -208,7 +209,7 @@ def test_legends_follow_their_layers(areas, heat) -> None:
     assert len(layers) == 2
     page = render(_map_with(layers[0]))
     assert "Incidents per Ward" in page
-    assert 'parent.on("remove", function () { legend.remove(); });' in page
+    assert 'parent.on("remove", hide);' in page  # and in the browser: test_one_legend_panel
 
 
 def test_zero_weight_cells_are_left_out_and_bad_weights_refused(heat) -> None:
@@ -296,7 +297,7 @@ def test_detailed_boundaries_are_simplified_and_rounded() -> None:
     circle = gpd.GeoSeries([Point(0, 0)], crs="EPSG:32734").buffer(2000, quad_segs=5000)
     circle = circle.translate(260_000, 6_240_000).to_crs("EPSG:4326")
     areas = gpd.GeoDataFrame({"name": ["Round"], "count": [1]}, geometry=circle)
-    features = area_layer(areas, area_label="Ward")
+    features = area_layer(areas, area_label="Ward", labels=False)
     (geojson,) = features._children.values()
     ring = geojson.data["features"][0]["geometry"]["coordinates"][0]
     assert len(ring) < 500
@@ -489,3 +490,92 @@ def test_a_map_without_its_basemap_says_why(areas, heat) -> None:
                             tiles_problem="x.mbtiles is not a tiles file"))  # fmt: skip
     assert json.dumps("No basemap: x.mbtiles is not a tiles file") in page
     assert json.dumps(NO_BASEMAP) in page
+
+
+@pytest.mark.browser
+def test_one_legend_panel_hatched_hotspots_and_names_where_they_fit(tmp_path: Path) -> None:
+    """Issue 18, item 8: the legends are sections of one panel, in a fixed order, that
+    follow their layers; hotspots are hatched, not filled like the heat; area names show
+    only where they fit."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("Debian's chromium is not installed")
+    (tmp_path / "node_modules").symlink_to(PROJECT_ROOT / "node_modules")
+    vendor_assets(project_root=tmp_path)
+    # A 3 by 3 grid of 2 km squares, one long name that fits only when zoomed in.
+    squares = [box(18.50 + 0.02 * i, -34.0 + 0.02 * j, 18.52 + 0.02 * i, -33.98 + 0.02 * j)
+               for i in range(3) for j in range(3)]  # fmt: skip
+    names = [f"P{n}" for n in range(8)] + ["A precinct with a very long name"]
+    areas = gpd.GeoDataFrame({"name": names, "count": range(9)}, geometry=squares,
+                             crs="EPSG:4326")  # fmt: skip
+    heat = pd.DataFrame({"lat": [-33.97], "lon": [18.53], "weight": [5.0]})
+    hotspots = gpd.GeoDataFrame({"gi_bin": [3, -2], "gi_z": [3.5, -2.1], "gi_p": [0.001, 0.03],
+                                 "count": [9, 0]},
+                                geometry=[squares[4], squares[0]], crs="EPSG:4326")  # fmt: skip
+    m = build_map(areas, heat, area_label="Precinct", hotspots=hotspots, zoom=12,
+                  center=(-33.97, 18.53), tiles=None)  # fmt: skip
+    page_file = tmp_path / "map.html"
+    page_file.write_text(standalone_html(m, project_root=tmp_path))
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
+                                             args=["--no-sandbox"])  # fmt: skip
+        page = browser.new_page(viewport={"width": 1000, "height": 700})
+        page.goto(page_file.as_uri())
+        page.wait_for_selector(".cct-legends .cct-legend")
+        panels = page.locator(".cct-legends").count()
+        sections = page.locator(".cct-legends > .cct-legend").all_inner_texts()
+        fills = page.evaluate("""() => [...document.querySelectorAll("path.leaflet-interactive")]
+            .map((p) => p.getAttribute("fill")).filter((f) => f && f.startsWith("url("))""")
+        patterns = page.evaluate(
+            """() => [...document.querySelectorAll("svg defs pattern")].map((p) => p.id)"""
+        )
+
+        def shown_labels() -> list[str]:
+            return page.evaluate("""() => [...document.querySelectorAll(".cct-area-label")]
+                .filter((l) => getComputedStyle(l).visibility === "visible")
+                .map((l) => l.textContent)""")
+
+        at_12 = shown_labels()
+        page.evaluate("""() => { const map = Object.values(window).find(
+            (v) => v instanceof L.Map); map.setZoom(15, {animate: false}); }""")
+        page.wait_for_function("""() => [...document.querySelectorAll(".cct-area-label")]
+            .some((l) => l.textContent.startsWith("A precinct") &&
+                         getComputedStyle(l).visibility === "visible")""")
+        # the hotspots' legend leaves with their layer, and comes back in its place
+        toggle = """(add) => {
+            const map = Object.values(window).find((v) => v instanceof L.Map);
+            const group = Object.values(window).find((v) => v instanceof L.FeatureGroup
+                && !(v instanceof L.GeoJSON) && v.getLayers().some((g) => g instanceof
+                L.GeoJSON && g.getLayers().some((f) => "gi_bin" in f.feature.properties)));
+            if (add) { map.addLayer(group); } else { map.removeLayer(group); }
+            return [...document.querySelectorAll(".cct-legends > .cct-legend")]
+                .map((s) => s.innerText.split("\\n")[0]);
+        }"""
+        without = page.evaluate(toggle, False)
+        again = page.evaluate(toggle, True)
+        browser.close()
+    titles = [s.split("\n")[0] for s in sections]
+    assert panels == 1
+    assert titles == ["Precinct boundary", "Incidents per km²", "Getis-Ord Gi* (FDR-corrected)"]
+    assert "Getis-Ord Gi* (FDR-corrected)" not in without and again == titles
+    assert sorted(fills) == ["url(#cct-hatch-849eba)", "url(#cct-hatch-d62f27)"]
+    assert {"cct-hatch-d62f27", "cct-hatch-849eba"} <= set(patterns)
+    assert "A precinct with a very long name" not in at_12 and "P0" in at_12
+
+
+def test_each_agency_keeps_one_colour_in_every_chart() -> None:
+    from app.charts import agency_spec
+    from layers.maps.palette import AGENCY_COLOURS, agency_colour
+
+    def colours(names: tuple[str, ...]) -> dict[str, str]:
+        scale = agency_spec(names)["layer"][0]["encoding"]["color"]["scale"]
+        return dict(zip(scale["domain"], scale["range"], strict=True))
+
+    # whatever the other series, and in whatever order, SAPS is the same blue
+    one = colours(("SAPS", "Metro Police", "LEAP"))
+    two = colours(("LEAP", "Neighbourhood Watch", "SAPS"))
+    assert one["SAPS"] == two["SAPS"] == "#0072b2" and one["LEAP"] == two["LEAP"]
+    assert len(set(AGENCY_COLOURS.values())) == len(AGENCY_COLOURS)  # six different colours
+    assert agency_colour("Private security") == agency_colour("Private security")
+    # none of them is one of the heat's colours, or a hotspot class's
+    assert not set(AGENCY_COLOURS.values()) & {*HEAT_GRADIENT.values(), "#d62f27", "#ed7551"}

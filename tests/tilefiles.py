@@ -48,9 +48,10 @@ def raster_tiles(
 
 
 def write_mbtiles(path: Path, tiles: Mapping[tuple[int, int, int], bytes], *,
-                  fmt: str = "png", **metadata: str) -> Path:  # fmt: skip
+                  fmt: str = "png", index: bool = True, **metadata: str) -> Path:  # fmt: skip
     """An MBTiles file of ``tiles`` (rows flipped, as MBTiles counts them from the south),
-    with ``format``, zooms and bounds filled in unless ``metadata`` gives them."""
+    with ``format``, zooms and bounds filled in unless ``metadata`` gives them, and the
+    index on each tile's place that real tools make (unless not ``index``)."""
     zooms = [z for z, _, _ in tiles]
     meta = {"name": path.stem, "format": fmt, "minzoom": str(min(zooms)),
             "maxzoom": str(max(zooms)), "bounds": ",".join(map(str, CAPE_TOWN)),
@@ -66,6 +67,9 @@ def write_mbtiles(path: Path, tiles: Mapping[tuple[int, int, int], bytes], *,
             "INSERT INTO tiles VALUES (?, ?, ?, ?)",
             [(z, x, (1 << z) - 1 - y, data) for (z, x, y), data in tiles.items()],
         )
+        if index:  # as GDAL, tippecanoe and mb-util make them
+            db.execute("CREATE UNIQUE INDEX tile_index ON tiles "
+                       "(zoom_level, tile_column, tile_row)")  # fmt: skip
     db.close()
     return path
 

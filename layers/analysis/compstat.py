@@ -8,6 +8,13 @@ area), the incidents of three recent periods with the period before each:
 - ``ytd``: 1 January to the reference day, against 1 January to the same date a year
   earlier (29 February compares with 28 February).
 
+Each change comes with whether it is more than chance (:func:`change_p_value`): counts of
+incidents are Poisson, and "+122 %" from 9 to 20 is a surge only if a Poisson process at one
+steady rate would rarely give such a split. The exact conditional test: given the two
+periods' total ``n``, the current count is binomial(``n``, ``t / (t + t_prev)``) under a
+steady rate (``t`` the periods' lengths in days), and the two-sided p-value is that of the
+exact binomial test. A change is marked when p < :data:`SIGNIFICANCE`.
+
 Everything runs on :class:`layers.storage.columnar.IncidentColumns`: the incidents inside the
 comparison span are counted once into a small (day x value) table with one
 ``numpy.bincount``, and each window's counts are a difference of two rows of its running
@@ -21,6 +28,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 from layers.dictionary import headers
 from layers.spreadsheet import spreadsheet_csv
@@ -38,6 +46,8 @@ PERIODS = {"week": "week", "days28": "28 days", "ytd": "year to date"}
 #: Row label of incidents with no recorded value in the ``by`` column.
 NOT_RECORDED = "Not recorded"
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+#: A change is marked as more than chance when its p-value is below this.
+SIGNIFICANCE = 0.05
 
 
 class Window(NamedTuple):
@@ -108,10 +118,11 @@ def compare_periods(
         from :data:`TOTAL_LABELS`, ``is_total`` True). Incidents with no ``by`` value get a
         :data:`NOT_RECORDED` row, so the rows add up to the total. For each prefix ``p``
         in :data:`PERIODS`: ``p`` (current count), ``p_prev`` (previous count),
-        ``p_change`` (current - previous) and ``p_pct`` (change as a percentage of the
+        ``p_change`` (current - previous), ``p_pct`` (change as a percentage of the
         previous count; NaN, not infinity, when the previous count is 0: see
-        :func:`pct_text` to show it as "new"). ``attrs["windows"]`` holds each prefix's
-        :class:`Window`, ``attrs["by"]`` and ``attrs["today"]`` the arguments.
+        :func:`pct_text` to show it as "new") and ``p_p`` (the change's two-sided p-value:
+        see :func:`change_p_value`; NaN when both counts are 0). ``attrs["windows"]`` holds
+        each prefix's :class:`Window`, ``attrs["by"]`` and ``attrs["today"]`` the arguments.
     """
     if by not in TOTAL_LABELS:
         raise ValueError(f"`by` must be one of {', '.join(map(repr, TOTAL_LABELS))}, not {by!r}.")
@@ -135,6 +146,7 @@ def compare_periods(
         out[prefix], out[f"{prefix}_prev"] = current, previous
         out[f"{prefix}_change"] = current - previous
         out[f"{prefix}_pct"] = _pct_change(current, previous)
+        out[f"{prefix}_p"] = change_p_value(current, previous, share=_share(windows[prefix]))
     if sort_by not in out.columns or not pd.api.types.is_numeric_dtype(out[sort_by].dtype):
         raise ValueError(
             f"`sort_by` must be a count column such as 'days28_change', not {sort_by!r}."
@@ -145,8 +157,59 @@ def compare_periods(
     return out
 
 
+def change_p_value(
+    current: np.ndarray | int, previous: np.ndarray | int, *, share: float = 0.5
+) -> np.ndarray:
+    """Two-sided p-value of a change from ``previous`` to ``current`` incidents, were both
+    periods one Poisson process at a steady rate: the exact conditional test.
+
+    Given the two counts' sum ``n``, the current count is binomial(``n``, ``share``) under
+    a steady rate, ``share`` being the current period's part of the two periods' length
+    (0.5 for equal periods); the p-value is the exact binomial test's (the probability of
+    a split at most as likely as the one seen). 9 → 20 in equal periods gives p = 0.061:
+    not significant at 0.05, although "+122 %"; 20 → 45 gives p = 0.002.
+
+    Parameters
+    ----------
+    current, previous : array-like of int
+        Counts of the current and the previous period, element by element.
+    share : float, default 0.5
+        The current period's length over the two periods' length.
+
+    Returns
+    -------
+    numpy.ndarray
+        One p-value per pair, in [0, 1]; NaN where both counts are 0 (nothing to test) or
+        either is missing.
+    """
+    if not 0.0 < share < 1.0:
+        raise ValueError(f"`share` must be between 0 and 1, not {share!r}.")
+    cur = np.atleast_1d(np.asarray(current, dtype=float))
+    prev = np.atleast_1d(np.asarray(previous, dtype=float))
+    out = np.full(np.broadcast(cur, prev).shape, np.nan)
+    cur, prev = np.broadcast_arrays(cur, prev)
+    cache: dict[tuple[int, int], float] = {}
+    for i in np.flatnonzero(np.isfinite(cur) & np.isfinite(prev) & (cur + prev > 0)):
+        key = (int(cur[i]), int(prev[i]))
+        if key not in cache:
+            cache[key] = float(binomtest(key[0], key[0] + key[1], share).pvalue)
+        out[i] = cache[key]
+    return out
+
+
+def significant(frame: pd.DataFrame, prefix: str) -> pd.Series:
+    """Whether each row's ``prefix`` change is more than chance: ``"up"``, ``"down"`` or
+    ``""`` (not significant, or no p-value because a count is hidden or both are 0)."""
+    p = frame[f"{prefix}_p"].astype(float)
+    change = frame[f"{prefix}_change"].astype(float)
+    marked = p.lt(SIGNIFICANCE) & change.ne(0)
+    return pd.Series(np.where(marked, np.where(change > 0, "up", "down"), ""),
+                     index=frame.index, name=f"{prefix}_sig")  # fmt: skip
+
+
 def pct_text(frame: pd.DataFrame, prefix: str) -> pd.Series:
-    """The ``prefix`` period's % change as display text: "+25%", "-10%", "0%" or "new".
+    """The ``prefix`` period's % change as display text: "+25%", "-10%", "0%" or "new",
+    with " ▲" or " ▼" where the change is more than chance (:func:`significant`).
 
     "new" stands for a NaN percentage with incidents now and none before; anything else
     without a percentage (nothing now and before, or a count hidden to protect victims)
@@ -161,6 +224,9 @@ def pct_text(frame: pd.DataFrame, prefix: str) -> pd.Series:
     text = pct.map(lambda v: f"{v:+.0f}%" if v else "0%", na_action="ignore")
     new = (frame[prefix] > 0) & (frame[f"{prefix}_prev"] == 0)
     text = text.where(pct.notna(), np.where(new, "new", "–"))
+    if f"{prefix}_p" in frame:  # ▲/▼: more than chance (see change_p_value)
+        marks = significant(frame, prefix).map({"up": " ▲", "down": " ▼", "": ""})
+        text = text.where(text == "–", text + marks)
     return text.astype(object).rename(f"{prefix}_pct")
 
 
@@ -251,6 +317,7 @@ def readable_table(frame: pd.DataFrame) -> pd.DataFrame:
     columns = [*by]
     for prefix in PERIODS:
         columns += [prefix, f"{prefix}_prev", f"{prefix}_change", f"{prefix}_pct"]
+        columns += [f"{prefix}_p"] if f"{prefix}_p" in frame else []
     out = frame[columns].copy()
     out.attrs = {}  # window dates are the page's to show, not the CSV's
     for prefix in PERIODS:
@@ -259,6 +326,8 @@ def readable_table(frame: pd.DataFrame) -> pd.DataFrame:
         for column in (prefix, f"{prefix}_prev", f"{prefix}_change"):
             out[column] = out[column].astype("Int64")
         out[f"{prefix}_pct"] = out[f"{prefix}_pct"].astype(float).round(1)
+        if f"{prefix}_p" in out:
+            out[f"{prefix}_p"] = out[f"{prefix}_p"].astype(float).round(4)
     return out.rename(columns=headers("compstat"))
 
 
@@ -296,6 +365,14 @@ def _range_counts(
     return {
         name: running[end - lo + 1] - running[start - lo] for name, (start, end) in ranges.items()
     }
+
+
+def _share(window: Window) -> float:
+    """The current period's part of the two periods' length (a year to date that took in
+    29 February is one day longer than the year before's)."""
+    now = (window.end - window.start).days + 1
+    before = (window.prev_end - window.prev_start).days + 1
+    return now / (now + before)
 
 
 def _pct_change(current: np.ndarray, previous: np.ndarray) -> np.ndarray:

@@ -201,7 +201,7 @@ def review_figures(sight: Sight, *, by: str, today: date) -> dict[str, Counted]:
     level: Level = by if by in ("precinct", "ward") else "city"  # type: ignore[assignment]
     since = today - timedelta(days=27)
     counts = tuple(c for p in PERIODS for c in (p, f"{p}_prev"))
-    derived = {f"{p}_{d}": (p, f"{p}_prev") for p in PERIODS for d in ("change", "pct")}
+    derived = {f"{p}_{d}": (p, f"{p}_prev") for p in PERIODS for d in ("change", "pct", "p")}
     periods = partial(compare_periods, by=by, today=today)
     keep = sight.keep if by == "agency" else ()
     return {

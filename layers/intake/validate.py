@@ -445,7 +445,7 @@ def parse_times(values: pd.Series, *, now: pd.Timestamp | None) -> tuple[pd.Seri
 
 
 def _coordinates(
-    table: IncidentTable, cols: dict[str, str], coords_crs: str | None
+    table: IncidentTable, cols: dict[str, str], coords_crs: str | None, *, what: str = "incidents"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Longitude, latitude and a reason ('' when fine) for every row, and the heights dropped."""
     n = len(table.rows)
@@ -473,10 +473,30 @@ def _coordinates(
         why[bad_wkt & np.isnan(lon)] = "unparseable WKT geometry"
     heights = 0
     if geoms is not None:
-        heights = _fill_from_geometry(geoms, lon, lat, why)
+        heights = _fill_from_geometry(geoms, lon, lat, why, what=what)
     missing = (np.isnan(lon) | np.isnan(lat)) & (why == "")
     why[missing] = "missing coordinates"
     return lon, lat, why, heights
+
+
+def locate(
+    table: IncidentTable,
+    *,
+    extent: Extent,
+    column_map: Mapping[str, str] | None = None,
+    coords_crs: str | None = None,
+    what: str = "incidents",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Longitude, latitude and why each row of ``table`` cannot be placed ('' when it can),
+    judged as incidents are: coordinate columns (``lat``/``lon`` or ``wkt`` under any of their
+    spellings) or point geometries, then out of range, swapped, projected, null island or far
+    outside ``extent``. ``what`` names the rows in the message for a geometry that is not a
+    point. For other point files, such as address points."""
+    cols = resolve_columns(table.rows.columns, column_map=column_map, rows=table.rows)
+    lon, lat, why, _ = _coordinates(table, cols, coords_crs, what=what)
+    flagged, where = _location_reasons(lon, lat, extent)
+    why = np.where((why == "") & flagged, where, why)
+    return lon, lat, why
 
 
 def _transformer(coords_crs: str) -> pyproj.Transformer:
@@ -490,14 +510,14 @@ def _transformer(coords_crs: str) -> pyproj.Transformer:
 
 
 def _fill_from_geometry(
-    geoms: np.ndarray, lon: np.ndarray, lat: np.ndarray, why: np.ndarray
+    geoms: np.ndarray, lon: np.ndarray, lat: np.ndarray, why: np.ndarray, *, what: str
 ) -> int:
     """Use point geometries where coordinate columns are empty; returns the heights dropped."""
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     is_point = shapely.get_type_id(geoms) == 0
     use = np.isnan(lon) & ~empty
     not_point = use & ~is_point
-    why[not_point] = "geometry is not a point; incidents must be points"
+    why[not_point] = f"geometry is not a point; {what} must be points"
     take = use & is_point
     lon[take] = shapely.get_x(geoms[take])
     lat[take] = shapely.get_y(geoms[take])
@@ -512,7 +532,8 @@ def _present(values: pd.Series) -> np.ndarray:
 
 def _numbers(values: pd.Series) -> np.ndarray:
     if pd.api.types.is_numeric_dtype(values.dtype):
-        return values.to_numpy(dtype=float, na_value=np.nan)
+        # A copy: pandas may hand back its own read-only buffer, and the caller fills gaps in.
+        return values.to_numpy(dtype=float, na_value=np.nan, copy=True)
     text = values.astype("string").str.strip()
     # Decimal commas ("-33,92") are common in spreadsheet exports from South African locales.
     text = text.where(~text.str.fullmatch(r"-?\d+,\d+", na=False), text.str.replace(",", "."))

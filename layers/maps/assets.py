@@ -3,8 +3,9 @@
 No asset may come from a CDN at run time. The setup step installs Leaflet (and
 protomaps-leaflet, which draws a local vector basemap) from npm
 (``npm ci``, pinned in ``package-lock.json``) and :func:`vendor_assets` copies it, with the
-leaflet.heat build that ships inside folium's wheel and our own heat layer
-(``layers/maps/js/incident_heat.js``), into ``static/vendor/``. Streamlit serves
+leaflet.heat build that ships inside folium's wheel and our own scripts (the heat layer,
+``layers/maps/js/incident_heat.js``, and the vector basemap's style, ``vector_basemap.js``),
+into ``static/vendor/``. Streamlit serves
 that folder at ``/app/static/vendor/`` (``server.enableStaticServing``).
 
 A folium map names its JS/CSS in each element's ``default_js``/``default_css``; folium writes
@@ -45,6 +46,7 @@ ElementT = TypeVar("ElementT", bound=Element)
 
 LEAFLET_VERSION = "1.9.4"
 PROTOMAPS_LEAFLET_VERSION = "5.1.0"
+LEAFLET_DRAW_VERSION = "1.0.4"
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VENDOR_SUBDIR = Path("static", "vendor")
 # Streamlit serves <app dir>/static/ at /app/static/. Behind `server.baseUrlPath` the prefix
@@ -85,19 +87,27 @@ INCIDENT_HEAT_JS = VendorAsset("incident-heat.js", "incident_heat.js", "js")
 # protomaps-leaflet draws a local vector basemap (PMTiles of vector tiles) on canvas, with its
 # own styles: no glyphs, sprites or styles fetched (see layers.maps.tiles).
 PROTOMAPS_JS = VendorAsset("protomaps-leaflet", "protomaps-leaflet.js", "js")
+# Our own use of it (layers/maps/js/): the same style on every map and on the public site.
+VECTOR_BASEMAP_JS = VendorAsset("vector-basemap.js", "vector_basemap.js", "js")
+# Leaflet.draw, for drawing an area on the areas page (folium.plugins.Draw), under the keys
+# folium's Draw files it under. Its stylesheet's sprites are vendored beside Leaflet's images.
+LEAFLET_DRAW_JS = VendorAsset("leaflet_draw_js", "leaflet.draw.js", "js")
+LEAFLET_DRAW_CSS = VendorAsset("leaflet_draw_css", "leaflet.draw.css", "css")
 
 # What each folium element needs. The Map gets Leaflet only: folium's default jQuery,
 # Bootstrap, Font Awesome and awesome-markers serve popups and icon markers, which
 # `apply_offline_assets` refuses (see `_refuse_cdn_only`).
 MAP_ASSETS: tuple[VendorAsset, ...] = (LEAFLET_JS, LEAFLET_CSS)
 HEAT_ASSETS: tuple[VendorAsset, ...] = (LEAFLET_HEAT_JS,)
-OWN_ASSETS: tuple[VendorAsset, ...] = (INCIDENT_HEAT_JS,)
-VECTOR_BASEMAP_ASSETS: tuple[VendorAsset, ...] = (PROTOMAPS_JS,)
+OWN_ASSETS: tuple[VendorAsset, ...] = (INCIDENT_HEAT_JS, VECTOR_BASEMAP_JS)
+VECTOR_BASEMAP_ASSETS: tuple[VendorAsset, ...] = (PROTOMAPS_JS, VECTOR_BASEMAP_JS)
+DRAW_ASSETS: tuple[VendorAsset, ...] = (LEAFLET_DRAW_JS, LEAFLET_DRAW_CSS)
 ALL_ASSETS: tuple[VendorAsset, ...] = (
     *MAP_ASSETS,
     *HEAT_ASSETS,
     *OWN_ASSETS,
-    *VECTOR_BASEMAP_ASSETS,
+    PROTOMAPS_JS,
+    *DRAW_ASSETS,
 )
 
 
@@ -119,8 +129,8 @@ def vendor_dir(*, project_root: Path | None = None) -> Path:
 
 
 def vendor_assets(*, project_root: Path | None = None) -> list[Path]:
-    """Copy Leaflet and protomaps-leaflet (from ``node_modules``), leaflet.heat (from folium)
-    and our own scripts (from ``layers/maps/js/``) into static/vendor/.
+    """Copy Leaflet, protomaps-leaflet and Leaflet.draw (from ``node_modules``), leaflet.heat
+    (from folium) and our own scripts (from ``layers/maps/js/``) into static/vendor/.
 
     Each file is written to a temporary file beside its target and moved into place with
     ``os.replace``, so the running app never serves a half-written file.
@@ -144,12 +154,18 @@ def vendor_assets(*, project_root: Path | None = None) -> list[Path]:
     root = project_root or PROJECT_ROOT
     dist = _npm_dist(root, "leaflet", LEAFLET_VERSION)
     protomaps = _npm_dist(root, "protomaps-leaflet", PROTOMAPS_LEAFLET_VERSION)
+    draw = _npm_dist(root, "leaflet-draw", LEAFLET_DRAW_VERSION)
+    # Only the draw toolbar's sprites: leaflet-draw also ships an older Leaflet's images, which
+    # must not replace Leaflet's own.
+    sprites = sorted(draw.glob("images/spritesheet*"))
     target = vendor_dir(project_root=root)
     copies = [
         (dist / LEAFLET_JS.filename, target / LEAFLET_JS.filename),
         (dist / LEAFLET_CSS.filename, target / LEAFLET_CSS.filename),
         *((image, target / "images" / image.name) for image in sorted(dist.glob("images/*"))),
         (protomaps / PROTOMAPS_JS.filename, target / PROTOMAPS_JS.filename),
+        *((draw / a.filename, target / a.filename) for a in DRAW_ASSETS),
+        *((image, target / "images" / image.name) for image in sprites),
     ]
     written = [_atomic_copy(source, dest) for source, dest in copies]
     heat = resources.files("folium") / "templates" / LEAFLET_HEAT_JS.filename
@@ -265,6 +281,8 @@ def _assets_for(node: JSCSSMixin) -> tuple[VendorAsset, ...]:
         return MAP_ASSETS
     if isinstance(node, folium.plugins.HeatMap):
         return HEAT_ASSETS
+    if isinstance(node, folium.plugins.Draw):
+        return DRAW_ASSETS
     # Our own elements (layers.maps.webmap.IncidentHeat) name the vendored files they need.
     declared = getattr(node, "vendored_assets", None)
     if declared is not None:
@@ -343,10 +361,14 @@ def inline_tag(asset: VendorAsset, *, project_root: Path | None = None) -> str:
 _CSS_IMAGE_URL = re.compile(r"""url\((['"]?)(images/[^'")]+)\1\)""")
 
 
+_IMAGE_TYPES = {".png": "image/png", ".svg": "image/svg+xml"}
+
+
 def _data_uri_css(match: re.Match[str], folder: Path) -> str:
     image = folder / match.group(2)
     payload = base64.b64encode(_require_vendored(image).read_bytes()).decode("ascii")
-    return f'url("data:image/png;base64,{payload}")'
+    kind = _IMAGE_TYPES.get(image.suffix.lower(), "application/octet-stream")
+    return f'url("data:{kind};base64,{payload}")'
 
 
 def _require_vendored(path: Path) -> Path:

@@ -6,7 +6,7 @@ drawn from tiles the app serves (``assets="served"``: the dashboard's ``/tiles/`
 page for the map's extent and a few zooms around its opening one. Raster tiles go into a
 tile layer; vector tiles are drawn on canvas by protomaps-leaflet (vendored), with the
 Protomaps basemap's own light style for files in its schema, and a plain style of each layer
-otherwise.
+otherwise (``layers/maps/js/vector_basemap.js``, which the public site draws with too).
 
 Every map says what it is drawn over, in the attribution and in a line of the legend: no
 basemap (and why, when a file could not be used), a local file (name and date) or a tile
@@ -26,6 +26,7 @@ from folium.elements import JSCSSMixin
 from jinja2 import Template
 
 from layers.maps.assets import VECTOR_BASEMAP_ASSETS, AssetMode
+from layers.maps.legend import BASEMAP, Legend
 from layers.maps.tiles import (
     MEDIA_TYPES,
     Basemap,
@@ -77,12 +78,15 @@ def add_basemap(
         Why there is no basemap (a tiles file that could not be used), for the legend.
     """
     if basemap is None:
-        _BasemapNote(None, legend=f"No basemap: {missing}" if missing else None).add_to(m)
+        _BasemapNote(None).add_to(m)
+        if missing:
+            _legend_line(f"No basemap: {missing}").add_to(m)
         return m
     if not basemap.local:
         folium.TileLayer(basemap.url, attr=basemap.attribution, name="Basemap", overlay=True,
                          max_zoom=MAP_MAX_ZOOM).add_to(m)  # fmt: skip
-        _BasemapNote(basemap, legend=basemap.legend_text()).add_to(m)
+        _BasemapNote(basemap).add_to(m)
+        _legend_line(basemap.legend_text()).add_to(m)
         return m
     embedded = None
     legend = basemap.legend_text()
@@ -95,8 +99,14 @@ def add_basemap(
         legend += f"; it covers {basemap.coverage:.0%} of this map"
     _LocalBasemap(basemap, embedded=embedded, url=None if embedded else served_url(basemap)
                   ).add_to(m)  # fmt: skip
-    _BasemapNote(basemap, legend=legend).add_to(m)
+    _BasemapNote(basemap).add_to(m)
+    _legend_line(legend).add_to(m)
     return m
+
+
+def _legend_line(text: str) -> Legend:
+    """The legend's last line, about the basemap (plain text)."""
+    return Legend(html.escape(text), order=BASEMAP, css_class="cct-legend cct-basemap-legend")
 
 
 class _LocalBasemap(JSCSSMixin, MacroElement):
@@ -127,21 +137,15 @@ class _LocalBasemap(JSCSSMixin, MacroElement):
                     bounds: bounds, className: "cct-basemap"
                 });
             } else {
-                if (typeof protomapsL === "undefined") { return; }
-                var options = {
-                    url: spec.url || "embedded/{z}/{x}/{y}.mvt", attribution: spec.attribution,
-                    maxDataZoom: spec.maxNativeZoom, maxZoom: spec.maxZoom, bounds: bounds,
-                    className: "cct-basemap"
-                };
-                if (spec.flavor) {
-                    options.flavor = spec.flavor;
-                    options.lang = "en";
-                } else {
-                    options.paintRules = plainRules(spec.layers);
-                    options.labelRules = [];
-                    options.backgroundColor = "#f2efe9";
+                if (typeof protomapsL === "undefined" || typeof cctVectorBasemap === "undefined") {
+                    return;
                 }
-                layer = protomapsL.leafletLayer(options);
+                // vendor/vector_basemap.js: the style the public site draws with too.
+                layer = protomapsL.leafletLayer(cctVectorBasemap.options({
+                    url: spec.url || "embedded/{z}/{x}/{y}.mvt", attribution: spec.attribution,
+                    maxNativeZoom: spec.maxNativeZoom, maxZoom: spec.maxZoom, bounds: bounds,
+                    flavor: spec.flavor, layers: spec.layers, className: "cct-basemap"
+                }));
                 if (embedded) {
                     var source = {
                         get: function (c, size) {
@@ -158,27 +162,6 @@ class _LocalBasemap(JSCSSMixin, MacroElement):
             }
             layer.addTo(map);
             layer.bringToBack();
-
-            // Vector tiles in another schema than Protomaps': each layer in a plain style.
-            function plainRules(names) {
-                var rules = [];
-                var G = protomapsL.GeomType;
-                names.forEach(function (name) {
-                    var n = name.toLowerCase();
-                    var water = /water|ocean|sea|lake|river|coast/.test(n);
-                    var green = /park|green|wood|forest|land|grass|natural/.test(n);
-                    var fill = water ? "#aacbe3" : green ? "#dbe8cf"
-                        : /building/.test(n) ? "#d9d0c9" : "#e4e0d8";
-                    rules.push({dataLayer: name,
-                        symbolizer: new protomapsL.PolygonSymbolizer({fill: fill}),
-                        filter: function (z, f) { return f.geomType === G.Polygon; }});
-                    rules.push({dataLayer: name,
-                        symbolizer: new protomapsL.LineSymbolizer({
-                            color: water ? "#8db3d1" : "#a7a39b", width: 1}),
-                        filter: function (z, f) { return f.geomType === G.Line; }});
-                });
-                return rules;
-            }
         })();
         {% endmacro %}
         """
@@ -196,7 +179,7 @@ class _LocalBasemap(JSCSSMixin, MacroElement):
             "url": url,
             "vector": basemap.vector,
             "mime": MEDIA_TYPES[basemap.format],
-            "attribution": _credit(basemap),
+            "attribution": credit(basemap),
             "bounds": [[b[1], b[0]], [b[3], b[2]]] if b else None,
             "minNativeZoom": embedded.min_zoom if embedded is not None else basemap.min_zoom,
             "maxNativeZoom": max_native,
@@ -208,34 +191,24 @@ class _LocalBasemap(JSCSSMixin, MacroElement):
         self.empty = EMPTY_TILE
 
 
-def _credit(basemap: Basemap) -> str:
-    """The attribution: the tiles' own credit, with the file and its date."""
+def credit(basemap: Basemap) -> str:
+    """A local basemap's attribution: the tiles' own credit, with the file and its date (the
+    public site's too)."""
     dated = f", {basemap.date}" if basemap.date else ""
     source = f"{html.escape(basemap.label)}{dated}"
     return f"{basemap.attribution} ({source})" if basemap.attribution else f"Basemap: {source}"
 
 
 class _BasemapNote(MacroElement):
-    """What the map is drawn over: in the attribution (none; or, when a tile server is
+    """What the map is drawn over, in the attribution: none; or, when a tile server is
     configured but no tile of it loads, that it is unavailable, instead of crediting tiles
-    that never drew), and as the legend's bottom line (local or remote, which, and why there
-    is none when a file could not be used)."""
+    that never drew. (The legend's last line says the rest: :func:`_legend_line`.)"""
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
         (function () {
             var map = {{ this._parent.get_name() }};
-            var legend = {{ this.legend|tojson }};
-            if (legend) {
-                var line = L.control({position: "bottomright"});
-                line.onAdd = function () {
-                    var div = L.DomUtil.create("div", "cct-legend cct-basemap-legend");
-                    div.textContent = legend;
-                    return div;
-                };
-                line.addTo(map);
-            }
             {% if not this.remote and not this.local %}
             map.attributionControl.addAttribution({{ this.none|tojson }});
             {% elif this.remote %}
@@ -265,11 +238,10 @@ class _BasemapNote(MacroElement):
         """
     )
 
-    def __init__(self, basemap: Basemap | None, *, legend: str | None) -> None:
+    def __init__(self, basemap: Basemap | None) -> None:
         super().__init__()
         self._name = "BasemapNote"
         self.remote = basemap is not None and not basemap.local
         self.local = basemap is not None and basemap.local
-        self.legend = legend
         self.none = NO_BASEMAP
         self.unavailable = TILES_UNAVAILABLE

@@ -131,6 +131,9 @@ class Basemap:
     coverage : float or None
         The share of the map's area the basemap covers, when :func:`check_extent` found it
         to be only part.
+    advice : str or None
+        How to make the file work better (an MBTiles file without an index), for whoever
+        runs the dashboard.
     """
 
     kind: BasemapKind
@@ -148,6 +151,7 @@ class Basemap:
     vector_layers: tuple[str, ...] = field(default=())
     warning: str | None = None
     coverage: float | None = None
+    advice: str | None = None
 
     @property
     def local(self) -> bool:
@@ -526,18 +530,29 @@ def _mbtiles_basemap(path: Path) -> Basemap:
                 raise BasemapError(f"{path.name} holds no tiles. Make it again (see the README, "
                                    "'An offline basemap').")  # fmt: skip
             first = db.execute("SELECT tile_data FROM tiles LIMIT 1").fetchone()[0]
+            plan = " ".join(str(row[-1]) for row in db.execute(
+                "EXPLAIN QUERY PLAN SELECT tile_data FROM tiles WHERE zoom_level = 0 "
+                "AND tile_column = 0 AND tile_row = 0"))  # fmt: skip
         finally:
             db.close()
     except sqlite3.DatabaseError as err:
         raise BasemapError(f"{path.name} cannot be read as MBTiles ({err}). {_SUPPORTED}") from err
     _check_projection(path, meta)
     fmt = _format(path, meta.get("format"), bytes(first or b""))
+    advice = None
+    if "USING" not in plan.upper():  # every tile read would scan the whole table
+        advice = (
+            f"{path.name} has no index on its tiles' places, so every tile is a search of the "
+            "whole file (seconds each on a large one). Add one once: sqlite3 "
+            f"{path.name} 'CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, "
+            "tile_row)'."
+        )
     return Basemap(
         "mbtiles", fmt, _attribution(meta.get("attribution")),
         path.name, date=_date(meta, path),
         min_zoom=_int(meta.get("minzoom"), zooms[0]), max_zoom=_int(meta.get("maxzoom"), zooms[1]),
         bounds=_bounds(path, meta.get("bounds")), path=path, key=_key(path),
-        vector_layers=_vector_layers(meta.get("json")),
+        vector_layers=_vector_layers(meta.get("json")), advice=advice,
     )  # fmt: skip
 
 

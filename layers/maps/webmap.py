@@ -24,6 +24,7 @@ from folium.elements import JSCSSMixin
 from folium.map import Layer
 from jinja2 import Template
 
+from layers.maps import legend as section
 from layers.maps.assets import (
     INCIDENT_HEAT_JS,
     SERVED_URL_PREFIX,
@@ -41,6 +42,7 @@ from layers.maps.heat import (
     peak_density,
     scale_ticks,
 )
+from layers.maps.legend import Legend
 from layers.maps.tiles import Basemap, open_basemap
 from layers.settings import COORD_DECIMALS, METRIC_CRS, WGS84
 from layers.storage.columnar import fit_zoom
@@ -297,8 +299,8 @@ def map_layers(
     """
     areas = _check_areas(areas)
     group = area_layer(areas, area_label=area_label, style=style, classes=area_classes)
-    _Legend(_area_legend_html(areas, area_label=area_label, style=style,
-                              classes=area_classes)).add_to(group)  # fmt: skip
+    Legend(_area_legend_html(areas, area_label=area_label, style=style, classes=area_classes),
+           order=section.AREAS).add_to(group)  # fmt: skip
     groups = [group]
     if heat is not None:
         # The heat goes above the areas, so a choropleth fill cannot hide it; its canvas lets
@@ -309,7 +311,7 @@ def map_layers(
         group = hotspot_layer(hotspots, method=hotspot_method)
         key = {"gistar": "gi_bin", "emerging": "category"}.get(hotspot_method)
         present = sorted(set(hotspots[key])) if key in hotspots.columns else ()
-        _Legend(hotspot_legend_html(hotspot_method, present)).add_to(group)
+        Legend(hotspot_legend_html(hotspot_method, present), order=section.HOTSPOTS).add_to(group)
         groups.append(group)
     if recent is not None and len(recent):
         groups.append(recent_layer(recent, minutes=recent_minutes))
@@ -358,9 +360,10 @@ def recent_layer(cells: pd.DataFrame, *, minutes: float) -> folium.FeatureGroup:
             tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
             control=False,
         ).add_to(group)
-    _Legend(
+    Legend(
         f'<div class="cct-legend-row"><span class="cct-swatch cct-recent"></span>'
-        f"Reported in the last {html.escape(span)}</div>"
+        f"Reported in the last {html.escape(span)}</div>",
+        order=section.RECENT,
     ).add_to(group)
     return group
 
@@ -390,12 +393,9 @@ def focus_layer(area: gpd.GeoDataFrame) -> folium.FeatureGroup:
 
 
 def area_layer(
-    areas: gpd.GeoDataFrame,
-    *,
-    area_label: str,
-    style: AreaStyle = "outline",
-    classes: list[tuple[int, int]] | None = None,
-) -> folium.FeatureGroup:
+    areas: gpd.GeoDataFrame, *, area_label: str, style: AreaStyle = "outline",
+    labels: bool = True, classes: list[tuple[int, int]] | None = None,
+) -> folium.FeatureGroup:  # fmt: skip
     """Draw area boundaries, or a choropleth of incident counts, with name/count tooltips.
 
     Geometry is simplified in metres (EPSG:32734, 15 m, topology preserved) and rounded to
@@ -410,6 +410,8 @@ def area_layer(
         What an area is called; the tooltip's heading for the name.
     style : {"outline", "choropleth"}, default "outline"
         Outlines with a transparent fill, or fill colour by count class.
+    labels : bool, default True
+        Write each area's name on the map at the zooms where it fits inside the area.
     classes : list of (int, int), optional
         The choropleth's classes (:func:`choropleth_classes`), when they must not follow
         ``areas``' own counts: a playback colours every frame on the classes of all of them.
@@ -461,7 +463,29 @@ def area_layer(
         tooltip=_tooltip(["name", "incidents"], [label, "Incidents"]),
         control=False,
     ).add_to(group)
+    if labels:
+        _AreaLabels(area_labels(areas["name"].fillna("(unnamed)").astype(str),
+                                display.geometry)).add_to(group)  # fmt: skip
     return group
+
+
+def area_labels(names: pd.Series, shapes: gpd.GeoSeries) -> list[list[object]]:
+    """Where each area's name goes, and the box it must fit in: ``[lat, lon, name, west,
+    south, east, north]`` per area, a point inside the area (``representative_point``),
+    coordinates rounded to about 1 m; the name HTML-escaped, as every name the page puts in
+    with ``innerHTML``."""
+    points = shapes.representative_point()
+    boxes = shapes.bounds.round(COORD_DECIMALS)
+    return [
+        [
+            round(p.y, COORD_DECIMALS),
+            round(p.x, COORD_DECIMALS),
+            html.escape(str(name)),
+            *map(float, b),
+        ]
+        for name, p, b in zip(names, points, boxes.itertuples(index=False), strict=True)
+        if not p.is_empty
+    ]
 
 
 def heat_layer(
@@ -528,7 +552,7 @@ def heat_layer(
     group = folium.FeatureGroup(name=html.escape(name))
     layer.add_to(group)
     if legend:
-        _Legend(_heat_legend_html(top, k=k)).add_to(group)
+        Legend(_heat_legend_html(top, k=k), order=section.HEAT).add_to(group)
     return apply_offline_assets(group, mode="served")
 
 
@@ -653,11 +677,19 @@ def hotspot_layer(hotspots: gpd.GeoDataFrame, *, method: HotspotMethod) -> foliu
             colour = EMERGING_STYLE[props["category"].lower()]
         else:
             colour = "#bd0026"
-        opacity = 0.75 if method != "kde" else 0.85 - 0.5 * (props["rank"] - 1) / max(max_rank, 1)
-        return {"color": colour, "weight": 0.6, "fillColor": colour, "fillOpacity": opacity}
+        opacity = 1.0 if method != "kde" else 1.0 - 0.5 * (props["rank"] - 1) / max(max_rank, 1)
+        # Hatched in the class colour and outlined, so hotspots stand apart from the heat's
+        # smooth colours beneath them (see _HatchPatterns).
+        return {"color": colour, "weight": 1.6, "fillColor": f"url(#{hatch_id(colour)})",
+                "fillOpacity": opacity}  # fmt: skip
 
     if "category" in frame.columns:
         frame["category"] = frame["category"].map(html.escape)
+    colours = (
+        [c for c, _ in GI_BIN_STYLE.values()] if method == "gistar"
+        else list(EMERGING_STYLE.values()) if method == "emerging" else ["#bd0026"]
+    )  # fmt: skip
+    _HatchPatterns(colours).add_to(group)
     folium.GeoJson(
         frame.to_geo_dict(drop_id=True),
         style_function=style_function,
@@ -665,6 +697,17 @@ def hotspot_layer(hotspots: gpd.GeoDataFrame, *, method: HotspotMethod) -> foliu
         control=False,
     ).add_to(group)
     return group
+
+
+def hatch_id(colour: str) -> str:
+    """The id of the SVG hatch pattern in ``colour`` (see :class:`_HatchPatterns`)."""
+    return f"cct-hatch-{colour.lstrip('#').lower()}"
+
+
+def _hatch_css(colour: str) -> str:
+    """A legend swatch drawn like the hatched cells it stands for."""
+    return (f"background: repeating-linear-gradient(45deg, {colour} 0 3px, transparent 3px "
+            f"7px); border: 1.5px solid {colour}")  # fmt: skip
 
 
 def hotspot_legend_html(method: HotspotMethod, present: Sequence[object] = ()) -> str:
@@ -682,7 +725,7 @@ def hotspot_legend_html(method: HotspotMethod, present: Sequence[object] = ()) -
         rows = [("#bd0026", "KDE hotspot (darker = higher rank)")]
         title = "Kernel density hotspots"
     items = "".join(
-        f'<div class="cct-legend-row"><span class="cct-swatch" style="background:{colour}">'
+        f'<div class="cct-legend-row"><span class="cct-swatch" style="{_hatch_css(colour)}">'
         f"</span>{html.escape(label)}</div>"
         for colour, label in rows
     )
@@ -921,9 +964,16 @@ class _MapStyle(MacroElement):
         + NO_TILES_BACKGROUND
         + """; }
           .leaflet-heatmap-layer { pointer-events: none; }
-          .cct-legend { background: rgba(255, 255, 255, 0.92); color: #222; padding: 6px 9px;
+          .cct-legends { background: rgba(255, 255, 255, 0.92); color: #222; padding: 6px 9px;
             border-radius: 4px; box-shadow: 0 1px 4px rgba(0, 0, 0, 0.35); min-width: 140px;
-            font: 12px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+            font: 12px/1.4 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+            display: flex; flex-direction: column; gap: 4px; max-width: 22em; }
+          .cct-legend + .cct-legend { border-top: 1px solid #ddd; padding-top: 4px; }
+          .cct-basemap-legend { color: #555; font-size: 0.9em; }
+          .cct-area-label { pointer-events: none; white-space: nowrap; width: max-content;
+            transform: translate(-50%, -50%); color: #1b1b1b; visibility: hidden;
+            font: 600 12px/1.1 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
+            text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff; }
           .cct-legend-title { font-weight: 600; margin: 2px 0 3px; }
           .cct-legend-row { display: flex; align-items: center; gap: 6px; margin: 1px 0; }
           .cct-swatch { display: inline-block; width: 16px; height: 12px;
@@ -955,6 +1005,104 @@ class _MapStyle(MacroElement):
     )
 
 
+class _HatchPatterns(MacroElement):
+    """SVG patterns of diagonal lines, one per colour, for hatched hotspot cells: put into
+    the map's SVG layer when the hotspots are added (a path's ``fill`` can then be
+    ``url(#cct-hatch-...)``)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var group = {{ this._parent.get_name() }};
+            var colours = {{ this.colours|tojson }};
+            var NS = "http://www.w3.org/2000/svg";
+            function install(map) {
+                var svg = map.getRenderer({options: {}})._container;
+                var defs = svg.querySelector("defs");
+                if (!defs) { defs = document.createElementNS(NS, "defs"); svg.prepend(defs); }
+                colours.forEach(function (colour) {
+                    var id = "cct-hatch-" + colour.replace("#", "").toLowerCase();
+                    if (svg.querySelector("#" + id)) { return; }
+                    var pattern = document.createElementNS(NS, "pattern");
+                    pattern.setAttribute("id", id);
+                    pattern.setAttribute("patternUnits", "userSpaceOnUse");
+                    pattern.setAttribute("width", "7");
+                    pattern.setAttribute("height", "7");
+                    pattern.setAttribute("patternTransform", "rotate(45)");
+                    var line = document.createElementNS(NS, "rect");
+                    line.setAttribute("width", "3");
+                    line.setAttribute("height", "7");
+                    line.setAttribute("fill", colour);
+                    pattern.appendChild(line);
+                    defs.appendChild(pattern);
+                });
+            }
+            group.on("add", function () { install(group._map); });
+            if (group._map) { install(group._map); }
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, colours: Sequence[str]) -> None:
+        super().__init__()
+        self._name = "HatchPatterns"
+        self.colours = list(dict.fromkeys(colours))
+
+
+class _AreaLabels(MacroElement):
+    """Area names on the map, each shown only at the zooms where it fits inside its area's
+    box (so the labels never pile up at a city-wide zoom), hidden from the mouse."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+            var group = {{ this._parent.get_name() }};
+            var markers = {{ this.labels|tojson }}.map(function (l) {
+                var icon = L.divIcon({className: "cct-area-label", html: "", iconSize: null});
+                var marker = L.marker([l[0], l[1]], {icon: icon, interactive: false,
+                                                     keyboard: false});
+                marker.cct = l;
+                return marker;
+            });
+            var map = null;
+            function fit() {
+                markers.forEach(function (marker) {
+                    var el = marker.getElement();
+                    if (!el) { return; }
+                    var l = marker.cct;
+                    if (!el.innerHTML) { el.innerHTML = l[2]; }  // escaped in Python
+                    var a = map.latLngToContainerPoint([l[6], l[3]]);
+                    var b = map.latLngToContainerPoint([l[4], l[5]]);
+                    var fits = el.offsetWidth + 6 <= 0.8 * Math.abs(b.x - a.x)
+                        && el.offsetHeight <= 0.6 * Math.abs(b.y - a.y);
+                    el.style.visibility = fits ? "visible" : "hidden";
+                });
+            }
+            group.on("add", function () {
+                map = group._map;
+                markers.forEach(function (marker) { group.addLayer(marker); });
+                fit();
+                map.on("zoomend", fit);
+            });
+            group.on("remove", function () {
+                if (map) { map.off("zoomend", fit); }
+                markers.forEach(function (marker) { group.removeLayer(marker); });
+            });
+            if (group._map) { group.fire("add"); }
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, labels: list[list[object]]) -> None:
+        super().__init__()
+        self._name = "AreaLabels"
+        self.labels = labels
+
+
 class _LargeType(MacroElement):
     """Legend and banner type readable from across a room (meeting mode)."""
 
@@ -962,54 +1110,20 @@ class _LargeType(MacroElement):
         """
         {% macro header(this, kwargs) %}
         <style>
-          .cct-legend { font-size: 20px !important; line-height: 1.45 !important;
-            min-width: 220px !important; padding: 10px 14px !important; }
+          .cct-legends { font-size: 20px !important; line-height: 1.45 !important;
+            padding: 10px 14px !important; flex-direction: row !important;
+            align-items: flex-start; gap: 18px !important; max-width: none !important; }
+          .cct-legend + .cct-legend { border-top: none !important; padding-top: 0 !important;
+            border-left: 1px solid #ccc; padding-left: 18px; }
           .cct-swatch { width: 26px !important; height: 18px !important; }
           .cct-heat-bar { height: 16px !important; }
           .cct-banner { font-size: 22px !important; }
+          .cct-area-label { font-size: 17px !important; }
           .leaflet-control-scale-line { font-size: 16px !important; }
         </style>
         {% endmacro %}
         """
     )
-
-
-class _Legend(MacroElement):
-    """A bottom-right Leaflet control holding pre-escaped legend HTML.
-
-    A Leaflet control, not a fixed-position <div>, so it sits inside the map both in a
-    standalone page and in streamlit-folium's iframe, which only runs the map's scripts.
-    Added to a map, it stays; added to a layer, it shows while the layer is on a map.
-    """
-
-    _template = Template(
-        """
-        {% macro script(this, kwargs) %}
-        (function () {
-            var parent = {{ this._parent.get_name() }};
-            var legend = L.control({position: "bottomright"});
-            legend.onAdd = function () {
-                var div = L.DomUtil.create("div", "cct-legend");
-                div.innerHTML = {{ this.content|tojson }};
-                L.DomEvent.disableClickPropagation(div);
-                return div;
-            };
-            if (parent instanceof L.Map) {
-                legend.addTo(parent);
-                return;
-            }
-            parent.on("add", function () { legend.addTo(parent._map); });
-            parent.on("remove", function () { legend.remove(); });
-            if (parent._map) { legend.addTo(parent._map); }
-        })();
-        {% endmacro %}
-        """
-    )
-
-    def __init__(self, content: str) -> None:
-        super().__init__()
-        self._name = "Legend"
-        self.content = content
 
 
 class _Banner(MacroElement):

@@ -28,12 +28,26 @@ The format is a contract (tests read it, and so may the City's open-data portal)
     ``precinct``.
 ``areas``
     ``{precinct name: count or null}``.
+``basemap``
+    What the map is drawn over, or null: ``{"kind": "local" or "remote", "url" (a tile URL
+    template, relative to the site for a local basemap: ``tiles/<id>/{z}/{x}/{y}.png``),
+    "format", "media_type", "vector", "protomaps_schema", "layers", "min_zoom", "max_zoom"
+    (the zooms the tiles exist at; the map enlarges the deepest), "bounds" (lon/lat, or null),
+    "attribution" (HTML), "legend" (text)}``, for a local one ``"tiles"`` and ``"bytes"``, and
+    for vector tiles ``"scripts"``, the renderer's files to load (``vendor/...?v=<digest>``).
 
 A published month is final: later runs keep its files as they were, whatever came in late,
 because two versions of one month could be compared to locate the incidents that changed
 (hence the ``settle_days`` before a month is first published). So publishing is
 incremental (only new months are computed and written) and atomic: ``DIR`` is a symbolic
 link to a complete version folder, replaced in one rename.
+
+A local basemap (``--tiles``, :mod:`layers.maps.tiles`) is copied into the version folder,
+for the precincts' extent and zooms from 8 (or the file's first) to 16 (or its last) within a
+byte budget, as ``tiles/<id>/z/x/y.<ext>``: ``<id>`` changes with the file, the extent and
+the zooms, so a tile URL always names the same bytes and can be cached for good. When the
+previous version has the same tiles they are hard-linked, not copied again. The basemap is
+not part of the method: changing it publishes no month again.
 """
 
 from __future__ import annotations
@@ -43,7 +57,10 @@ import hashlib
 import html
 import json
 import os
+import re
 import shutil
+import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -59,7 +76,26 @@ from layers._errors import LayersError
 from layers.access.disclosure import MonthTable, Suppression, primary, protect
 from layers.access.policy import EQUATOR_M_PER_PX0, PrivacyRules, anonymous_shift
 from layers.access.sight import sensitive_rows
-from layers.maps.assets import LEAFLET_CSS, LEAFLET_JS, vendor_dir
+from layers.maps.assets import (
+    LEAFLET_CSS,
+    LEAFLET_JS,
+    PROTOMAPS_JS,
+    VECTOR_BASEMAP_JS,
+    VendorAsset,
+    vendor_dir,
+)
+from layers.maps.basemap import credit
+from layers.maps.tiles import (
+    MEDIA_TYPES,
+    Basemap,
+    BasemapError,
+    check_extent,
+    extension,
+    open_tiles,
+    plain_tile,
+    tiles_in,
+    write_tile_folder,
+)
 from layers.maps.webmap import display_geometry
 from layers.settings import LOCAL_TZ
 from layers.storage.columnar import EPOCH, IncidentColumns, pixels_to_lonlat
@@ -73,6 +109,12 @@ DEFAULT_SETTLE_DAYS = 7
 DEFAULT_CELL_M = 1000.0
 COORD_DECIMALS = 5
 TEMPLATES = Path(__file__).resolve().parent / "site"
+# A local basemap is copied for these zooms at most (the file's own, if fewer) ...
+TILES_MIN_ZOOM = 8
+TILES_MAX_ZOOM = 16
+# ... and at most this many bytes of it: the first zoom that would pass it is left out.
+DEFAULT_TILES_BUDGET = 300_000_000
+TILES_DIR = "tiles"
 
 
 class PublishError(LayersError):
@@ -101,6 +143,13 @@ class PublishOptions:
         final: publishing it again with late reports or corrections would let anyone who kept
         the earlier version locate what changed (see the method page). Only after a serious
         error, knowing that.
+    basemap : Basemap, optional
+        What the map is drawn over (:func:`layers.maps.tiles.open_basemap`): a local one is
+        copied into the site for the precincts' extent; a remote one is loaded by visitors'
+        browsers from its server. Not part of the method: changing it republishes no month.
+    tiles_budget : int
+        At most this many bytes of a local basemap's tiles, zoom by zoom from the lowest
+        (always that one): the first zoom that would pass it is left out, and the deeper ones.
     """
 
     months: int = DEFAULT_MONTHS
@@ -109,6 +158,8 @@ class PublishOptions:
     today: date | None = None
     suppress: bool = True
     republish: tuple[str, ...] = ()
+    basemap: Basemap | None = None
+    tiles_budget: int = DEFAULT_TILES_BUDGET
 
     def __post_init__(self) -> None:
         if self.months < 1:
@@ -117,6 +168,8 @@ class PublishOptions:
             raise PublishError(f"--settle-days cannot be negative ({self.settle_days}).")
         if not 100 <= self.cell_m <= 50_000:
             raise PublishError(f"--cell-m must be between 100 and 50000 metres, not {self.cell_m}.")
+        if self.tiles_budget < 0:
+            raise PublishError(f"The tiles budget cannot be negative ({self.tiles_budget}).")
 
 
 @dataclass
@@ -133,6 +186,36 @@ class MonthCounts:
     withheld: str = ""
 
 
+@dataclass(frozen=True)
+class TileCopy:
+    """A local basemap's tiles in a published site.
+
+    Attributes
+    ----------
+    folder : str
+        Where they are, relative to the site (``tiles/<id>``).
+    tiles, bytes : int
+        How many, and their size.
+    min_zoom, max_zoom : int
+        The zooms copied (the map enlarges the deepest beyond it).
+    left_out : int or None
+        The first zoom left out because it would have passed the budget.
+    reused : bool
+        Hard-linked (or copied) from the previous version, not read from the file again.
+    seconds : float
+        How long it took.
+    """
+
+    folder: str
+    tiles: int
+    bytes: int
+    min_zoom: int
+    max_zoom: int
+    left_out: int | None
+    reused: bool
+    seconds: float
+
+
 @dataclass
 class PublishReport:
     """What a publish run did."""
@@ -144,6 +227,10 @@ class PublishReport:
     withheld: dict[str, str] = field(default_factory=dict)
     late: list[str] = field(default_factory=list)
     incidents: int = 0
+    basemap: Basemap | None = None
+    tiles: TileCopy | None = None
+    basemap_problem: str | None = None
+    tiles_budget: int = DEFAULT_TILES_BUDGET
 
     def as_text(self) -> str:
         """A short summary for the command line."""
@@ -159,7 +246,30 @@ class PublishReport:
                 f"Changed since published, and kept as published: {', '.join(self.late)} (a "
                 "published month is final; publishing it again would show what changed)."
             )
+        lines.append(self.basemap_text())
         return "\n".join(lines)
+
+    def basemap_text(self) -> str:
+        """One line: the site's basemap, and for a local one what was copied."""
+        if self.basemap_problem:
+            return f"No basemap: {self.basemap_problem}"
+        if self.basemap is None:
+            return "No basemap (--tiles none)."
+        if self.tiles is None:
+            return f"{self.basemap.legend_text()}: visitors' browsers load its tiles."
+        t = self.tiles
+        how = "linked from the previous version" if t.reused else "copied"
+        line = (
+            f"{self.basemap.legend_text()}: {t.tiles:,} tiles ({t.bytes / 1e6:,.1f} MB), zooms "
+            f"{t.min_zoom}-{t.max_zoom}, in {t.folder}/ ({how} in {t.seconds:.1f} s)"
+        )
+        if t.left_out is not None:
+            line += (f"; zoom {t.left_out} and deeper left out (over the "
+                     f"{self.tiles_budget / 1e6:,.0f} MB budget: the map enlarges zoom "
+                     f"{t.max_zoom})")  # fmt: skip
+        if self.basemap.warning:
+            line += f". {self.basemap.warning}"
+        return line + "."
 
 
 # --- counting ------------------------------------------------------------------------------
@@ -449,15 +559,39 @@ def publish_site(
     groups, precincts, tables = month_tables(snapshot, rules, months, cell_m=options.cell_m)
     shift = cell_shift(options.cell_m)
     shapes = snapshot.precincts.set_index(snapshot.precincts["name"].astype(str)).geometry
-    shapes = shapes.to_crs("EPSG:4326").reindex(precincts).to_numpy()
+    shapes = shapes.to_crs("EPSG:4326")
+    box = tuple(float(v) for v in shapes.total_bounds)
+    shapes = shapes.reindex(precincts).to_numpy()
 
     version = f"{datetime.now().strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     folder = sites / version
     staging = sites / f".{version}.tmp"
-    report = PublishReport(site=out, months=list(months))
+    report = PublishReport(site=out, months=list(months), tiles_budget=options.tiles_budget)
     try:
         staging.mkdir()
-        _copy_assets(staging)
+        basemap_record = None
+        if options.basemap is not None:
+            say("Copying the basemap", 0.0)
+            try:
+                report.basemap = check_extent(options.basemap, box)
+                basemap_record, report.tiles = _add_basemap(
+                    report.basemap, staging, box, budget=options.tiles_budget,
+                    previous=previous, old=(old_manifest or {}).get("basemap"),
+                )  # fmt: skip
+            except (BasemapError, sqlite3.DatabaseError) as err:
+                # A tiles file that cannot be used: the site is published without a basemap.
+                shutil.rmtree(staging / TILES_DIR, ignore_errors=True)
+                report.basemap, report.tiles = None, None
+                report.basemap_problem = str(err)
+        vector = bool(basemap_record and basemap_record["vector"])
+        digests = _copy_assets(staging, vector=vector)
+        if basemap_record and vector:
+            # vendor/ is cached for good: the page asks for these by their content's digest,
+            # so a browser never keeps a renderer or style older than the site.
+            basemap_record["scripts"] = [
+                f"vendor/{a.filename}?v={digests[a.filename]}"
+                for a in (PROTOMAPS_JS, VECTOR_BASEMAP_JS)
+            ]
         views = []
         fingerprints: dict[str, str] = {}
         old_views = {(v["month"], v["group"]): v for v in (old_manifest or {}).get("views", [])}
@@ -520,6 +654,10 @@ def publish_site(
             for view in old_manifest.get("views", []):
                 if not (staging / view["file"]).exists() and (previous / view["file"]).is_file():
                     _link(previous / view["file"], staging / view["file"])
+            # and its basemap's tiles, if they are others.
+            old_tiles = _tiles_folder(old_manifest.get("basemap"))
+            if old_tiles and not (staging / old_tiles).exists() and (previous / old_tiles).is_dir():
+                _link_tree(previous / old_tiles, staging / old_tiles)
         manifest = {
             "k": rules.k,
             "cell_m": round(cell_edge_m(shift), 1),
@@ -533,6 +671,7 @@ def publish_site(
             "precincts": "precincts.geojson",
             "method": "method.html",
             "synthetic": bool(snapshot.synthetic),
+            "basemap": basemap_record,
         }
         _write_precincts(snapshot, staging / "precincts.geojson")
         (staging / "manifest.json").write_text(
@@ -559,6 +698,121 @@ def _method_digest(rules: PrivacyRules, shift: int) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 
+# --- the basemap ---------------------------------------------------------------------------
+
+_TILESET_ID = re.compile(r"[0-9a-f]{16}")
+
+
+def _add_basemap(
+    basemap: Basemap, staging: Path, box: Sequence[float], *, budget: int,
+    previous: Path | None, old: dict | None,
+) -> tuple[dict, TileCopy | None]:  # fmt: skip
+    """The manifest's record of ``basemap``; a local one's tiles are put in ``staging``
+    (linked from ``previous`` when its ``old`` record names the same tiles)."""
+    legend = basemap.legend_text()
+    if basemap.coverage is not None:  # as the dashboard's maps say it
+        legend += f"; it covers {basemap.coverage:.0%} of this map"
+    record = {
+        "kind": "local" if basemap.local else "remote",
+        "url": basemap.url,
+        "format": basemap.format,
+        "media_type": MEDIA_TYPES[basemap.format],
+        "vector": basemap.vector,
+        "protomaps_schema": basemap.protomaps_schema,
+        "layers": list(basemap.vector_layers),
+        "min_zoom": basemap.min_zoom,
+        "max_zoom": basemap.max_zoom,
+        "bounds": list(basemap.bounds) if basemap.bounds else None,
+        "attribution": basemap.attribution,
+        "legend": legend,
+    }
+    if not basemap.local:
+        return record, None
+    area = _overlap(box, basemap.bounds)
+    low = min(max(basemap.min_zoom, TILES_MIN_ZOOM), basemap.max_zoom)
+    high = max(low, min(basemap.max_zoom, TILES_MAX_ZOOM))
+    started = time.monotonic()
+    # Everything the copied tiles depend on: the file (its key), the extent, the zooms asked
+    # for and the budget. The same id is the same tiles, under URLs cached for good.
+    asked = f"{basemap.key}|{basemap.format}|{[round(v, 6) for v in area]}|{low}|{high}|{budget}"
+    folder = f"{TILES_DIR}/{hashlib.sha256(asked.encode()).hexdigest()[:16]}"
+    if (
+        old is not None and previous is not None and _tiles_folder(old) == folder
+        and all(isinstance(old.get(k), int) for k in ("tiles", "bytes", "min_zoom", "max_zoom"))
+        and (previous / folder).is_dir()
+    ):  # fmt: skip
+        _link_tree(previous / folder, staging / folder)
+        copy = TileCopy(folder, tiles=int(old["tiles"]), bytes=int(old["bytes"]),
+                        min_zoom=int(old["min_zoom"]), max_zoom=int(old["max_zoom"]),
+                        left_out=None, reused=True, seconds=0.0)  # fmt: skip
+    else:
+        copy = _copy_tiles(basemap, staging / folder, area, range(low, high + 1), budget)
+    copy = dataclasses.replace(copy, folder=folder, seconds=time.monotonic() - started)
+    record.update(
+        url=f"{folder}/{{z}}/{{x}}/{{y}}.{extension(basemap.format)}",
+        min_zoom=copy.min_zoom, max_zoom=copy.max_zoom,
+        bounds=[round(v, 6) for v in area], attribution=credit(basemap),
+        tiles=copy.tiles, bytes=copy.bytes,
+    )  # fmt: skip
+    return record, copy
+
+
+def _copy_tiles(basemap: Basemap, target: Path, box: Sequence[float], zooms: Sequence[int],
+                budget: int) -> TileCopy:  # fmt: skip
+    """Copy ``basemap``'s tiles covering ``box`` into ``target``, zoom by zoom from the
+    lowest, up to the zoom before the one that would take them over ``budget`` bytes (but
+    always the lowest): each zoom is measured before any of it is written."""
+    reader = open_tiles(basemap)
+    sizes: dict[int, tuple[int, int]] = {}  # zoom: tiles, bytes (as written: uncompressed)
+    total = 0
+    left_out = None
+    try:
+        for z in zooms:
+            count = size = 0
+            for _, x, y in tiles_in(box, [z]):
+                data = reader.tile(z, x, y)
+                if data is not None:
+                    count, size = count + 1, size + len(plain_tile(data))
+            if not count:
+                continue
+            if sizes and total + size > budget:
+                left_out = z
+                break
+            sizes[z] = (count, size)
+            total += size
+    finally:
+        reader.close()
+    if not sizes:
+        raise BasemapError(
+            f"{basemap.label} holds no tiles of the site's area at zooms {zooms[0]} to "
+            f"{zooms[-1]}: make a basemap of this area (see the README, 'An offline basemap')."
+        )
+    written = write_tile_folder(basemap, target, box, sorted(sizes))
+    count = sum(c for c, _ in sizes.values())
+    if written != count:
+        raise BasemapError(f"{basemap.label} changed while it was copied: publish again.")
+    return TileCopy(str(target), tiles=count, bytes=total, min_zoom=min(sizes),
+                    max_zoom=max(sizes), left_out=left_out, reused=False, seconds=0.0)  # fmt: skip
+
+
+def _tiles_folder(record: dict | None) -> str | None:
+    """A manifest's local basemap's folder (``tiles/<id>``), if it has one."""
+    if not isinstance(record, dict) or record.get("kind") != "local":
+        return None
+    parts = str(record.get("url", "")).split("/")
+    if len(parts) < 2 or parts[0] != TILES_DIR or not _TILESET_ID.fullmatch(parts[1]):
+        return None
+    return f"{TILES_DIR}/{parts[1]}"
+
+
+def _overlap(box: Sequence[float], bounds: Sequence[float] | None) -> tuple[float, ...]:
+    """Where ``box`` and a basemap's ``bounds`` overlap (``box`` when it has none)."""
+    if bounds is None:
+        return tuple(box)
+    return (max(box[0], bounds[0]), max(box[1], bounds[1]), min(box[2], bounds[2]),
+            min(box[3], bounds[3]))  # fmt: skip
+
+
 def _read_json(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -572,6 +826,22 @@ def _link(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copy2(source, target)
+
+
+def _link_tree(source: Path, target: Path) -> int:
+    """Hard-link every file under ``source`` to the same place under ``target`` (copies
+    where links cannot be made, as across file systems); the number of files."""
+    count = 0
+    for root, _, files in os.walk(source):
+        into = target / os.path.relpath(root, source)
+        into.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            try:
+                os.link(os.path.join(root, name), into / name)
+            except OSError:
+                shutil.copy2(os.path.join(root, name), into / name)
+            count += 1
+    return count
 
 
 def _swap_link(out: Path, folder: Path) -> None:
@@ -596,11 +866,17 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _copy_assets(folder: Path) -> None:
+def _copy_assets(folder: Path, *, vector: bool = False) -> dict[str, str]:
+    """Leaflet into ``folder/vendor``, and protomaps-leaflet with our style of it for a vector
+    basemap (only then: the page loads them only then, and a site without one does not need
+    them vendored). Returns each file's content digest, by name."""
     source = vendor_dir()
     target = folder / "vendor"
     target.mkdir()
-    for asset in (LEAFLET_JS, LEAFLET_CSS):
+    assets: tuple[VendorAsset, ...] = (LEAFLET_JS, LEAFLET_CSS)
+    if vector:
+        assets += (PROTOMAPS_JS, VECTOR_BASEMAP_JS)
+    for asset in assets:
         if not (source / asset.filename).is_file():
             raise PublishError(
                 f"{asset.filename} is missing from {source.name}/: run `python -m layers assets` "
@@ -609,6 +885,10 @@ def _copy_assets(folder: Path) -> None:
         shutil.copy2(source / asset.filename, target / asset.filename)
     if (source / "images").is_dir():
         shutil.copytree(source / "images", target / "images")
+    return {
+        a.filename: hashlib.sha256((target / a.filename).read_bytes()).hexdigest()[:12]
+        for a in assets
+    }
 
 
 def _write_precincts(snapshot: StoreSnapshot, target: Path) -> None:
