@@ -126,19 +126,26 @@ def heat_figure(
         return Counted(grid(sight.mask, cell_px=cell_px, bin_px=bin_px))
     own = sight.finest == POINT
     coarse_px = max(cell_px, 2.0 ** (zoom - sight.anonymous_shift))
-    parts, busiest = [], 0
+    parts, bases, busiest = [], [], 0
     if own.any():
         fine = grid(own, cell_px=cell_px, bin_px=bin_px)
-        parts.append(fine.assign(others=np.nan))
+        parts.append(fine)
+        bases.append(np.full(len(fine), np.nan))
         busiest = fine.attrs.get("busiest_bin", 0)
     coarse_bin = None if bin_px is None else max(bin_px, coarse_px)
     coarse = grid(others(sight, "cell"), cell_px=coarse_px, bin_px=coarse_bin)
     busiest = max(busiest, coarse.attrs.get("busiest_bin", 0))
-    parts.append(coarse.assign(others=coarse["weight"].astype(float)))
-    cells = pd.concat(parts, ignore_index=True).sort_values(
-        "weight", ascending=False, kind="stable", ignore_index=True
-    )
-    basis = cells.pop("others")
+    parts.append(coarse)
+    bases.append(coarse["weight"].to_numpy(dtype=float))
+    # Heaviest first, ties in the order above (own cells first): numpy, not pandas, since a
+    # playback makes this for every frame.
+    weight = np.concatenate([part["weight"].to_numpy() for part in parts])
+    order = np.argsort(-weight, kind="stable")
+    cells = pd.DataFrame({
+        column: np.concatenate([part[column].to_numpy() for part in parts])[order]
+        for column in ("lat", "lon", "weight")
+    })  # fmt: skip
+    basis = pd.Series(np.concatenate(bases)[order], name="others")
     cells.attrs = {"cell_px": cell_px, "anonymous_cell_px": coarse.attrs["cell_px"], "k": sight.k}
     if bin_px is not None:
         cells.attrs["busiest_bin"] = busiest
