@@ -85,11 +85,13 @@ def meeting_page(request: state.Request) -> None:
     for a wall with the CompStat review beneath, rotating if the sidebar said so; or, switched
     on, the playback of the filter's dates."""
     st.markdown(MEETING_CSS, unsafe_allow_html=True)
-    if st.button("Leave meeting mode", key="leave_meeting"):
+    # One row of controls, so the map and the figures keep the screen.
+    leave, play = st.columns([1, 5], vertical_alignment="center")
+    if leave.button("Leave meeting mode", key="leave_meeting"):
         st.session_state["m_mode"] = "normal"
         st.switch_page(request.pages["map"])
     # Time playback on the wall: the filter's dates, a week or a month a frame.
-    if st.toggle("Play back the dates", key="pb_meeting"):
+    if play.toggle("Play back the dates", key="pb_meeting"):
         playback_view(request, large=True)
         return
     rotate = None
