@@ -22,7 +22,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from layers.maps.basemap import SERVED_TILES_PREFIX, served_url
-from layers.maps.tiles import MEDIA_TYPES, Basemap, TileReader, extension, open_tiles
+from layers.maps.tiles import (
+    MEDIA_TYPES,
+    Basemap,
+    BasemapError,
+    TileReader,
+    extension,
+    open_tiles,
+)
 
 # Browsers keep a tile a day; the key in its URL changes when the file does.
 CACHE_CONTROL = "public, max-age=86400"
@@ -67,10 +74,13 @@ async def tile_route(request: Request) -> Response:
     basemap, reader = entry
     z, x, y = params["z"], params["x"], params["y"]
     if params["ext"] != extension(basemap.format) or not (
-        0 <= z <= 30 and 0 <= x < (1 << z) and 0 <= y < (1 << z)
+        basemap.min_zoom <= z <= basemap.max_zoom and 0 <= x < (1 << z) and 0 <= y < (1 << z)
     ):
-        return Response(status_code=404)
-    data = await run_in_threadpool(reader.tile, z, x, y)
+        return Response(status_code=404)  # not in the file: nothing is read
+    try:
+        data = await run_in_threadpool(reader.tile, z, x, y)
+    except BasemapError as err:  # a damaged file: said once per tile, read nothing more
+        return Response(str(err), status_code=500, media_type="text/plain")
     if data is None:
         return Response(status_code=404, headers={"Cache-Control": CACHE_CONTROL})
     headers = {"Cache-Control": CACHE_CONTROL}

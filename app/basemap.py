@@ -12,6 +12,7 @@ from pathlib import Path
 import streamlit as st
 
 import tileserve
+from app.display import md
 from layers.maps.tiles import Basemap, BasemapError, check_extent, open_basemap
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,6 @@ def basemap(spec: str, attribution: str | None, box: Sequence[float] | None
 def basemap_notice(found: Basemap | None, problem: str | None) -> None:
     """Say above the map what is wrong with its basemap, if anything."""
     if problem:
-        st.warning(f"The map opens without a basemap. {problem}", icon=None)
+        st.warning(f"The map opens without a basemap. {md(problem)}", icon=None)
     elif found is not None and found.warning:
         st.caption(found.warning)

@@ -182,7 +182,7 @@ def make_pack(request: Request, order: PackOrder, *, render: bool) -> MadePack:
     result = None
     if order.params is not None:
         try:
-            result = data.hotspot_result(source, request.version, flt, order.params, policy)
+            result = data.hotspot_result(source, version, flt, order.params, policy)
         except LayersError:
             result = None  # the page says why; the pack leaves them out
     page_of_map = pack_map(

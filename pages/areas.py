@@ -5,6 +5,7 @@ the published site's cells alone, by published group. The sidebar's filter appli
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import folium
@@ -230,6 +231,7 @@ def area_map_args(
     returned: tuple[str, ...],
     focus: tuple[tuple[float, float], int] | None,
     area_key: str | None,
+    units_key: str | None,
     _area: Area | None,
     _units: gpd.GeoDataFrame | None,
     _outlines: gpd.GeoDataFrame | None,
@@ -305,6 +307,8 @@ def area_map(
         returned=tuple(RETURNED[mode]),
         focus=focus,
         area_key=area.key if area is not None else None,
+        # what the units are (a public viewer's published cells change with the months)
+        units_key=None if units is None else hashlib.sha256(units.to_json().encode()).hexdigest(),
         _area=area,
         _units=units,
         _outlines=site.precincts if site is not None else None,
@@ -388,7 +392,7 @@ def areas_panel(request: state.Request, public: Published | None) -> None:
         if area is None or counts is None:
             st.caption("The counts inside the area show here.")
             return
-        st.subheader(area.label)
+        st.subheader(md(area.label))
         where = "" if public else f" Filter: {md(request.flt.describe())}."
         st.caption(f"{area.area_km2:,.2f} km².{where}")
         if isinstance(counts, PublicAreaCounts):

@@ -494,3 +494,36 @@ def test_the_map_draws_the_buffer_and_its_units_offline_with_names_escaped():
     square = box(18.4, -33.93, 18.42, -33.91)
     area_layer(Area(square, "Drawn area")).add_to(drawn)
     assert "circle_marker" not in drawn.get_root().render()
+
+
+def test_an_agency_cannot_work_out_a_hidden_cell_from_the_totals_beside_it():
+    """The review's case: Metro Police's 1 arson hidden in a category-by-agency table would be
+    its total (11) less its burglaries (10), or arson's total (13) less LEAP's (12) and SAPS's
+    (0). An agency's table holds its own column alone."""
+    west = cell_box(18.585, -33.955).centroid
+    east = cell_box(18.60, -33.94).centroid
+    cols = incidents(
+        spread(1, west.x, west.y, agency="Metro Police", category="Arson", jitter_m=4)
+        + spread(10, west.x, west.y, agency="Metro Police", category="Burglary", seed=1)
+        + spread(12, east.x, east.y, agency="LEAP", category="Arson", jitter_m=4, seed=2)
+        + spread(10, east.x, east.y, agency="LEAP", category="Burglary", jitter_m=4, seed=3)
+        + spread(5, 18.59, -33.95, agency="SAPS", category="Burglary", seed=4)
+    )
+    boundaries = {
+        "precinct": gpd.GeoDataFrame({"name": ["P1"]}, geometry=[box(18, -34.5, 19, -33)], crs=4326)
+    }
+    area = Area(box(18.55, -33.98, 18.63, -33.92), "A")
+    sight, counted, shown = shown_for(SAPS, cols, area, boundaries)
+    assert list(shown["table"].columns) == ["SAPS"]
+    assert shown["table"].loc["Burglary", "SAPS"] == 5
+    # Every total beside what is hidden leaves it hidden: the others' part of a category
+    # shown is none or at least k, and so is what the shown agencies leave of the total.
+    own = counted["table"].value["SAPS"]
+    categories = shown["categories"].dropna()
+    others = categories - own.reindex(categories.index, fill_value=0)
+    assert ((others == 0) | (others >= sight.k)).all()
+    agencies = shown["agencies"].iloc[0]
+    left = shown["total"] - agencies.dropna().sum()
+    assert left == 0 or left >= sight.k
+    analyst = shown_for(ANALYST, cols, area, boundaries)[2]["table"]
+    assert analyst.loc["Arson", "Metro Police"] == 1  # an analyst sees the whole table

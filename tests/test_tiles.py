@@ -229,10 +229,15 @@ def test_an_empty_mbtiles(tmp_path) -> None:
         open_basemap(path)
 
 
-def test_a_truncated_pmtiles(tmp_path, tiles) -> None:
+@pytest.mark.parametrize("keep, message", [
+    (60, "cannot be read as PMTiles"),  # not even a whole header
+    (200, r"is damaged: its header promises .* bytes but the file holds 200"),
+    (-500, r"is damaged: its header promises"),  # the tiles' end cut off
+])  # fmt: skip
+def test_a_truncated_pmtiles(tmp_path, tiles, keep, message) -> None:
     path = write_pmtiles(tmp_path / "t.pmtiles", tiles)
-    path.write_bytes(path.read_bytes()[:60])
-    with pytest.raises(BasemapError, match="cannot be read as PMTiles"):
+    path.write_bytes(path.read_bytes()[:keep])
+    with pytest.raises(BasemapError, match=message):
         open_basemap(path)
 
 

@@ -51,6 +51,7 @@ def test_a_registered_file_is_served_tile_by_tile(raster) -> None:
     (9, 0, 0, "jpg"),  # another format than the file's
     (9, 512, 0, "png"),  # off the world
     (31, 0, 0, "png"),
+    (8, 141, 153, "png"),  # below the file's zooms: refused before anything is read
 ])  # fmt: skip
 def test_what_is_not_there_is_a_404(raster, z, x, y, ext) -> None:
     basemap, _ = raster

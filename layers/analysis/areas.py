@@ -435,20 +435,31 @@ def area_figures(
     """The counts inside ``area`` as ``sight``'s viewer may count them, to be disclosed.
 
     ``"total"`` (one number), ``"categories"`` (a Series by category), ``"agencies"`` (one row
-    by agency, the viewer's own column kept whole) and ``"table"`` (category by agency).
+    by agency, the viewer's own column kept whole) and ``"table"`` (category by agency; for a
+    viewer who does not see every incident in full, their own agency's column alone).
     Each is an ordinary :func:`~layers.analysis.figures.count` over the incidents that count
     as inside (:func:`membership`), at precinct level, so its basis, the incidents the viewer
     does not see in full, decides what :func:`~layers.access.suppression.disclose` hides.
     """
     inside = membership(sight, area, boundaries=boundaries)
     keep = sight.keep
+    table = by_category_and_agency
+    if not sight.full:
+        # Only the viewer's own agency by category: beside the totals by category and by
+        # agency, a suppressed cell of another agency's column could be worked out by
+        # subtraction (its agency's total less its shown cells), which suppressing the table
+        # on its own cannot prevent. The viewer's own incidents they see in full anyway.
+        def table(columns: IncidentColumns, mask: np.ndarray | None) -> pd.DataFrame:
+            both = by_category_and_agency(columns, mask)
+            return both[[c for c in both.columns if c in keep]]
+
     return {
         "total": count(sight, _within(total, inside), level=AREA_LEVEL, how="whole"),
         "categories": count(
             sight, _within(lambda c, m: counts_by(c, m, "category"), inside), level=AREA_LEVEL
         ),
         "agencies": count(sight, _within(by_agency, inside), level=AREA_LEVEL, keep=keep),
-        "table": count(sight, _within(by_category_and_agency, inside), level=AREA_LEVEL, keep=keep),
+        "table": count(sight, _within(table, inside), level=AREA_LEVEL, keep=keep),
     }
 
 

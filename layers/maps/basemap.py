@@ -194,7 +194,7 @@ class _LocalBasemap(JSCSSMixin, MacroElement):
 def credit(basemap: Basemap) -> str:
     """A local basemap's attribution: the tiles' own credit, with the file and its date (the
     public site's too)."""
-    dated = f", {basemap.date}" if basemap.date else ""
+    dated = f", {html.escape(basemap.date)}" if basemap.date else ""
     source = f"{html.escape(basemap.label)}{dated}"
     return f"{basemap.attribution} ({source})" if basemap.attribution else f"Basemap: {source}"
 

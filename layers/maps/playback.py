@@ -21,7 +21,7 @@ import pandas as pd
 from layers.access.suppression import disclose
 from layers.analysis.playback import Frame, Timeline, frame_figures, frame_heat
 from layers.maps.heat import page_points, peak_density
-from layers.maps.view import MAX_HEAT_CELLS, _display_areas, count_text
+from layers.maps.view import MAX_HEAT_CELLS, count_text, display_areas
 from layers.maps.webmap import HEAT_RADIUS, choropleth_classes
 from layers.storage.columnar import busiest
 from layers.storage.store import StoreSnapshot
@@ -126,7 +126,7 @@ def prepare_frame(
 ) -> FrameMap:
     """Frame ``index``'s areas, heat near ``bounds`` and busiest areas, suppressed once
     together as a map's are."""
-    areas = _display_areas(snapshot, boundary)
+    areas = display_areas(snapshot, boundary)
     counted = {
         **frame_figures(line, index, boundary=boundary, names=list(areas["name"])),
         "heat": frame_heat(line, index, zoom=zoom, bounds=bounds, max_cells=MAX_HEAT_CELLS),
@@ -146,7 +146,7 @@ def playback_area_classes(
 ) -> list[tuple[int, int]]:
     """The choropleth classes of every frame's area counts together, as the viewer is shown
     them (hidden counts left out): areas are coloured on one scale in every frame."""
-    names = list(_display_areas(snapshot, boundary)["name"])
+    names = list(display_areas(snapshot, boundary)["name"])
     shown = [
         disclose(frame_figures(line, index, boundary=boundary, names=names), line.sight.k)[
             "areas"

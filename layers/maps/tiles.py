@@ -34,8 +34,10 @@ import math
 import mmap
 import os
 import sqlite3
+import struct
 import threading
 import xml.etree.ElementTree as ET
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -110,7 +112,8 @@ class Basemap:
     label : str
         What the legend calls the basemap: the file's name or the server's host.
     date : str or None
-        When the tiles' data is from, from the file's metadata, else the file's date.
+        When the tiles' data is from, from the file's metadata, else the file's date (plain
+        text, from the file: escape it where it goes into HTML).
     min_zoom, max_zoom : int
         Zooms the tiles exist at; the map enlarges the deepest beyond it.
     bounds : tuple of float or None
@@ -421,9 +424,23 @@ class PMTilesReader:
     """Tiles from a PMTiles (version 3) file, memory-mapped; directories are cached."""
 
     def __init__(self, path: Path) -> None:
+        self._name = path.name
         self._file = path.open("rb")
         self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
         self._header = PMTilesArchiveReader(self._bytes).header()
+        ends = (
+            self._header["root_offset"] + self._header["root_length"],
+            self._header["tile_data_offset"] + self._header["tile_data_length"],
+            self._header["leaf_directory_offset"] + self._header["leaf_directory_length"],
+        )
+        if max(ends) > len(self._map):  # cut short: its header promises more than it holds
+            size = len(self._map)
+            self.close()
+            raise BasemapError(
+                f"{path.name} is damaged: its header promises {max(ends):,} bytes "
+                f"but the file holds {size:,} (cut short?). Make or copy it again."
+            )
+        self._directory(self._header["root_offset"], self._header["root_length"])
         if self._header["internal_compression"] != Compression.GZIP:
             self.close()
             raise BasemapError(
@@ -444,6 +461,13 @@ class PMTilesReader:
     def tile(self, z: int, x: int, y: int) -> bytes | None:
         if not 0 <= x < (1 << z) or not 0 <= y < (1 << z):
             return None
+        try:
+            return self._tile(z, x, y)
+        except (EOFError, OSError, ValueError, zlib.error, struct.error) as err:
+            raise BasemapError(f"{self._name} is damaged: tile {z}/{x}/{y} cannot be read "
+                               f"({err}). Make or copy the file again.") from err  # fmt: skip
+
+    def _tile(self, z: int, x: int, y: int) -> bytes | None:
         tile_id = zxy_to_tileid(z, x, y)
         header = self._header
         offset, length = header["root_offset"], header["root_length"]
@@ -742,7 +766,7 @@ def _date(meta: dict[str, str], path: Path) -> str:
                 "planetiler:osm:replicationtime", "version_date"):  # fmt: skip
         value = meta.get(key, "").strip()
         if value:
-            return html.escape(value[:10] if value[:4].isdigit() else value[:40])
+            return value[:10] if value[:4].isdigit() else value[:40]
     for key in ("mtime", "timestamp"):
         value = meta.get(key, "").strip()
         if value.isdigit():

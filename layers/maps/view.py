@@ -91,7 +91,7 @@ def prepare_map(
     """
     if boundary not in BOUNDARY_COLUMNS:
         raise ValueError(f"`boundary` must be 'precinct' or 'ward', not {boundary!r}.")
-    areas = _display_areas(snapshot, boundary)
+    areas = display_areas(snapshot, boundary)
     columns = snapshot.columns
     if sight is None:
         if (mask is None and not flt.is_empty) or (mask is not None and len(mask) != len(columns)):
@@ -169,7 +169,7 @@ def count_text(counts: pd.Series, k: int) -> pd.Series:
     return counts.map(lambda c: f"fewer than {k}" if pd.isna(c) else f"{int(c):,}")
 
 
-def _display_areas(snapshot: StoreSnapshot, boundary: str) -> gpd.GeoDataFrame:
+def display_areas(snapshot: StoreSnapshot, boundary: str) -> gpd.GeoDataFrame:
     """A store's boundaries simplified for drawing, once per set of boundaries."""
     cache = snapshot.display_cache
     if boundary not in cache:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import os
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,10 +27,11 @@ from urllib.parse import urlsplit
 from layers._errors import LayersError
 
 CHROMIUM = Path("/usr/bin/chromium")
-# Chromium as root in a container, and without its own calls home (they would fail on a
-# closed network, noisily).
+# Chromium without its own calls home (they would fail on a closed network, noisily), and
+# without its sandbox only where it cannot have one: run as root (a container).
 CHROMIUM_ARGS = (
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    *(("--no-sandbox",) if os.geteuid() == 0 else ()),
+    "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 )  # fmt: skip
 INSTALL_HINT = (
