@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from app.display import md
 from layers.access.policy import PrivacyRules
 from layers.analysis.areas import buffer_area, drawn_area
 from layers.publishing.areas import public_area_counts
@@ -83,7 +84,8 @@ def test_an_analyst_counts_every_incident_within_the_radius(app, demo_store, spo
     categories = table(at, "Category").set_index("Category")["Incidents"]
     assert sum(int(v) for v in categories) == len(inside)
     assert any("counted by its own location" in c.value for c in at.caption)
-    assert at.subheader[0].value == f"{RADIUS:,} m around {spot[0]:.5f}, {spot[1]:.5f}"
+    # (markdown source: the label is escaped, as text from a file must be)
+    assert at.subheader[0].value == md(f"{RADIUS:,} m around {spot[0]:.5f}, {spot[1]:.5f}")
     offered = [b.proto.label for b in at.get("link_button")]
     assert "Download the area (GeoJSON)" in offered
 
@@ -199,7 +201,7 @@ def test_an_address_and_a_radius(app, demo_store, spot, address_file):
     assert matches.options == ["12 Main Road, Claremont"]
     at.number_input(key="a_radius").set_value(RADIUS).run()
     assert not at.exception
-    assert at.subheader[0].value == f"{RADIUS:,} m around 12 Main Road, Claremont"
+    assert at.subheader[0].value == md(f"{RADIUS:,} m around 12 Main Road, Claremont")
     assert metric(at) == f"{len(reference(demo_store, *spot, RADIUS)):,}"
     at.text_input(key="a_search").input("Long Street").run()
     assert "No address point matches Long Street" in at.info[0].value.replace("\\", "")
