@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
@@ -35,6 +36,24 @@ REALDATA = ROOT.parent / "shared" / "realdata"
 # dashboard.guarded); under test it raises as well, so that AppTest sees a crash as a crash.
 os.environ.setdefault("DASHBOARD_RAISE_ERRORS", "1")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def dashboard_apps(monkeypatch: pytest.MonkeyPatch, *, timeout: float) -> Callable[..., object]:
+    """A factory of Streamlit AppTests of the dashboard: ``make(store, *options, **query)``
+    runs ``dashboard.py`` on a store folder or a ``postgresql://`` URL, without map tiles,
+    with ``options`` on its command line and ``query`` in its URL, each run within
+    ``timeout`` seconds. The app tests' fixtures are this, with their own timeouts."""
+    from streamlit.testing.v1 import AppTest
+
+    def make(store: Path | str, *extra: str, **query: str) -> AppTest:
+        source = ["--postgis", str(store)] if str(store).startswith("postgresql://") else [
+            "--store", str(store)]  # fmt: skip
+        monkeypatch.setattr("sys.argv", ["dashboard.py", *source, "--tiles", "none", *extra])
+        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=timeout)
+        at.query_params.update(query)
+        return at
+
+    return make
 
 
 # AppTest's own constructor sets session state outside a script run, and Streamlit warns

@@ -8,6 +8,7 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 import pytest
+from conftest import dashboard_apps
 from streamlit.testing.v1 import AppTest
 
 from app.display import md
@@ -23,14 +24,8 @@ RADIUS = 1500
 
 @pytest.fixture
 def app(monkeypatch):
-    def make(store: Path, *extra: str, **query: str) -> AppTest:
-        monkeypatch.setattr("sys.argv", ["dashboard.py", "--store", str(store), "--tiles", "none",
-                                         *extra])  # fmt: skip
-        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=90)
-        at.query_params.update(query)
-        return at
-
-    return make
+    """An AppTest factory for the dashboard on a given store (conftest.dashboard_apps)."""
+    return dashboard_apps(monkeypatch, timeout=90)
 
 
 @pytest.fixture(scope="module")

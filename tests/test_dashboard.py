@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
+from conftest import dashboard_apps
 from streamlit.testing.v1 import AppTest
 
 from layers.storage.demo import generate_demo
@@ -20,17 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def app(monkeypatch):
-    """An AppTest factory for the dashboard on a given store, without map tiles."""
-
-    def make(store: Path | str, *extra: str, **query: str) -> AppTest:
-        source = ["--postgis", store] if str(store).startswith("postgresql://") else [
-            "--store", str(store)]  # fmt: skip
-        monkeypatch.setattr("sys.argv", ["dashboard.py", *source, "--tiles", "none", *extra])
-        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
-        at.query_params.update(query)
-        return at
-
-    return make
+    """An AppTest factory for the dashboard on a given store (conftest.dashboard_apps)."""
+    return dashboard_apps(monkeypatch, timeout=60)
 
 
 def metric(at: AppTest, label: str) -> str:

@@ -13,6 +13,7 @@ from urllib.parse import urlparse
 import geopandas as gpd
 import pandas as pd
 import pytest
+from conftest import dashboard_apps
 from starlette.requests import Request
 from streamlit.testing.v1 import AppTest
 
@@ -28,14 +29,8 @@ PAGE = "pages/incidents.py"
 
 @pytest.fixture
 def app(monkeypatch):
-    def make(store: Path, *extra: str, **query: str) -> AppTest:
-        monkeypatch.setattr("sys.argv", ["dashboard.py", "--store", str(store), "--tiles", "none",
-                                         *extra])  # fmt: skip
-        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=90)
-        at.query_params.update(query)
-        return at
-
-    return make
+    """An AppTest factory for the dashboard on a given store (conftest.dashboard_apps)."""
+    return dashboard_apps(monkeypatch, timeout=90)
 
 
 @pytest.fixture(scope="module")

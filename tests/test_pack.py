@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import dashboard_apps
 from streamlit.testing.v1 import AppTest
 from test_browser import (
     CHROMIUM,
@@ -46,18 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def app(monkeypatch):
-    """An AppTest factory for the dashboard on a given store, without map tiles (as
-    tests/test_dashboard.py's)."""
-
-    def make(store: Path | str, *extra: str, **query: str) -> AppTest:
-        source = ["--postgis", store] if str(store).startswith("postgresql://") else [
-            "--store", str(store)]  # fmt: skip
-        monkeypatch.setattr("sys.argv", ["dashboard.py", *source, "--tiles", "none", *extra])
-        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=120)
-        at.query_params.update(query)
-        return at
-
-    return make
+    """An AppTest factory for the dashboard on a given store (conftest.dashboard_apps)."""
+    return dashboard_apps(monkeypatch, timeout=120)
 
 
 class Sheets(HTMLParser):

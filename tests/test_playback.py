@@ -12,6 +12,7 @@ import folium
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import dashboard_apps
 from streamlit.testing.v1 import AppTest
 
 from layers.access.policy import Policy, PrivacyRules, Viewer
@@ -390,14 +391,8 @@ def test_a_public_precinct_playback_keeps_to_its_cells(site):
 
 @pytest.fixture
 def app(monkeypatch):
-    def make(store: Path | str, *extra: str, **query: str) -> AppTest:
-        monkeypatch.setattr("sys.argv", ["dashboard.py", "--store", str(store), "--tiles",
-                                         "none", *extra])  # fmt: skip
-        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=90)
-        at.query_params.update(query)
-        return at
-
-    return make
+    """An AppTest factory for the dashboard on a given store (conftest.dashboard_apps)."""
+    return dashboard_apps(monkeypatch, timeout=90)
 
 
 def _heading(at: AppTest) -> str:

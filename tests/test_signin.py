@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from conftest import dashboard_apps
 from streamlit.testing.v1 import AppTest
 
 import gate
@@ -41,14 +42,8 @@ def access(tmp_path, users) -> Path:
 
 @pytest.fixture
 def app(monkeypatch):
-    def make(store: Path, *extra: str, **query: str) -> AppTest:
-        argv = ["dashboard.py", "--store", str(store), "--tiles", "none", *extra]
-        monkeypatch.setattr("sys.argv", argv)
-        at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=90)
-        at.query_params.update(query)
-        return at
-
-    return make
+    """An AppTest factory for the dashboard on a given store (conftest.dashboard_apps)."""
+    return dashboard_apps(monkeypatch, timeout=90)
 
 
 # The browser's cookie jar. AppTest has no connection, so no cookies: gate reads this jar
