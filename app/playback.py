@@ -30,6 +30,7 @@ from app.display import guarded, md
 from app.foliummap import folium_args, show_folium
 from app.signin import still_allowed
 from app.state import Request, map_view
+from app.view import TOP_COLUMNS
 from layers._errors import LayersError
 from layers.access.policy import Policy
 from layers.analysis.playback import STEPS, Step
@@ -338,12 +339,7 @@ def _frame_figures(table: pd.DataFrame, frame: int, k: int | None, top: pd.DataF
         top,
         hide_index=True,
         width="stretch",
-        column_config={
-            "incidents": st.column_config.NumberColumn("incidents", format="localized"),
-            "share": st.column_config.ProgressColumn(
-                "Share", format="percent", min_value=0, max_value=1
-            ),
-        },
+        column_config=TOP_COLUMNS,
     )
     if not policy.full:
         st.caption(f"Areas with fewer than {policy.rules.k} incidents in a frame are left out, "

@@ -314,6 +314,14 @@ def _headline(cols: list[Any], numbers: dict[str, Any], stats: dict[str, Any], f
     cols[3].metric("Days covered", "–" if days is None else f"{days:,}")
 
 
+# How a table of the busiest areas (columnar.busiest: area, incidents, share) is shown, here
+# and in the playback's frames.
+TOP_COLUMNS = {
+    "incidents": st.column_config.NumberColumn("incidents", format="localized"),
+    "share": st.column_config.ProgressColumn("Share", format="percent", min_value=0, max_value=1),
+}
+
+
 def _top_list(numbers: dict[str, Any], *, boundary: str, policy: Policy, nothing: bool,
               rows: int) -> None:  # fmt: skip
     """The busiest areas in type that reads across a room (a wall screen: a table's grid
@@ -349,12 +357,7 @@ def _top_areas(numbers: dict[str, Any], *, boundary: str, flt: IncidentFilter,
         key=table_key,
         on_select=partial(_row_chosen, boundary, table_key, names, choices),
         selection_mode="single-row",
-        column_config={
-            "incidents": st.column_config.NumberColumn("incidents", format="localized"),
-            "share": st.column_config.ProgressColumn(
-                "Share", format="percent", min_value=0, max_value=1
-            ),
-        },
+        column_config=TOP_COLUMNS,
     )
     if not policy.full:
         st.caption(f"Areas with fewer than {policy.rules.k} incidents are left out, with "
